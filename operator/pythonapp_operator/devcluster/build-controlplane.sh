@@ -8,7 +8,7 @@
 # re-maps every staging module to its published version (the list is derived from the
 # kubernetes go.mod the proxy serves, never kept by hand).
 #
-# Usage: scripts/build-controlplane.sh            (prints the bin dir on the last line)
+# Usage: build-controlplane.sh            (prints the bin dir on the last line)
 # Env:   PYTHONAPP_CACHE (default ~/.cache/pythonapp-operator), K8S_VERSION, ETCD_VERSION,
 #        KWOK_VERSION, PYTHONAPP_NO_DOWNLOAD=1 to skip the download attempt.
 set -euo pipefail
@@ -23,6 +23,7 @@ START=$(date +%s)
 
 say() { printf '[controlplane %4ss] %s\n' "$(( $(date +%s) - START ))" "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
+trap 'say "ERROR: unexpected failure at line $LINENO (exit $?)"' ERR
 
 want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
 have_all() { for b in "${want[@]}"; do [ -x "$BIN/$b" ] || return 1; done; }
@@ -71,26 +72,33 @@ if [ ! -x "$BIN/kwok" ]; then
   GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" \
     || die "building kwok failed (see above)"
   # kwok v0.8 ships no built-in stages: keep the module's stage YAMLs next to the binary.
-  kdir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  kdir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p') || true
+  [ -n "$kdir" ] || die "could not download sigs.k8s.io/kwok@$KWOK_VERSION from the module proxy"
   rm -rf "$BIN/kwok-stages"; mkdir -p "$BIN/kwok-stages"
   cp -r "$kdir/kustomize/stage/." "$BIN/kwok-stages/"; chmod -R u+w "$BIN/kwok-stages"
 fi
 
-# etcd: wrapper module requiring go.etcd.io/etcd/v3's server with its local replaces mapped.
+# etcd: the server module's root is the etcd main package (etcdmain.Main). Its go.mod maps the
+# sibling modules (api, client, pkg) to ../ with replaces that a dependent module ignores, so a
+# throw-away wrapper pins each of them to the published version. (The repository root module
+# go.etcd.io/etcd/v3 is test tooling and the proxy does not even serve every 3.6 tag of it.)
 if [ ! -x "$BIN/etcd" ]; then
   say "building etcd $ETCD_VERSION"
   ew="$WORK/etcd-wrapper"; rm -rf "$ew"; mkdir -p "$ew"; cd "$ew"
   go mod init local/etcd-wrapper >/dev/null 2>&1
-  edir=$(go mod download -json "go.etcd.io/etcd/v3@$ETCD_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-  [ -n "$edir" ] || die "could not download go.etcd.io/etcd/v3@$ETCD_VERSION from the module proxy"
-  # Every `go.etcd.io/etcd/<x> => ./<x>` replace becomes a replace to the published version.
-  grep -E '^\s*go\.etcd\.io/etcd/[^ ]+ => \./' "$edir/go.mod" | awk '{print $1}' | sort -u | while read -r m; do
+  ejson=$(go mod download -json "go.etcd.io/etcd/server/v3@$ETCD_VERSION") || true
+  edir=$(printf '%s\n' "$ejson" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -n "$edir" ] || die "could not download go.etcd.io/etcd/server/v3@$ETCD_VERSION from the module proxy: $(printf '%s\n' "$ejson" | sed -n 's/.*"Error": "\(.*\)".*/\1/p')"
+  # Every `go.etcd.io/etcd/<x> => ../<x>` replace becomes a replace to the published version.
+  for m in $(grep -E '^\s*go\.etcd\.io/etcd/[^ ]+ => \.\./' "$edir/go.mod" | awk '{print $1}' | sort -u); do
     go mod edit -replace "$m=$m@$ETCD_VERSION"
   done
-  go mod edit -require "go.etcd.io/etcd/v3@$ETCD_VERSION"
-  printf 'package main\n\nimport _ "go.etcd.io/etcd/v3"\n' > tools.go
-  go mod tidy >/dev/null 2>&1 || true
-  go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/v3 || die "building etcd failed (see above)"
+  go mod edit -require "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+  go mod edit -go="$(sed -n 's/^go //p' "$edir/go.mod")"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' > tools.go
+  go mod tidy >&2 || die "go mod tidy failed for the etcd wrapper"
+  go build -trimpath -ldflags "-s -w" -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3 || die "building etcd failed (see above)"
+  mv "$BIN/etcd.tmp" "$BIN/etcd"
   cd - >/dev/null
 fi
 
@@ -101,7 +109,8 @@ if [ "$k8s_need" = 1 ]; then
   say "preparing Kubernetes $K8S_VERSION wrapper module"
   kw="$WORK/k8s-wrapper"; rm -rf "$kw"; mkdir -p "$kw"; cd "$kw"
   go mod init local/k8s-wrapper >/dev/null 2>&1
-  kdir=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  kjson=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION") || true
+  kdir=$(printf '%s\n' "$kjson" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
   [ -n "$kdir" ] || die "could not download k8s.io/kubernetes@$K8S_VERSION from the module proxy"
   staging_v="v0.${K8S_VERSION#v1.}"
   mods=$(grep -E '=> \./staging/' "$kdir/go.mod" | awk '{print $1}' | sort -u)

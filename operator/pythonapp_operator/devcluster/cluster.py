@@ -1,0 +1,416 @@
+"""up / down / status of the local control plane.
+
+State lives in ``state.json`` (written after every process start, so ``down`` can always find
+what ``up`` started, even after a failed or interrupted ``up``). A file lock serialises
+``up``/``down`` so parallel test workers or two terminals cannot start two clusters in one dir.
+
+Partially dead cluster (a component crashed or was killed): ``up`` restarts only the dead
+components with their recorded command lines (same ports, same certificates), so clients holding
+the kubeconfig keep working and etcd's data (on tmpfs) is kept. If the data is gone (reboot),
+the binaries changed, or a restart does not become healthy, ``up`` tears everything down and
+starts clean. The ``timeout`` of ``up`` covers starting, not a cold build of the binaries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import api, binaries, kubeconfig, nodes, procs
+from .components import ORDER, Ports, Spec, specs
+from .errors import DevClusterError
+from .paths import Layout
+from .pki import CLIENTS, Pki
+from .pki import generate as generate_pki
+
+Log = Callable[[str], None]
+_STATE_VERSION = 1
+_POLL = 0.25
+_PROGRESS_EVERY = 10.0
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One process of the cluster as ``status`` sees it."""
+
+    name: str
+    pid: int | None
+    address: str
+    alive: bool
+    rss_kib: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "pid": self.pid,
+            "address": self.address,
+            "alive": self.alive,
+            "rss_kib": self.rss_kib,
+        }
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What ``up`` returns and ``status`` reports. ``running`` means every component is alive."""
+
+    running: bool
+    components: list[ComponentStatus]
+    state_dir: Path
+    kubeconfig: Path
+    server: str | None = None
+    ready: bool = False
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "ready": self.ready,
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+            "state_dir": str(self.state_dir),
+            "versions": self.versions,
+            "components": [c.to_json() for c in self.components],
+        }
+
+
+# ------------------------------------------------------------------------------------ public API
+
+
+def kubeconfig_path(state_dir: Path | None = None) -> Path:
+    """Where the admin kubeconfig is (written by ``up``)."""
+    return Layout.of(state_dir).admin_kubeconfig
+
+
+def status(state_dir: Path | None = None) -> ClusterStatus:
+    """Report each recorded component (pid, address, alive) without changing anything."""
+    layout = Layout.of(state_dir)
+    state = _load(layout)
+    if state is None:
+        return ClusterStatus(False, [], layout.root, layout.admin_kubeconfig, versions=_versions())
+    comps = []
+    for name in ORDER:
+        rec = state["components"].get(name)
+        if rec is None:
+            comps.append(ComponentStatus(name, None, "", False))
+            continue
+        ok = procs.alive(rec["pid"], rec["ticks"])
+        comps.append(
+            ComponentStatus(
+                name,
+                rec["pid"],
+                rec["spec"]["address"],
+                ok,
+                procs.rss_kib(rec["pid"]) if ok else None,
+            )
+        )
+    running = all(c.alive for c in comps)
+    ready = running and _api_ready(layout, state["server"])
+    return ClusterStatus(
+        running, comps, layout.root, layout.admin_kubeconfig, state["server"], ready, _versions()
+    )
+
+
+def up(state_dir: Path | None = None, timeout: float = 300.0, log: Log = print) -> ClusterStatus:
+    """Start the cluster (or repair it) and return once /readyz is ok and all nodes are Ready."""
+    _require_linux()
+    layout = Layout.of(state_dir)
+    clock = _Clock(log)
+    with _locked(layout):
+        state = _load(layout)
+        if state is not None and _all_alive(state) and _fully_ready(layout, state):
+            clock.say(f"already running: {state['server']} (kubeconfig {layout.admin_kubeconfig})")
+            return status(layout.root)
+        bins = binaries.ensure(log)
+        deadline = time.monotonic() + timeout
+        if state is not None and _repairable(layout, state, bins):
+            try:
+                _repair(_Run(layout, state, deadline, clock))
+                return status(layout.root)
+            except DevClusterError as e:
+                clock.say(f"repair failed ({str(e).splitlines()[0]}); starting clean")
+        if state is not None:
+            _teardown(layout, clock)
+        try:
+            _fresh_start(layout, bins, deadline, clock)
+        except BaseException:
+            clock.say(f"start failed; stopping what was started (logs kept in {layout.logs})")
+            _teardown(layout, clock)
+            raise
+        return status(layout.root)
+
+
+def down(state_dir: Path | None = None) -> None:
+    """Stop every process ``up`` started (by pid) and remove the cluster's data; logs are kept."""
+    layout = Layout.of(state_dir)
+    if not layout.root.exists():
+        return
+    with _locked(layout):
+        _teardown(layout, None)
+
+
+# ------------------------------------------------------------------------------------ internals
+
+
+class _Clock:
+    """Progress lines prefixed with the time elapsed since the operation began."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self.t0 = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    def say(self, msg: str) -> None:
+        self.log(f"[dev {self.elapsed():5.1f}s] {msg}")
+
+
+def _require_linux() -> None:
+    if not sys.platform.startswith("linux") or not Path("/proc/self/stat").exists():
+        raise DevClusterError(
+            "pythonapp dev runs the control plane as local Linux processes and needs /proc; "
+            "on this system use kind (see deploy/) and point tests at it with KUBECONFIG_E2E."
+        )
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "kubernetes": binaries.K8S_VERSION,
+        "etcd": binaries.ETCD_VERSION,
+        "kwok": binaries.KWOK_VERSION,
+    }
+
+
+@contextlib.contextmanager
+def _locked(layout: Layout) -> Iterator[None]:
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with layout.lock_file.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _load(layout: Layout) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(layout.state_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return state if state.get("version") == _STATE_VERSION else None
+
+
+def _save(layout: Layout, state: dict[str, Any]) -> None:
+    tmp = layout.state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(layout.state_file)
+
+
+def _all_alive(state: dict[str, Any]) -> bool:
+    recs = state["components"]
+    return all(n in recs and procs.alive(recs[n]["pid"], recs[n]["ticks"]) for n in ORDER)
+
+
+def _admin_ctx(layout: Layout) -> Any:
+    pki = Pki(layout.pki)
+    return api.admin_context(pki.ca_cert, pki.client_cert("admin"), pki.client_key("admin"))
+
+
+def _api_ready(layout: Layout, server: str) -> bool:
+    try:
+        ctx = _admin_ctx(layout)
+    except (OSError, ValueError):
+        return False
+    return api.request(f"{server}/readyz", ctx, timeout=3.0)[0] == 200
+
+
+def _fully_ready(layout: Layout, state: dict[str, Any]) -> bool:
+    if not _api_ready(layout, state["server"]):
+        return False
+    return not nodes.not_ready(state["server"], _admin_ctx(layout))
+
+
+def _repairable(layout: Layout, state: dict[str, Any], bins: binaries.Binaries) -> bool:
+    return (
+        state.get("bin_dir") == str(bins.dir)
+        and Path(state["data_dir"], "etcd").is_dir()
+        and Pki(layout.pki).complete()
+        and all(n in state["components"] for n in ORDER)
+    )
+
+
+@dataclass
+class _Run:
+    """One ``up`` in progress: where to record processes, when to give up, how to report."""
+
+    layout: Layout
+    state: dict[str, Any]
+    deadline: float
+    clock: _Clock
+
+    def start(self, spec: Spec) -> None:
+        self.clock.say(f"starting {spec.name} on {spec.address}")
+        log_path = self.layout.logs / f"{spec.name}.log"
+        pid, ticks = procs.spawn(spec.argv, log_path)
+        self.state["components"][spec.name] = {
+            "spec": spec.to_json(),
+            "pid": pid,
+            "ticks": ticks,
+            "log": str(log_path),
+        }
+        _save(self.layout, self.state)
+
+    def wait_healthy(self, name: str) -> None:
+        spec = self.state["components"][name]["spec"]
+        ctx = _admin_ctx(self.layout) if name == "kube-apiserver" else None
+
+        def probe() -> str | None:
+            code, body = api.request(spec["health_url"], ctx, timeout=3.0)
+            if code == 200:
+                return None
+            return f"HTTP {code}: {body.strip()[-200:]}" if code else body
+
+        self.wait(f"{name} healthy", probe)
+
+    def wait(self, what: str, check: Callable[[], str | None]) -> None:
+        """Poll ``check`` (None = done, else why not) until the deadline; fail fast on a crash."""
+        last_report = time.monotonic()
+        while True:
+            for name, rec in self.state["components"].items():
+                if not procs.alive(rec["pid"], rec["ticks"]):
+                    raise DevClusterError(
+                        f"{name} exited while waiting for {what}.\n{_tail(Path(rec['log']))}"
+                    )
+            why = check()
+            if why is None:
+                return
+            now = time.monotonic()
+            if now >= self.deadline:
+                logs = "\n".join(
+                    _tail(Path(r["log"]), 8) for r in self.state["components"].values()
+                )
+                raise DevClusterError(
+                    f"timed out waiting for {what} (last: {why}).\n{logs}\n"
+                    "Give it more time (a busy 2-core machine can need 2 minutes) or run "
+                    "`pythonapp dev down` and `pythonapp dev up` again."
+                )
+            if now - last_report >= _PROGRESS_EVERY:
+                self.clock.say(f"waiting for {what} ({why[:120]})")
+                last_report = now
+            time.sleep(_POLL)
+
+    def wait_cluster_ready(self) -> None:
+        server, ctx = self.state["server"], _admin_ctx(self.layout)
+        self.clock.say(f"creating {len(nodes.NODE_NAMES)} kwok nodes")
+        self.wait("node creation", lambda: _try_nodes(server, ctx))
+        self.wait("nodes Ready", lambda: _describe_missing(nodes.not_ready(server, ctx)))
+        sa_url = f"{server}/api/v1/namespaces/default/serviceaccounts/default"
+        self.wait(
+            "default ServiceAccount",
+            lambda: None if api.request(sa_url, ctx)[0] == 200 else "not created yet",
+        )
+        self.clock.say(f"ready: {server}; kubeconfig: {self.layout.admin_kubeconfig}")
+
+
+def _repair(run: _Run) -> None:
+    recs = run.state["components"]
+    dead = [n for n in ORDER if not procs.alive(recs[n]["pid"], recs[n]["ticks"])]
+    if dead:
+        run.clock.say(f"restarting dead component(s): {', '.join(dead)}")
+    for name in ORDER:
+        if name in dead:
+            run.start(Spec(**recs[name]["spec"]))
+        run.wait_healthy(name)
+    run.wait_cluster_ready()
+
+
+def _fresh_start(layout: Layout, bins: binaries.Binaries, deadline: float, clock: _Clock) -> None:
+    for d in (layout.pki, layout.config, layout.data):
+        shutil.rmtree(d, ignore_errors=True)
+    layout.data.mkdir(parents=True, mode=0o700)
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    for old in layout.logs.glob("*.log"):
+        old.unlink()
+    clock.say("generating certificates and kubeconfigs")
+    pki = generate_pki(layout.pki)
+    ports = Ports.pick()
+    server = f"https://127.0.0.1:{ports.apiserver}"
+    for who, (user, _groups) in CLIENTS.items():
+        target = layout.admin_kubeconfig if who == "admin" else layout.config / f"{who}.kubeconfig"
+        kubeconfig.write(
+            target,
+            server,
+            ca=pki.ca_cert,
+            cert=pki.client_cert(who),
+            key=pki.client_key(who),
+            user=user,
+        )
+    state: dict[str, Any] = {
+        "version": _STATE_VERSION,
+        "bin_dir": str(bins.dir),
+        "data_dir": str(layout.data),
+        "server": server,
+        "ports": ports.to_json(),
+        "components": {},
+    }
+    _save(layout, state)
+    run = _Run(layout, state, deadline, clock)
+    all_specs = specs(bins, layout, pki, ports)
+    for name in ("etcd", "kube-apiserver"):
+        run.start(all_specs[name])
+        run.wait_healthy(name)
+    for name in ORDER[2:]:
+        run.start(all_specs[name])
+    for name in ORDER[2:]:
+        run.wait_healthy(name)
+    run.wait_cluster_ready()
+
+
+def _try_nodes(server: str, ctx: Any) -> str | None:
+    try:
+        nodes.ensure(server, ctx)
+    except RuntimeError as e:
+        return str(e)
+    return None
+
+
+def _describe_missing(names: list[str]) -> str | None:
+    return f"not Ready: {', '.join(names)}" if names else None
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+    except FileNotFoundError:
+        return f"  ({path} missing)"
+    return f"  last lines of {path}:\n" + "\n".join(f"    {t}" for t in text)
+
+
+def _teardown(layout: Layout, clock: _Clock | None) -> None:
+    """Stop recorded processes (reverse start order) and delete data, PKI and kubeconfigs."""
+    state = _load(layout)
+    data_dirs = {layout.data}
+    if state is not None:
+        data_dirs.add(Path(state["data_dir"]))
+        recs = state["components"]
+        for name in reversed([n for n in ORDER if n in recs]):
+            rec = recs[name]
+            if clock is not None and procs.alive(rec["pid"], rec["ticks"]):
+                clock.say(f"stopping {name} (pid {rec['pid']})")
+            procs.stop(rec["pid"], rec["ticks"])
+    for d in data_dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    for d in (layout.pki, layout.config):
+        shutil.rmtree(d, ignore_errors=True)
+    for f in (layout.admin_kubeconfig, layout.state_file):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f)
