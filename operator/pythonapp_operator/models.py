@@ -1,0 +1,832 @@
+"""The PythonApp API (``pythonapp.dev/v1alpha1``) as strict pydantic models.
+
+These models are the single source of truth for the API: ``pythonapp validate`` uses them, the
+renderer reads them, and the CRD schema (with its CEL rules) is generated from them. Every field
+carries a description because it becomes the ``kubectl explain`` text.
+
+Cross-field rules are declared once, as :class:`Rule` objects holding both the Python check and
+the equivalent CEL expression, so the two places that must agree sit next to each other.
+Defaults that depend on other fields (the port and probes of a web app, the preStop drain) are
+applied by the renderer, not written into the CRD: an API-server default could not know the
+profile, and GitOps tools would see fields they never wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from kubernetes.utils.quantity import parse_quantity
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from . import GROUP, VERSION, image
+
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# -- defaults (documented in descriptions; applied by the renderer) ----------------------------
+DEFAULT_REPLICAS = 2
+DEFAULT_PORT = 8000
+DEFAULT_GRACE_SECONDS = 30
+DEFAULT_PRESTOP_WEB_SECONDS = 5
+DEFAULT_UID = 10001
+DEFAULT_TMP_SIZE = "64Mi"
+SECRETS_ROOT = "/run/secrets"
+
+DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+KEY_NAME_PATTERN = r"^[-._a-zA-Z0-9]+$"
+# absolute, normalised (no //, /./, /../, no trailing /), not "/" itself
+ABS_PATH = r"^(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))+$"
+HTTP_PATH = r"^/[^\s]*$"
+
+MSG_NAME = (
+    "must be a DNS-1035 label of at most 63 characters (lowercase letters, digits and '-', "
+    "starting with a letter): it names the Deployment, Service and pods"
+)
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    """One ``x-kubernetes-validations`` entry."""
+    entry = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def _schema_extra(*rules: dict[str, str]) -> dict[str, Any]:
+    return {"x-kubernetes-validations": list(rules)}
+
+
+def _fail(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+# -- scalar types ----------------------------------------------------------------------------
+
+
+def _check_image(value: str) -> str:
+    try:
+        image.parse_image(value)
+    except image.ImageError as exc:
+        raise _fail("image", str(exc)) from None
+    return value
+
+
+IMAGE_RULES = (
+    cel(
+        f"self.matches(r'{image.NAME_TAG_PATTERN[:-1]}(@.*)?$')",
+        image.MSG_MALFORMED,
+    ),
+    cel("self.contains('@')", image.MSG_NO_DIGEST),
+    cel(
+        "!self.contains('@') || self.matches(r'^[^@]*@sha256:[0-9a-f]{64}$')",
+        image.MSG_BAD_DIGEST,
+    ),
+    cel(f"!self.matches(r'{image.LATEST_TAG_PATTERN}')", image.MSG_LATEST),
+)
+
+Image = Annotated[
+    str,
+    AfterValidator(_check_image),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": image.MAX_LENGTH,
+            "x-kubernetes-validations": list(IMAGE_RULES),
+        }
+    ),
+]
+
+MSG_QUANTITY = "must be a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi"
+
+
+def quantity_value(value: str | int) -> Decimal:
+    """The numeric value of a Kubernetes quantity (``512Mi`` -> bytes, ``250m`` -> 0.25)."""
+    return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
+
+
+def _normalise_quantity(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _fail("quantity", MSG_QUANTITY)
+    text = str(value)
+    try:
+        parsed = quantity_value(text)
+    except (ValueError, ArithmeticError):
+        raise _fail("quantity", MSG_QUANTITY) from None
+    if parsed < 0:
+        raise _fail("quantity", "must not be negative")
+    return text
+
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_normalise_quantity),
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [
+                cel("isQuantity(string(self))", MSG_QUANTITY),
+                cel(
+                    "!isQuantity(string(self)) || "
+                    "quantity(string(self)).compareTo(quantity('0')) >= 0",
+                    "must not be negative",
+                ),
+            ],
+        }
+    ),
+]
+
+
+def _matches(pattern: str, message: str) -> Callable[[str], str]:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise _fail("pattern", message)
+        return value
+
+    return check
+
+
+@dataclass(frozen=True)
+class StringRule:
+    """A string type's checks, the same in pydantic and the CRD.
+
+    ``extra`` holds further (python predicate, CEL rule, message) triples.
+    """
+
+    pattern: str
+    message: str
+    max_length: int
+    description: str
+    extra: tuple[tuple[Callable[[str], bool], str, str], ...] = ()
+
+    @property
+    def validator(self) -> AfterValidator:
+        """The pydantic side."""
+        pattern_check = _matches(self.pattern, self.message)
+
+        def check(value: str) -> str:
+            pattern_check(value)
+            for predicate, _rule, message in self.extra:
+                if not predicate(value):
+                    raise _fail("string", message)
+            return value
+
+        return AfterValidator(check)
+
+    @property
+    def schema(self) -> WithJsonSchema:
+        """The CRD side."""
+        rules = [cel(f"self.matches(r'{self.pattern}')", self.message)]
+        rules += [cel(rule, message) for _p, rule, message in self.extra]
+        return WithJsonSchema(
+            {
+                "type": "string",
+                "maxLength": self.max_length,
+                "description": self.description,
+                "x-kubernetes-validations": rules,
+            }
+        )
+
+    @property
+    def length(self) -> Any:
+        """The length bound (pydantic ``Field``)."""
+        return Field(max_length=self.max_length)
+
+
+_SECRET_NAME = StringRule(
+    DNS1123_SUBDOMAIN,
+    "must be a Secret name: a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')",
+    253,
+    "Name of a Secret in the PythonApp's namespace. Only referenced: the operator never reads it.",
+)
+_ENV_NAME = StringRule(
+    ENV_NAME,
+    "must be an environment variable name: letters, digits, '_', '-' or '.', "
+    "not starting with a digit",
+    128,
+    "Environment variable name.",
+)
+_SECRET_KEY = StringRule(
+    KEY_NAME_PATTERN,
+    "must be a Secret key: letters, digits, '-', '_' or '.'",
+    253,
+    "Key inside the Secret.",
+)
+MSG_TMP_SHADOW = "must not be /tmp or below it: /tmp is the app's writable scratch volume"
+_MOUNT_PATH = StringRule(
+    ABS_PATH,
+    "must be an absolute, normalised path such as /run/secrets/db "
+    "(no '//', '.' or '..' parts, no trailing '/', not '/')",
+    512,
+    "Absolute directory where the Secret's keys appear as read-only files (never subPath). "
+    f"Default {SECRETS_ROOT}/<name>.",
+    extra=(
+        (
+            lambda v: v != "/tmp" and not v.startswith("/tmp/"),  # noqa: S108
+            "self != '/tmp' && !self.startsWith('/tmp/')",
+            MSG_TMP_SHADOW,
+        ),
+    ),
+)
+_HTTP_PATH = StringRule(
+    HTTP_PATH,
+    "must be an HTTP path starting with '/' and without spaces, e.g. /health",
+    512,
+    "HTTP path probed on the app's port (web apps only).",
+)
+
+
+SecretName = Annotated[str, _SECRET_NAME.length, _SECRET_NAME.validator, _SECRET_NAME.schema]
+EnvName = Annotated[str, _ENV_NAME.length, _ENV_NAME.validator, _ENV_NAME.schema]
+SecretKeyName = Annotated[str, _SECRET_KEY.length, _SECRET_KEY.validator, _SECRET_KEY.schema]
+MountPath = Annotated[str, _MOUNT_PATH.length, _MOUNT_PATH.validator, _MOUNT_PATH.schema]
+HttpPath = Annotated[str, _HTTP_PATH.length, _HTTP_PATH.validator, _HTTP_PATH.schema]
+
+
+# -- building blocks ---------------------------------------------------------------------------
+
+
+class Base(BaseModel):
+    """Strict base: unknown fields are refused, YAML uses camelCase."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        use_attribute_docstrings=False,
+    )
+
+
+class EnvVar(Base):
+    """A plain setting passed as an environment variable. Never put secrets here: use
+    ``secrets[].env``, which references a Secret key instead of copying its value."""
+
+    name: EnvName = Field(description="Environment variable name.")
+    value: str = Field("", max_length=32768, description="Value (plain text, visible in specs).")
+
+
+class SecretEnv(Base):
+    """Exposes one key of the Secret as an environment variable (``secretKeyRef``). Files are
+    the default and the safer choice; env mapping is an explicit opt-in."""
+
+    name: EnvName = Field(description="Environment variable name.")
+    key: SecretKeyName = Field(description="Key inside the Secret whose value the variable gets.")
+
+
+class SecretRef(Base):
+    """A Secret made available to the app at run time: its keys mounted read-only as files under
+    ``mountPath`` (the /run/secrets convention apps already read), and optionally single keys as
+    environment variables. The operator only references the Secret; it never reads it."""
+
+    name: SecretName = Field(
+        description="Name of a Secret in the same namespace (referenced, never read)."
+    )
+    mount_path: MountPath | None = Field(
+        None,
+        description="Absolute directory for the Secret's files (read-only, never subPath). "
+        f"Default {SECRETS_ROOT}/<name>.",
+    )
+    env: list[SecretEnv] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Keys of this Secret exposed as environment variables (secretKeyRef). "
+        "Files are the default; an env mapping is an explicit choice.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    @property
+    def effective_mount_path(self) -> str:
+        """Where the files appear, default applied."""
+        return self.mount_path or f"{SECRETS_ROOT}/{self.name}"
+
+
+# -- resources ---------------------------------------------------------------------------------
+
+RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+
+
+class ResourceList(Base):
+    """Amounts of cpu, memory and ephemeral-storage (Kubernetes quantities)."""
+
+    cpu: Quantity | None = Field(None, description="CPU, e.g. 250m or 1.")
+    memory: Quantity | None = Field(None, description="Memory, e.g. 256Mi or 1Gi.")
+    ephemeral_storage: Quantity | None = Field(
+        None,
+        alias="ephemeral-storage",
+        description="Local scratch space (logs, /tmp, writable layers), e.g. 256Mi.",
+    )
+
+    def get(self, resource: str) -> str | None:
+        """Value by its Kubernetes name (``ephemeral-storage`` included)."""
+        value: str | None = getattr(self, resource.replace("-", "_"))
+        return value
+
+
+class Limits(ResourceList):
+    """Upper bounds. ``memory`` is required: a Python process without a memory limit can take a
+    node's memory from its neighbours."""
+
+    memory: Quantity = Field(description="Memory limit (required), e.g. 512Mi.")
+
+
+def _limit_rule(resource: str) -> dict[str, str]:
+    field = resource.replace("-", "__dash__")
+    return cel(
+        f"!has(self.requests) || !has(self.requests.{field}) || !has(self.limits.{field}) || "
+        f"quantity(string(self.limits.{field}))"
+        f".compareTo(quantity(string(self.requests.{field}))) >= 0",
+        _limit_message(resource),
+        f".limits.{resource}" if "-" not in resource else None,
+    )
+
+
+def _limit_message(resource: str) -> str:
+    return (
+        f"limits.{resource} is below requests.{resource}: raise the limit or lower the request "
+        "(a limit must be at least its request)"
+    )
+
+
+class Resources(Base):
+    """Resource requests and limits. Defaults: requests cpu 100m, memory equal to its limit,
+    ephemeral-storage 128Mi; limits cpu 1 (or the cpu request if higher), ephemeral-storage
+    512Mi. A limit below its request is refused."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_schema_extra(*(_limit_rule(r) for r in RESOURCE_NAMES))
+    )
+
+    requests: ResourceList = Field(
+        default_factory=ResourceList, description="What the scheduler reserves for each pod."
+    )
+    limits: Limits = Field(description="Upper bounds per container; limits.memory is required.")
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> Resources:
+        for resource in RESOURCE_NAMES:
+            request, limit = self.requests.get(resource), self.limits.get(resource)
+            if (
+                request is not None
+                and limit is not None
+                and quantity_value(limit) < quantity_value(request)
+            ):
+                raise _rule_error([(("limits", resource), _limit_message(resource))])
+        return self
+
+
+# -- probes ------------------------------------------------------------------------------------
+
+MSG_PROBE_BOTH = "set either path (HTTP) or command (exec), not both"
+MSG_PROBE_TIMEOUT = "timeoutSeconds must not exceed periodSeconds"
+
+
+class Probe(Base):
+    """A health check. Web apps probe an HTTP ``path`` on the app's port; workers (and web apps
+    that prefer it) run a ``command`` inside the container. Unset numbers take the defaults of
+    the probe kind (see ``probes``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_schema_extra(
+            cel("!(has(self.path) && has(self.command))", MSG_PROBE_BOTH),
+            cel(
+                "!has(self.timeoutSeconds) || !has(self.periodSeconds) || "
+                "self.timeoutSeconds <= self.periodSeconds",
+                MSG_PROBE_TIMEOUT,
+                ".timeoutSeconds",
+            ),
+        )
+    )
+
+    path: HttpPath | None = Field(None, description="HTTP path to GET (web apps), e.g. /health.")
+    command: list[Annotated[str, Field(max_length=4096)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=32,
+        description="Command run in the container (exec probe); exit 0 means healthy.",
+    )
+    initial_delay_seconds: int | None = Field(
+        None, ge=0, le=3600, description="Seconds to wait before the first probe."
+    )
+    period_seconds: int | None = Field(None, ge=1, le=3600, description="Seconds between probes.")
+    timeout_seconds: int | None = Field(
+        None, ge=1, le=3600, description="Seconds before a probe attempt counts as failed."
+    )
+    failure_threshold: int | None = Field(
+        None, ge=1, le=1000, description="Consecutive failures before the probe fails."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Probe:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if self.path is not None and self.command is not None:
+            problems.append(((), MSG_PROBE_BOTH))
+        if (
+            self.timeout_seconds is not None
+            and self.period_seconds is not None
+            and self.timeout_seconds > self.period_seconds
+        ):
+            problems.append((("timeoutSeconds",), MSG_PROBE_TIMEOUT))
+        if problems:
+            raise _rule_error(problems)
+        return self
+
+
+class Probes(Base):
+    """Liveness, readiness and startup probes. Web defaults: all three GET ``/health`` on the
+    app port (readiness sends the header ``X-Probe: readiness`` so the app can tell it apart);
+    liveness every 30 s with a 10 s timeout and 3 failures, readiness every 10 s, startup every
+    5 s for up to 60 s. Workers get only the probes given here, and only exec (command) probes."""
+
+    liveness: Probe | None = Field(None, description="Restarts the container when it fails.")
+    readiness: Probe | None = Field(
+        None, description="Takes the pod out of the Service while it fails."
+    )
+    startup: Probe | None = Field(
+        None, description="Holds the other probes back until the app has started."
+    )
+
+    def items(self) -> Iterator[tuple[str, Probe]]:
+        """The probes that are set, by kind."""
+        for kind in ("liveness", "readiness", "startup"):
+            probe = getattr(self, kind)
+            if probe is not None:
+                yield kind, probe
+
+
+# -- security ----------------------------------------------------------------------------------
+
+
+class SecurityContext(Base):
+    """Numeric identity of the app's processes. A numeric user is always set, because an image's
+    ``USER appuser`` cannot be verified as non-root by the kubelet. Root (0) is refused."""
+
+    run_as_user: int = Field(
+        DEFAULT_UID, ge=1, le=2147483647, description=f"User id (> 0). Default {DEFAULT_UID}."
+    )
+    run_as_group: int = Field(
+        DEFAULT_UID, ge=1, le=2147483647, description=f"Group id (> 0). Default {DEFAULT_UID}."
+    )
+    fs_group: int = Field(
+        DEFAULT_UID,
+        ge=1,
+        le=2147483647,
+        description=f"Group that owns mounted volumes (> 0). Default {DEFAULT_UID}.",
+    )
+
+
+# -- cross-field rules on the spec -------------------------------------------------------------
+
+RuleProblem = tuple[tuple[str | int, ...], str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One spec-level rule: the Python check and its CEL twin, with the same message."""
+
+    name: str
+    cel: str
+    message: str
+    field_path: str | None
+    check: Callable[[PythonAppSpec], list[RuleProblem]]
+
+    def schema(self) -> dict[str, str]:
+        """The ``x-kubernetes-validations`` entry."""
+        return cel(self.cel, self.message, self.field_path)
+
+
+_PROFILE = "(has(self.profile) ? self.profile : 'web')"
+_GRACE = f"(has(self.terminationGracePeriodSeconds) ? self.terminationGracePeriodSeconds : {DEFAULT_GRACE_SECONDS})"  # noqa: E501
+_PRESTOP = (
+    "(has(self.preStopSleepSeconds) ? self.preStopSleepSeconds : "
+    f"({_PROFILE} == 'worker' ? 0 : {DEFAULT_PRESTOP_WEB_SECONDS}))"
+)
+
+
+def _mount(var: str) -> str:
+    return f"(has({var}.mountPath) ? {var}.mountPath : '{SECRETS_ROOT}/' + {var}.name)"
+
+
+def _no_http_probe(kind: str) -> str:
+    return f"(!has(self.probes.{kind}) || !has(self.probes.{kind}.path))"
+
+
+def _rule_port_web_only(spec: PythonAppSpec) -> list[RuleProblem]:
+    if spec.profile == "worker" and spec.port is not None:
+        return [(("port",), MSG_PORT_WORKER)]
+    return []
+
+
+def _rule_worker_probes(spec: PythonAppSpec) -> list[RuleProblem]:
+    if spec.profile != "worker":
+        return []
+    return [
+        (("probes", kind, "path"), MSG_WORKER_HTTP_PROBE)
+        for kind, probe in spec.probes.items()
+        if probe.path is not None
+    ]
+
+
+def _rule_unique_env(spec: PythonAppSpec) -> list[RuleProblem]:
+    seen = {e.name for e in spec.env}
+    problems: list[RuleProblem] = []
+    for i, secret in enumerate(spec.secrets):
+        for j, var in enumerate(secret.env):
+            if var.name in seen:
+                problems.append((("secrets", i, "env", j, "name"), MSG_ENV_DUP))
+            seen.add(var.name)
+    return problems
+
+
+def _rule_mounts(spec: PythonAppSpec) -> list[RuleProblem]:
+    problems: list[RuleProblem] = []
+    paths = [s.effective_mount_path for s in spec.secrets]
+    for i, path in enumerate(paths):
+        for other in paths[:i]:
+            if path == other or path.startswith(other + "/") or other.startswith(path + "/"):
+                problems.append((("secrets", i, "mountPath"), MSG_MOUNTS))
+                break
+    return problems
+
+
+def _rule_grace(spec: PythonAppSpec) -> list[RuleProblem]:
+    pre = spec.effective_prestop_seconds
+    if pre > 0 and spec.termination_grace_period_seconds <= pre:
+        return [(("terminationGracePeriodSeconds",), MSG_GRACE)]
+    return []
+
+
+MSG_PORT_WORKER = "port is for web apps: workers serve no port (remove port or use profile: web)"
+MSG_WORKER_HTTP_PROBE = (
+    "workers serve no port, so their probes cannot use path: give the probe a command (exec)"
+)
+MSG_ENV_DUP = (
+    "environment variable names must be unique across env and secrets[].env: rename one of them"
+)
+MSG_MOUNTS = (
+    "secret mount paths must be unique and must not contain one another "
+    f"(default {SECRETS_ROOT}/<name>): choose a separate mountPath"
+)
+MSG_GRACE = (
+    "terminationGracePeriodSeconds must be larger than preStopSleepSeconds "
+    f"(web apps drain for {DEFAULT_PRESTOP_WEB_SECONDS}s by default), or the drain eats the "
+    "whole grace period: raise it or lower preStopSleepSeconds"
+)
+
+SPEC_RULES: tuple[Rule, ...] = (
+    Rule(
+        "port-web-only",
+        f"!({_PROFILE} == 'worker' && has(self.port))",
+        MSG_PORT_WORKER,
+        ".port",
+        _rule_port_web_only,
+    ),
+    Rule(
+        "worker-exec-probes",
+        f"{_PROFILE} != 'worker' || !has(self.probes) || ("
+        + " && ".join(_no_http_probe(k) for k in ("liveness", "readiness", "startup"))
+        + ")",
+        MSG_WORKER_HTTP_PROBE,
+        ".probes",
+        _rule_worker_probes,
+    ),
+    Rule(
+        "unique-env",
+        "!has(self.secrets) || self.secrets.all(s, !has(s.env) || s.env.all(v, "
+        "(!has(self.env) || !self.env.exists(e, e.name == v.name)) && "
+        "self.secrets.filter(t, has(t.env) && t.env.exists(w, w.name == v.name)).size() == 1))",
+        MSG_ENV_DUP,
+        ".secrets",
+        _rule_unique_env,
+    ),
+    Rule(
+        "secret-mounts",
+        "!has(self.secrets) || self.secrets.all(a, self.secrets.all(b, a.name == b.name || ("
+        f"{_mount('a')} != {_mount('b')} && !{_mount('a')}.startsWith({_mount('b')} + '/') && "
+        f"!{_mount('b')}.startsWith({_mount('a')} + '/'))))",
+        MSG_MOUNTS,
+        ".secrets",
+        _rule_mounts,
+    ),
+    Rule(
+        "grace-covers-prestop",
+        f"{_PRESTOP} == 0 || {_GRACE} > {_PRESTOP}",
+        MSG_GRACE,
+        ".terminationGracePeriodSeconds",
+        _rule_grace,
+    ),
+)
+
+
+def _rule_error(problems: list[RuleProblem]) -> PydanticCustomError:
+    """One pydantic error carrying every problem with its own path (see :func:`problems_of`)."""
+    summary = "; ".join(
+        (".".join(str(p) for p in path) + ": " if path else "") + msg for path, msg in problems
+    )
+    return PydanticCustomError("rules", "{summary}", {"summary": summary, "problems": problems})
+
+
+# -- the spec ----------------------------------------------------------------------------------
+
+
+class PythonAppSpec(Base):
+    """Desired state of a Python app: what runs (a digest-pinned image), how it is reached and
+    checked, what it may use, and the Secrets it references."""
+
+    model_config = ConfigDict(json_schema_extra=_schema_extra(*(r.schema() for r in SPEC_RULES)))
+
+    image: Image = Field(
+        description="Container image pinned by digest: "
+        f"{image.EXPECTED_FORM}. The tag 'latest' is refused even with a digest."
+    )
+    profile: Literal["web", "worker"] = Field(
+        "web",
+        description="web (default): serves HTTP on port, gets HTTP probes, a Service and a "
+        "preStop drain. worker: serves no port, no Service, only exec probes.",
+    )
+    replicas: int = Field(
+        DEFAULT_REPLICAS, ge=0, le=1000, description=f"Number of pods. Default {DEFAULT_REPLICAS}."
+    )
+    command: list[Annotated[str, Field(max_length=4096)]] | None = Field(
+        None, max_length=64, description="Overrides the image's ENTRYPOINT."
+    )
+    args: list[Annotated[str, Field(max_length=4096)]] | None = Field(
+        None, max_length=256, description="Overrides the image's CMD."
+    )
+    port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description=f"Port the app listens on (web only). Default {DEFAULT_PORT}.",
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Plain environment variables (no secrets: use secrets[].env).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    secrets: list[SecretRef] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Secrets mounted read-only as files (default /run/secrets/<name>), "
+        "optionally with keys as env vars. Referenced only, never read by the operator.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    resources: Resources = Field(
+        description="Requests and limits; limits.memory is required.",
+    )
+    probes: Probes = Field(
+        default_factory=Probes, description="Liveness, readiness and startup probes."
+    )
+    termination_grace_period_seconds: int = Field(
+        DEFAULT_GRACE_SECONDS,
+        ge=0,
+        le=3600,
+        description="Seconds between SIGTERM and SIGKILL, so in-flight work can finish. "
+        f"Default {DEFAULT_GRACE_SECONDS}.",
+    )
+    pre_stop_sleep_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=600,
+        description="Seconds a terminating pod keeps serving while endpoints drain, before "
+        f"SIGTERM. Default {DEFAULT_PRESTOP_WEB_SECONDS} for web, 0 for worker.",
+    )
+    security_context: SecurityContext = Field(
+        default_factory=SecurityContext,
+        description="Numeric user, group and fsGroup (all > 0; default 10001).",
+    )
+    automount_service_account_token: bool = Field(
+        False,
+        description="Mount an API token into the pods. Off by default: Python apps rarely call "
+        "the Kubernetes API.",
+    )
+    tmp_size_limit: Quantity = Field(
+        DEFAULT_TMP_SIZE,
+        description="Size limit of the writable /tmp (the root filesystem is read-only). "
+        f"Default {DEFAULT_TMP_SIZE}.",
+    )
+
+    @property
+    def effective_port(self) -> int | None:
+        """The served port, or None for workers."""
+        if self.profile == "worker":
+            return None
+        return self.port or DEFAULT_PORT
+
+    @property
+    def effective_prestop_seconds(self) -> int:
+        """preStop drain, default applied by profile."""
+        if self.pre_stop_sleep_seconds is not None:
+            return self.pre_stop_sleep_seconds
+        return 0 if self.profile == "worker" else DEFAULT_PRESTOP_WEB_SECONDS
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> PythonAppSpec:
+        problems = [p for rule in SPEC_RULES for p in rule.check(self)]
+        if problems:
+            raise _rule_error(problems)
+        return self
+
+
+# -- status ------------------------------------------------------------------------------------
+
+
+class Condition(Base):
+    """A kstatus condition (Ready, Reconciling, Stalled)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str = Field(max_length=316, description="Ready, Reconciling or Stalled.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(max_length=1024, description="CamelCase reason for the last transition.")
+    message: str = Field("", max_length=32768, description="Human-readable detail.")
+    last_transition_time: str = Field(
+        description="When status last changed (RFC 3339); stable while status stays the same."
+    )
+    observed_generation: int | None = Field(
+        None, ge=0, description="Generation of the spec this condition was computed from."
+    )
+
+
+class PythonAppStatus(Base):
+    """Observed state, following kstatus conventions so Flux and Argo CD can read it."""
+
+    observed_generation: int | None = Field(
+        None, description="metadata.generation this status describes."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Reconciling and Stalled conditions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    replicas: int | None = Field(None, description="Pods of the Deployment.")
+    ready_replicas: int | None = Field(None, description="Pods passing readiness.")
+    updated_replicas: int | None = Field(None, description="Pods running the current template.")
+    available_replicas: int | None = Field(None, description="Pods ready for minReadySeconds.")
+    image: str | None = Field(None, description="Image of the Deployment's pod template.")
+    short_image: str | None = Field(None, description="Short form of image, for display.")
+    ready: str | None = Field(None, description="ready/desired pods, for display (e.g. 2/2).")
+
+
+# -- the object --------------------------------------------------------------------------------
+
+_NAME_RE = re.compile(DNS1035_LABEL)
+
+
+class ObjectMeta(BaseModel):
+    """The parts of metadata the operator reads; the rest passes through untouched."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(max_length=63)
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _name_is_label(self) -> ObjectMeta:
+        if not _NAME_RE.fullmatch(self.name):
+            raise PydanticCustomError("name", MSG_NAME)
+        return self
+
+
+class PythonApp(BaseModel):
+    """A whole PythonApp object as read from YAML or the API server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    api_version: Literal["pythonapp.dev/v1alpha1"] = Field(alias="apiVersion")  # = API_VERSION
+    kind: Literal["PythonApp"]
+    metadata: ObjectMeta
+    spec: PythonAppSpec
+    status: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        """metadata.name."""
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str | None:
+        """metadata.namespace (None when the file leaves it to the client)."""
+        return self.metadata.namespace

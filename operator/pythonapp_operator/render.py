@@ -1,0 +1,357 @@
+"""The pure renderer: one validated PythonApp -> every object the operator applies.
+
+No I/O and no clock: the same input always gives the same manifests, in the same key order,
+so ``pythonapp render`` diffs read well in pull requests and server-side apply sees no change
+when nothing changed. The controller, ``pythonapp render`` and the golden tests all call
+:func:`render`; there is no second source of truth.
+
+What is rendered and why (see notes/policy.md for the checkers' side):
+
+- Deployment: digest image with ``imagePullPolicy: Always``, restricted securityContext with
+  a numeric non-root user, read-only root filesystem and a size-limited ``/tmp`` emptyDir,
+  Secrets as read-only volumes (never subPath, so rotated Secrets reach the pod), probes,
+  requests/limits, grace period and a preStop drain for web apps, soft anti-affinity and
+  zone spreading.
+- ServiceAccount: a dedicated identity with token automount off.
+- Service (web only): ``http`` port 80 -> the named container port.
+- PodDisruptionBudget: ``maxUnavailable: 1`` with ``AlwaysAllow`` for unhealthy pods, so a
+  node drain is never blocked by a crash-looping app.
+- NetworkPolicy: ingress only to the app port (none for workers), egress open (apps call
+  databases and APIs the operator cannot know about).
+
+Workers get the PDB and NetworkPolicy too: they also run several replicas and should not
+accept connections they do not serve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from .image import parse_image
+from .models import (
+    RESOURCE_NAMES,
+    Probe,
+    PythonApp,
+    PythonAppSpec,
+    quantity_value,
+)
+
+Manifest = dict[str, Any]
+
+CONTAINER_NAME = "app"
+PORT_NAME = "http"
+SERVICE_PORT = 80
+MANAGED_BY = "pythonapp-operator"
+READINESS_HEADER = "X-Probe"
+
+# name -> Kubernetes default when the user leaves it unset
+DEFAULT_REQUESTS = {"cpu": "100m", "ephemeral-storage": "128Mi"}
+DEFAULT_LIMITS = {"cpu": "1", "ephemeral-storage": "512Mi"}
+
+# probe kind -> (periodSeconds, timeoutSeconds, failureThreshold)
+PROBE_DEFAULTS = {
+    "liveness": (30, 10, 3),
+    "readiness": (10, 5, 3),
+    "startup": (5, 5, 12),
+}
+DEFAULT_HEALTH_PATH = "/health"
+
+
+def selector_labels(name: str) -> dict[str, str]:
+    """Labels that select the app's pods: stable for the object's lifetime."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+
+
+def common_labels(app: PythonApp) -> dict[str, str]:
+    """Standard labels for every child. The parent's own labels are not copied: GitOps
+    tracking labels (e.g. Argo CD's instance label) must not leak onto children."""
+    return {
+        **selector_labels(app.name),
+        "app.kubernetes.io/component": app.spec.profile,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def _metadata(app: PythonApp, name: str | None = None) -> Manifest:
+    meta: Manifest = {"name": name or app.name}
+    if app.namespace:
+        meta["namespace"] = app.namespace
+    meta["labels"] = common_labels(app)
+    if app.metadata.uid:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": app.api_version,
+                "kind": app.kind,
+                "name": app.name,
+                "uid": app.metadata.uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+    return meta
+
+
+def volume_name(secret_name: str) -> str:
+    """A DNS-1123 label for a Secret's volume: Secret names may hold dots and be 253 long."""
+    base = "secret-" + re.sub(r"[^a-z0-9-]", "-", secret_name)
+    if len(base) <= 63:
+        return base
+    digest = hashlib.sha256(secret_name.encode()).hexdigest()[:8]
+    return f"{base[:54].rstrip('-')}-{digest}"
+
+
+def _resources(spec: PythonAppSpec) -> Manifest:
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    for resource in RESOURCE_NAMES:
+        req = spec.resources.requests.get(resource)
+        lim = spec.resources.limits.get(resource)
+        if resource == "memory":
+            req = req or lim  # memory is not compressible: request what the limit allows
+        if req is None:
+            req = DEFAULT_REQUESTS[resource]
+        if lim is None:
+            lim = DEFAULT_LIMITS[resource]
+            if quantity_value(lim) < quantity_value(req):
+                lim = req
+        requests[resource], limits[resource] = req, lim
+    return {"requests": requests, "limits": limits}
+
+
+def _probe(kind: str, probe: Probe | None, spec: PythonAppSpec) -> Manifest | None:
+    period, timeout, failures = PROBE_DEFAULTS[kind]
+    if probe is None:
+        if spec.profile == "worker":
+            return None
+        probe = Probe()
+    handler: Manifest
+    if probe.command is not None:
+        handler = {"exec": {"command": list(probe.command)}}
+    else:
+        http: Manifest = {"path": probe.path or DEFAULT_HEALTH_PATH, "port": PORT_NAME}
+        if kind == "readiness":
+            # Lets the app answer readiness and liveness differently on one endpoint.
+            http["httpHeaders"] = [{"name": READINESS_HEADER, "value": "readiness"}]
+        handler = {"httpGet": http}
+    out: Manifest = dict(handler)
+    if probe.initial_delay_seconds is not None:
+        out["initialDelaySeconds"] = probe.initial_delay_seconds
+    out["periodSeconds"] = probe.period_seconds or period
+    out["timeoutSeconds"] = probe.timeout_seconds or timeout
+    out["failureThreshold"] = probe.failure_threshold or failures
+    out["successThreshold"] = 1
+    return out
+
+
+def _env(spec: PythonAppSpec) -> list[Manifest]:
+    env: list[Manifest] = [{"name": e.name, "value": e.value} for e in spec.env]
+    for secret in spec.secrets:
+        env.extend(
+            {
+                "name": var.name,
+                "valueFrom": {"secretKeyRef": {"name": secret.name, "key": var.key}},
+            }
+            for var in secret.env
+        )
+    return env
+
+
+def _container(app: PythonApp) -> Manifest:
+    spec = app.spec
+    container: Manifest = {
+        "name": CONTAINER_NAME,
+        "image": spec.image,
+        "imagePullPolicy": "Always",
+    }
+    if spec.command is not None:
+        container["command"] = list(spec.command)
+    if spec.args is not None:
+        container["args"] = list(spec.args)
+    port = spec.effective_port
+    if port is not None:
+        container["ports"] = [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}]
+    env = _env(spec)
+    if env:
+        container["env"] = env
+    container["resources"] = _resources(spec)
+    for kind in ("startup", "liveness", "readiness"):
+        probe = _probe(kind, getattr(spec.probes, kind), spec)
+        if probe is not None:
+            container[f"{kind}Probe"] = probe
+    prestop = spec.effective_prestop_seconds
+    if prestop > 0:
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": prestop}}}
+    container["securityContext"] = {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": spec.security_context.run_as_user,
+        "runAsGroup": spec.security_context.run_as_group,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
+    mounts.extend(
+        {"name": volume_name(s.name), "mountPath": s.effective_mount_path, "readOnly": True}
+        for s in spec.secrets
+    )
+    container["volumeMounts"] = mounts
+    container["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    return container
+
+
+def _pod_spec(app: PythonApp) -> Manifest:
+    spec = app.spec
+    sc = spec.security_context
+    selector = {"matchLabels": selector_labels(app.name)}
+    volumes: list[Manifest] = [
+        {"name": "tmp", "emptyDir": {"sizeLimit": spec.tmp_size_limit}},
+    ]
+    volumes.extend(
+        {
+            "name": volume_name(s.name),
+            # 0440: readable by the app's group (fsGroup), by nobody else.
+            "secret": {"secretName": s.name, "defaultMode": 0o440},
+        }
+        for s in spec.secrets
+    )
+    return {
+        "serviceAccountName": app.name,
+        "automountServiceAccountToken": spec.automount_service_account_token,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": spec.termination_grace_period_seconds,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": sc.run_as_user,
+            "runAsGroup": sc.run_as_group,
+            "fsGroup": sc.fs_group,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": selector,
+                            "topologyKey": "kubernetes.io/hostname",
+                        },
+                    }
+                ]
+            }
+        },
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": selector,
+            }
+        ],
+        "containers": [_container(app)],
+        "volumes": volumes,
+    }
+
+
+def deployment(app: PythonApp) -> Manifest:
+    """The app's Deployment."""
+    labels = common_labels(app)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(app),
+        "spec": {
+            "replicas": app.spec.replicas,
+            "revisionHistoryLimit": 5,
+            "progressDeadlineSeconds": 600,
+            "selector": {"matchLabels": selector_labels(app.name)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {"kubectl.kubernetes.io/default-container": CONTAINER_NAME},
+                },
+                "spec": _pod_spec(app),
+            },
+        },
+    }
+
+
+def service_account(app: PythonApp) -> Manifest:
+    """A dedicated identity per app, with no token unless asked."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _metadata(app),
+        "automountServiceAccountToken": app.spec.automount_service_account_token,
+    }
+
+
+def service(app: PythonApp) -> Manifest:
+    """ClusterIP Service on port 80 -> the named app port (web only)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(app),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(app.name),
+            "ports": [
+                {
+                    "name": PORT_NAME,
+                    "port": SERVICE_PORT,
+                    "targetPort": PORT_NAME,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def pod_disruption_budget(app: PythonApp) -> Manifest:
+    """At most one pod down by voluntary disruption; unhealthy pods never block a drain."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(app),
+        "spec": {
+            "maxUnavailable": 1,
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": {"matchLabels": selector_labels(app.name)},
+        },
+    }
+
+
+def network_policy(app: PythonApp) -> Manifest:
+    """Ingress only to the app port (nothing for workers); egress open."""
+    ingress: list[Manifest] = []
+    if app.spec.effective_port is not None:
+        ingress.append({"ports": [{"port": PORT_NAME, "protocol": "TCP"}]})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(app),
+        "spec": {
+            # One label only: instance is unique per app in a namespace.
+            "podSelector": {"matchLabels": {"app.kubernetes.io/instance": app.name}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": ingress,
+            "egress": [{}],
+        },
+    }
+
+
+def render(app: PythonApp) -> list[Manifest]:
+    """Every child object of ``app``, Deployment first, in a fixed order."""
+    parse_image(app.spec.image)  # defence in depth: never render a refused image
+    children = [deployment(app), service_account(app)]
+    if app.spec.profile == "web":
+        children.append(service(app))
+    children += [pod_disruption_budget(app), network_policy(app)]
+    return children
