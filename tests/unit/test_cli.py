@@ -1,0 +1,112 @@
+"""The command line contract: exit codes, one line per problem, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.unit.factories import IMAGE, make_doc
+
+from pythonapp_operator.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, *docs: object, name: str = "apps.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return path
+
+
+def test_validate_accepts_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    examples = sorted(str(p) for p in (ROOT / "examples").glob("*.yaml"))
+    assert main(["validate", *examples]) == 0
+    assert "valid" in capsys.readouterr().err
+
+
+def test_validate_reports_one_line_per_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = make_doc(image="python:3.12", replicas=-1)
+    bad["metadata"] = {"name": "api", "namespace": "prod"}
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": "b"}}
+    path = write(tmp_path, other, make_doc(), bad)
+    assert main(["validate", str(path)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{path}: prod/api: spec.image: must be pinned by digest")
+    assert lines[1].startswith(f"{path}: prod/api: spec.replicas: ")
+
+
+def test_validate_several_files_and_stdin(tmp_path: Path) -> None:
+    good = write(tmp_path, make_doc(), name="good.yaml")
+    bad = write(tmp_path, make_doc(image=f"x:latest@{IMAGE.split('@')[1]}"), name="bad.yaml")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pythonapp_operator.cli", "validate", str(good), "-"],
+        input=bad.read_text(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("<stdin>: team-a/shop: spec.image: uses the tag 'latest'")
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("a: [1, 2\n", "line 2: not valid YAML"),
+        ("\xff\xfe", "cannot read"),
+    ],
+)
+def test_broken_files_are_one_line_not_a_traceback(
+    tmp_path: Path, content: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_bytes(content.encode("latin-1"))
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "/nonexistent/app.yaml"]) == 1
+    assert (
+        "/nonexistent/app.yaml: cannot read: No such file or directory" in capsys.readouterr().err
+    )
+
+
+def test_non_mapping_spec_is_a_problem_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = make_doc()
+    doc["spec"] = ["not", "a", "mapping"]
+    assert main(["validate", str(write(tmp_path, doc))]) == 1
+    assert "team-a/shop: spec: " in capsys.readouterr().err
+
+
+def test_render_prints_deployment_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, make_doc(), make_doc(profile="worker"))
+    assert main(["render", str(path)]) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["kind"] for d in docs][:2] == ["Deployment", "ServiceAccount"]
+    assert len(docs) == 5 + 4
+
+
+def test_render_refuses_invalid_with_validate_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, make_doc(image="python"))
+    assert main(["render", str(path)]) == 1
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "spec.image: must be pinned by digest" in out.err
+
+
+def test_crd_command_prints_the_crd(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["crd"]) == 0
+    assert (ROOT / "crds" / "pythonapps.yaml").read_text() == capsys.readouterr().out

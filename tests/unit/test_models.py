@@ -1,0 +1,331 @@
+"""Every validation rule, accepting and refusing, through the same path the CLI uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests.unit.factories import DIGEST, make_doc
+
+from pythonapp_operator import image, models
+from pythonapp_operator.validation import validate_document
+
+
+def problems(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    app, found = validate_document(doc)
+    assert (app is None) == bool(found)
+    return [(p.path, p.message) for p in found]
+
+
+def test_minimal_app_is_valid_and_defaults_apply() -> None:
+    app, found = validate_document(make_doc())
+    assert found == []
+    assert app is not None
+    spec = app.spec
+    assert spec.profile == "web"
+    assert spec.replicas == 2
+    assert spec.effective_port == 8000
+    assert spec.termination_grace_period_seconds == 30
+    assert spec.effective_prestop_seconds == 5
+    assert spec.security_context.run_as_user == 10001
+    assert spec.automount_service_account_token is False
+
+
+# (spec overrides, expected path, expected message or fragment)
+REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
+    ("image missing", {"image": None}, "spec.image", "is required"),
+    ("image tag only", {"image": "python:3.12"}, "spec.image", image.MSG_NO_DIGEST),
+    ("image bare", {"image": "python"}, "spec.image", image.MSG_NO_DIGEST),
+    ("image latest", {"image": f"python:latest@{DIGEST}"}, "spec.image", image.MSG_LATEST),
+    ("image bad digest", {"image": "python@sha256:1234"}, "spec.image", image.MSG_BAD_DIGEST),
+    ("image malformed", {"image": f"Python@{DIGEST}"}, "spec.image", image.MSG_MALFORMED),
+    ("unknown field", {"imagePullPolicy": "Never"}, "spec.imagePullPolicy", "unknown fields"),
+    ("profile", {"profile": "cron"}, "spec.profile", "'web' or 'worker'"),
+    ("replicas negative", {"replicas": -1}, "spec.replicas", "greater than or equal to 0"),
+    ("port zero", {"port": 0}, "spec.port", "greater than or equal to 1"),
+    ("port too big", {"port": 65536}, "spec.port", "less than or equal to 65535"),
+    ("port on worker", {"profile": "worker", "port": 8080}, "spec.port", models.MSG_PORT_WORKER),
+    (
+        "http probe on worker",
+        {"profile": "worker", "probes": {"liveness": {"path": "/health"}}},
+        "spec.probes.liveness.path",
+        models.MSG_WORKER_HTTP_PROBE,
+    ),
+    (
+        "probe path and command",
+        {"probes": {"readiness": {"path": "/r", "command": ["true"]}}},
+        "spec.probes.readiness",
+        models.MSG_PROBE_BOTH,
+    ),
+    (
+        "probe timeout over period",
+        {"probes": {"liveness": {"periodSeconds": 5, "timeoutSeconds": 6}}},
+        "spec.probes.liveness.timeoutSeconds",
+        models.MSG_PROBE_TIMEOUT,
+    ),
+    (
+        "probe path relative",
+        {"probes": {"liveness": {"path": "health"}}},
+        "spec.probes.liveness.path",
+        "starting with '/'",
+    ),
+    (
+        "memory limit missing",
+        {"resources": {"limits": {"cpu": "1"}}},
+        "spec.resources.limits.memory",
+        "is required",
+    ),
+    ("resources missing", {"resources": None}, "spec.resources", "is required"),
+    (
+        "memory limit below request",
+        {"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "512Mi"}}},
+        "spec.resources.limits.memory",
+        "below requests.memory",
+    ),
+    (
+        "cpu limit below request",
+        {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m", "memory": "1Gi"}}},
+        "spec.resources.limits.cpu",
+        "below requests.cpu",
+    ),
+    (
+        "ephemeral limit below request",
+        {
+            "resources": {
+                "requests": {"ephemeral-storage": "2Gi"},
+                "limits": {"memory": "1Gi", "ephemeral-storage": "1Gi"},
+            }
+        },
+        "spec.resources.limits.ephemeral-storage",
+        "below requests.ephemeral-storage",
+    ),
+    (
+        "quantity garbage",
+        {"resources": {"limits": {"memory": "lots"}}},
+        "spec.resources.limits.memory",
+        models.MSG_QUANTITY,
+    ),
+    (
+        "quantity negative",
+        {"resources": {"limits": {"memory": "-1Gi"}}},
+        "spec.resources.limits.memory",
+        "negative",
+    ),
+    ("secret name", {"secrets": [{"name": "DB_Secret"}]}, "spec.secrets[0].name", "DNS-1123"),
+    (
+        "mount relative",
+        {"secrets": [{"name": "db", "mountPath": "run/db"}]},
+        "spec.secrets[0].mountPath",
+        "absolute",
+    ),
+    (
+        "mount dotdot",
+        {"secrets": [{"name": "db", "mountPath": "/run/../etc"}]},
+        "spec.secrets[0].mountPath",
+        "normalised",
+    ),
+    (
+        "mount root",
+        {"secrets": [{"name": "db", "mountPath": "/"}]},
+        "spec.secrets[0].mountPath",
+        "absolute",
+    ),
+    (
+        "mount trailing slash",
+        {"secrets": [{"name": "db", "mountPath": "/run/db/"}]},
+        "spec.secrets[0].mountPath",
+        "trailing",
+    ),
+    (
+        "mount over tmp",
+        {"secrets": [{"name": "db", "mountPath": "/tmp/db"}]},
+        "spec.secrets[0].mountPath",
+        models.MSG_TMP_SHADOW,
+    ),
+    (
+        "mount duplicate",
+        {"secrets": [{"name": "a", "mountPath": "/s"}, {"name": "b", "mountPath": "/s"}]},
+        "spec.secrets[1].mountPath",
+        models.MSG_MOUNTS,
+    ),
+    (
+        "mount shadows another",
+        {"secrets": [{"name": "a", "mountPath": "/run/secrets"}, {"name": "b"}]},
+        "spec.secrets[1].mountPath",
+        models.MSG_MOUNTS,
+    ),
+    (
+        "mount default shadowed",
+        {"secrets": [{"name": "b"}, {"name": "a", "mountPath": "/run/secrets/b/x"}]},
+        "spec.secrets[1].mountPath",
+        models.MSG_MOUNTS,
+    ),
+    (
+        "env name",
+        {"env": [{"name": "1BAD", "value": "x"}]},
+        "spec.env[0].name",
+        "environment variable name",
+    ),
+    (
+        "env duplicated by secret env",
+        {
+            "env": [{"name": "TOKEN", "value": "x"}],
+            "secrets": [{"name": "api", "env": [{"name": "TOKEN", "key": "t"}]}],
+        },
+        "spec.secrets[0].env[0].name",
+        models.MSG_ENV_DUP,
+    ),
+    (
+        "env duplicated across secrets",
+        {
+            "secrets": [
+                {"name": "a", "env": [{"name": "TOKEN", "key": "t"}]},
+                {"name": "b", "env": [{"name": "TOKEN", "key": "t"}]},
+            ]
+        },
+        "spec.secrets[1].env[0].name",
+        models.MSG_ENV_DUP,
+    ),
+    (
+        "secret key",
+        {"secrets": [{"name": "a", "env": [{"name": "T", "key": "a/b"}]}]},
+        "spec.secrets[0].env[0].key",
+        "Secret key",
+    ),
+    (
+        "grace negative",
+        {"terminationGracePeriodSeconds": -1},
+        "spec.terminationGracePeriodSeconds",
+        "greater than or equal to 0",
+    ),
+    (
+        "grace not above default web drain",
+        {"terminationGracePeriodSeconds": 5},
+        "spec.terminationGracePeriodSeconds",
+        models.MSG_GRACE,
+    ),
+    (
+        "grace not above explicit drain",
+        {"terminationGracePeriodSeconds": 20, "preStopSleepSeconds": 20},
+        "spec.terminationGracePeriodSeconds",
+        models.MSG_GRACE,
+    ),
+    (
+        "root user",
+        {"securityContext": {"runAsUser": 0}},
+        "spec.securityContext.runAsUser",
+        "greater than or equal to 1",
+    ),
+    (
+        "root group",
+        {"securityContext": {"runAsGroup": 0}},
+        "spec.securityContext.runAsGroup",
+        "greater than or equal to 1",
+    ),
+    (
+        "user by name",
+        {"securityContext": {"runAsUser": "app"}},
+        "spec.securityContext.runAsUser",
+        "integer",
+    ),
+    ("command not list", {"command": "python app.py"}, "spec.command", "list"),
+    ("env value not string", {"env": [{"name": "A", "value": 1}]}, "spec.env[0].value", "string"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "message"), [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED]
+)
+def test_refused_with_field_and_message(overrides: dict[str, Any], path: str, message: str) -> None:
+    found = problems(make_doc(**overrides))
+    assert any(p == path and message in m for p, m in found), found
+
+
+ACCEPTED: list[tuple[str, dict[str, Any]]] = [
+    ("worker without port", {"profile": "worker"}),
+    ("worker exec probes", {"profile": "worker", "probes": {"liveness": {"command": ["true"]}}}),
+    ("web exec probe", {"probes": {"liveness": {"command": ["python", "-m", "hc"]}}}),
+    ("replicas zero", {"replicas": 0}),
+    ("port bounds", {"port": 65535}),
+    (
+        "memory limit equal to request",
+        {"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}},
+    ),
+    (
+        "limit in other units",
+        {"resources": {"requests": {"memory": "1000Mi"}, "limits": {"memory": "1Gi"}}},
+    ),
+    ("integer cpu", {"resources": {"requests": {"cpu": 1}, "limits": {"cpu": 2, "memory": "1Gi"}}}),
+    ("secret dotted name", {"secrets": [{"name": "db.credentials"}]}),
+    (
+        "sibling mounts",
+        {"secrets": [{"name": "a", "mountPath": "/s/a"}, {"name": "b", "mountPath": "/s/ab"}]},
+    ),
+    ("dot file mount", {"secrets": [{"name": "a", "mountPath": "/etc/.app"}]}),
+    (
+        "distinct env",
+        {"env": [{"name": "A"}], "secrets": [{"name": "s", "env": [{"name": "B", "key": "b"}]}]},
+    ),
+    ("grace zero without drain", {"terminationGracePeriodSeconds": 0, "preStopSleepSeconds": 0}),
+    ("grace zero for worker", {"profile": "worker", "terminationGracePeriodSeconds": 0}),
+    ("grace above drain", {"terminationGracePeriodSeconds": 6}),
+    ("low uid", {"securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}}),
+    ("timeout equal period", {"probes": {"liveness": {"periodSeconds": 5, "timeoutSeconds": 5}}}),
+]
+
+
+@pytest.mark.parametrize("overrides", [a[1] for a in ACCEPTED], ids=[a[0] for a in ACCEPTED])
+def test_accepted(overrides: dict[str, Any]) -> None:
+    assert problems(make_doc(**overrides)) == []
+
+
+@pytest.mark.parametrize("name", ["Shop", "1shop", "shop_app", "shop.app", "-shop", "s" * 64])
+def test_object_name_must_be_a_dns1035_label(name: str) -> None:
+    doc = make_doc()
+    doc["metadata"]["name"] = name
+    found = problems(doc)
+    assert found and found[0][0].startswith("metadata")
+
+
+def test_wrong_api_version_is_named() -> None:
+    doc = make_doc()
+    doc["apiVersion"] = "pythonapp.dev/v1"
+    assert problems(doc) == [
+        ("apiVersion", "must be pythonapp.dev/v1alpha1 (found 'pythonapp.dev/v1')")
+    ]
+
+
+def test_several_problems_are_all_reported() -> None:
+    found = problems(
+        make_doc(
+            image="python:3",
+            replicas=-2,
+            secrets=[{"name": "a", "mountPath": "/tmp"}],
+        )
+    )
+    paths = {p for p, _ in found}
+    assert {"spec.image", "spec.replicas", "spec.secrets[0].mountPath"} <= paths
+
+
+def test_cross_field_problems_each_get_their_own_path() -> None:
+    found = problems(
+        make_doc(
+            profile="worker",
+            port=80,
+            terminationGracePeriodSeconds=3,
+            preStopSleepSeconds=3,
+            probes={"readiness": {"path": "/r"}},
+        )
+    )
+    assert {p for p, _ in found} == {
+        "spec.port",
+        "spec.probes.readiness.path",
+        "spec.terminationGracePeriodSeconds",
+    }
+
+
+def test_every_spec_rule_has_a_cel_twin_with_the_same_message() -> None:
+    for rule in models.SPEC_RULES:
+        entry = rule.schema()
+        assert entry["message"] == rule.message
+        assert entry["rule"]
