@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Install the third-party manifest checkers that tests/policy runs on `pythonapp render` output:
+# kube-score, kube-linter, Polaris (Go, built from the Go module proxy) and Checkov (PyPI, in a
+# virtualenv of its own: it pins old boto3/packaging, so it stays out of the project's venv).
+#
+#   scripts/install-checkers.sh [TOOL...]     TOOL: kube-score kube-linter polaris checkov
+#
+# Idempotent. Each tool lands in a cache outside the repo, keyed by version:
+#   ${PYTHONAPP_CACHE:-$HOME/.cache/pythonapp-operator}/tools/<name>-<version>/bin/<name>
+# and is recorded (only once it ran offline) in tools/checkers.env, lines NAME=/abs/path, which
+# tests/policy reads. The last stdout line is the path of that env file.
+# Nothing is downloaded except through the Go module proxy and PyPI.
+set -euo pipefail
+
+KUBE_SCORE_VERSION=v1.20.0
+KUBE_LINTER_VERSION=v0.8.3
+# Polaris: its go.mod says `module github.com/fairwindsops/polaris` (no /v10 suffix), so the Go
+# toolchain refuses its release tags (10.x) and only a commit pinned as a pseudo-version can be
+# built. The module proxy reachable here answers only exact versions (no tag, branch or commit
+# lookups, no version lists), so the commit must be named with its exact timestamp. This is the
+# one Fairwinds itself pins in insights-plugins (plugins/admission/go.mod), between releases
+# 10.1.8 and 10.2.0 (10.2.0 moved the images; 10.2.1 added Pod support to the resource provider;
+# 10.2.2 is a re-signed release). The checksum database behind that proxy has no record of it,
+# so its go.sum hashes are pinned here (they match insights-plugins' go.sum).
+POLARIS_VERSION=v0.0.0-20260401181752-47c7deddfd66
+POLARIS_GOSUM="github.com/fairwindsops/polaris $POLARIS_VERSION h1:3q+OuVEZ6xowXMVNtEd3XTxEt3X8tyuWZDsaOu72FvU=
+github.com/fairwindsops/polaris $POLARIS_VERSION/go.mod h1:sx3fqGtcV96tr7MSchhRcbwBDJ0BLx1Le+ToTQpzfA4="
+CHECKOV_VERSION=3.3.30
+
+CACHE="${PYTHONAPP_CACHE:-$HOME/.cache/pythonapp-operator}"
+TOOLS="$CACHE/tools"
+ENV_FILE="$TOOLS/checkers.env"
+START=$SECONDS
+
+log() { printf '[install-checkers +%4ss] %s\n' "$((SECONDS - START))" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+mkdir -p "$TOOLS"
+
+# record NAME PATH: add or replace NAME's line in the env file.
+record() {
+    local name=$1 path=$2 tmp
+    tmp=$(mktemp "$TOOLS/.env.XXXXXX")
+    { [[ -f $ENV_FILE ]] && grep -v "^${name}=" "$ENV_FILE" || true; } >"$tmp"
+    printf '%s=%s\n' "$name" "$path" >>"$tmp"
+    sort -o "$tmp" "$tmp"
+    mv "$tmp" "$ENV_FILE"
+}
+
+# finish NAME DIR T0 BIN VERSION-ARGS...: verify the tool runs (offline), stamp, record.
+finish() {
+    local name=$1 dir=$2 t0=$3 bin=$4
+    shift 4
+    local out
+    if ! out=$("$bin" "$@" 2>&1); then
+        die "$name installed at $bin but '$name $*' failed: $out"
+    fi
+    out=$(head -n1 <<<"$out")
+    local took=$((SECONDS - t0)) size
+    size=$(du -sh "$dir" | cut -f1)
+    printf 'version: %s\ninstall_seconds: %s\nsize: %s\n' "$out" "$took" "$size" >"$dir/.installed"
+    record "$name" "$bin"
+    log "$name ok: $out (installed in ${took}s, $size)"
+}
+
+need_go() {
+    command -v go >/dev/null 2>&1 \
+        || die "Go is not installed (need Go >= 1.24 on PATH to build kube-score, kube-linter and Polaris: apt-get install golang or see go.dev/doc/install)"
+}
+
+# go_tool NAME DIRVERSION MODULE VERSION FETCH_FROM GOSUM PACKAGE LDFLAGS VERSION-ARGS...
+# Builds PACKAGE from MODULE@VERSION inside a throwaway module, so that
+#  - a module whose canonical path is on a vanity host the proxy does not serve can be fetched
+#    from its repository path instead (FETCH_FROM; a `replace`, the module's own go.mod and
+#    dependency versions are used unchanged, as `go install pkg@version` would);
+#  - checksums the public checksum database cannot give can be pinned (GOSUM: go.sum lines);
+#  - the version can be stamped into the binary (LDFLAGS).
+go_tool() {
+    local name=$1 dirversion=$2 module=$3 version=$4 fetch=$5 gosum=$6 pkg=$7 ldflags=$8
+    shift 8
+    local dir="$TOOLS/$name-$dirversion" t0=$SECONDS
+    local bin="$dir/bin/$name"
+    if [[ -f $dir/.installed && -x $bin ]]; then
+        record "$name" "$bin"
+        log "$name $dirversion already installed ($dir)"
+        return
+    fi
+    need_go
+    log "building $name $dirversion ($module@$version) with $(go env GOVERSION); a few minutes ..."
+    rm -rf "$dir"
+    mkdir -p "$dir/bin" "$dir/src"
+    {
+        printf 'module local/build-%s\n\ngo 1.24\n\nrequire %s %s\n' "$name" "$module" "$version"
+        [[ -z $fetch ]] || printf '\nreplace %s => %s %s\n' "$module" "$fetch" "$version"
+    } >"$dir/src/go.mod"
+    [[ -z $gosum ]] || printf '%s\n' "$gosum" >"$dir/src/go.sum"
+    # GOTOOLCHAIN=local: never download a toolchain. -mod=mod: resolve the module's own
+    # requirements into the throwaway go.mod/go.sum (checksums still verified by the sumdb).
+    if ! (cd "$dir/src" && GOTOOLCHAIN=local GOFLAGS="-mod=mod" \
+        go build -trimpath -ldflags="-s -w $ldflags" -o "$bin" "$pkg" >&2); then
+        rm -rf "$dir"
+        die "building $name failed: go build $pkg from $module@$version (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
+    fi
+    rm -rf "$dir/src"
+    finish "$name" "$dir" "$t0" "$bin" "$@"
+}
+
+install_checkov() {
+    local dir="$TOOLS/checkov-$CHECKOV_VERSION" t0=$SECONDS
+    local bin="$dir/bin/checkov"
+    if [[ -f $dir/.installed && -x $bin ]]; then
+        record checkov "$bin"
+        log "checkov $CHECKOV_VERSION already installed ($dir)"
+        return
+    fi
+    local py
+    py=$(command -v python3) || die "python3 is not installed (Checkov needs Python 3.9..3.12 with venv)"
+    log "installing checkov $CHECKOV_VERSION into its own virtualenv with $("$py" --version) ..."
+    rm -rf "$dir"
+    mkdir -p "$dir/bin"
+    "$py" -m venv "$dir/venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    "$dir/venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir \
+        "checkov==$CHECKOV_VERSION" >&2 || { rm -rf "$dir"; die "pip install checkov==$CHECKOV_VERSION failed"; }
+    # A wrapper that keeps Checkov offline: no update check, no mapping download.
+    cat >"$bin" <<EOF
+#!/bin/sh
+export CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE
+exec "$dir/venv/bin/checkov" "\$@"
+EOF
+    chmod +x "$bin"
+    finish checkov "$dir" "$t0" "$bin" --version
+}
+
+install_one() {
+    case $1 in
+    kube-score)
+        go_tool kube-score "${KUBE_SCORE_VERSION#v}" github.com/zegl/kube-score "$KUBE_SCORE_VERSION" "" "" \
+            github.com/zegl/kube-score/cmd/kube-score "-X main.version=${KUBE_SCORE_VERSION#v}" version ;;
+    kube-linter)
+        # golang.stackrox.io is a vanity host that the module proxy here does not serve; the same
+        # module (same go.mod, same tag) is fetched by its repository path.
+        go_tool kube-linter "${KUBE_LINTER_VERSION#v}" golang.stackrox.io/kube-linter "$KUBE_LINTER_VERSION" \
+            github.com/stackrox/kube-linter "" golang.stackrox.io/kube-linter/cmd/kube-linter \
+            "-X golang.stackrox.io/kube-linter/internal/version.version=${KUBE_LINTER_VERSION#v}" version ;;
+    polaris)
+        go_tool polaris "${POLARIS_VERSION#v}" github.com/fairwindsops/polaris "$POLARIS_VERSION" "" \
+            "$POLARIS_GOSUM" github.com/fairwindsops/polaris "-X main.Version=${POLARIS_VERSION#v}" version ;;
+    checkov) install_checkov ;;
+    *) die "unknown tool '$1' (known: kube-score kube-linter polaris checkov)" ;;
+    esac
+}
+
+if (($# == 0)); then
+    set -- kube-score kube-linter polaris checkov
+fi
+for tool in "$@"; do
+    install_one "$tool"
+done
+log "done in $((SECONDS - START))s; tools in $TOOLS"
+echo "$ENV_FILE"
