@@ -256,6 +256,8 @@ class _Run:
     state: dict[str, Any]
     deadline: float
     clock: _Clock
+    watched: set[str] = field(default_factory=set)
+    """Components that must stay alive while waiting (started or found alive by this run)."""
 
     def start(self, spec: Spec) -> None:
         self.clock.say(f"starting {spec.name} on {spec.address}")
@@ -268,6 +270,7 @@ class _Run:
             "log": str(log_path),
         }
         _save(self.layout, self.state)
+        self.watched.add(spec.name)
 
     def wait_healthy(self, name: str) -> None:
         spec = self.state["components"][name]["spec"]
@@ -285,7 +288,8 @@ class _Run:
         """Poll ``check`` (None = done, else why not) until the deadline; fail fast on a crash."""
         last_report = time.monotonic()
         while True:
-            for name, rec in self.state["components"].items():
+            for name in self.watched:
+                rec = self.state["components"][name]
                 if not procs.alive(rec["pid"], rec["ticks"]):
                     raise DevClusterError(
                         f"{name} exited while waiting for {what}.\n{_tail(Path(rec['log']))}"
@@ -310,7 +314,7 @@ class _Run:
 
     def wait_cluster_ready(self) -> None:
         server, ctx = self.state["server"], _admin_ctx(self.layout)
-        self.clock.say(f"creating {len(nodes.NODE_NAMES)} kwok nodes")
+        self.clock.say(f"ensuring the {len(nodes.NODE_NAMES)} kwok nodes exist and are Ready")
         self.wait("node creation", lambda: _try_nodes(server, ctx))
         self.wait("nodes Ready", lambda: _describe_missing(nodes.not_ready(server, ctx)))
         sa_url = f"{server}/api/v1/namespaces/default/serviceaccounts/default"
@@ -324,6 +328,7 @@ class _Run:
 def _repair(run: _Run) -> None:
     recs = run.state["components"]
     dead = [n for n in ORDER if not procs.alive(recs[n]["pid"], recs[n]["ticks"])]
+    run.watched.update(n for n in ORDER if n not in dead)
     if dead:
         run.clock.say(f"restarting dead component(s): {', '.join(dead)}")
     for name in ORDER:

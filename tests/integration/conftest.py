@@ -1,0 +1,191 @@
+"""Fixtures for tests that need a real API server.
+
+The cluster is session-scoped: started once (``devcluster.up()``, which is idempotent and fast when
+the cluster already runs) and shared; tests isolate themselves with a fresh namespace each.
+
+* ``KUBECONFIG_E2E=/path`` runs the same tests against any other cluster (kind, ...), and then
+  ``pythonapp dev`` is not touched at all.
+* The cluster is left running after the session, so the next run starts in a second instead of
+  a minute. ``PYTHONAPP_DEV_KEEP=0`` tears it down at the end of the session instead.
+* A cluster that cannot be had is a test *failure* in CI (``CI=true``), never a skip; locally it
+  is a skip that says how to get one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from pythonapp_operator import devcluster
+from pythonapp_operator.devcluster import binaries
+
+T = TypeVar("T")
+E2E_ENV = "KUBECONFIG_E2E"
+KEEP_ENV = "PYTHONAPP_DEV_KEEP"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The cluster under test: its admin kubeconfig and whether it is our dev cluster."""
+
+    kubeconfig: Path
+    is_devcluster: bool
+    state_dir: Path | None
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(reason: str) -> None:
+    msg = (
+        f"no Kubernetes cluster for the tests marked `cluster`: {reason}\n"
+        "Get one with `pythonapp dev up` (local control plane, no Docker needed), or point "
+        f"{E2E_ENV} at another cluster's kubeconfig (e.g. kind)."
+    )
+    if _in_ci():
+        pytest.fail(msg, pytrace=False)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
+    """A running cluster for the whole session (see the module docstring for the choices)."""
+    external = os.environ.get(E2E_ENV)
+    if external:
+        path = Path(external).expanduser()
+        if not path.is_file():
+            _unavailable(f"{E2E_ENV}={external} does not exist")
+        yield Cluster(path, is_devcluster=False, state_dir=None)
+        return
+
+    capman = pytestconfig.pluginmanager.getplugin("capturemanager")
+
+    def log(line: str) -> None:  # show start-up progress live, even under output capture
+        if capman is not None:
+            with capman.global_and_fixture_disabled():
+                print(line, flush=True)
+        else:
+            print(line, flush=True)
+
+    try:
+        devcluster.up(log=log)
+    except devcluster.DevClusterError as e:
+        _unavailable(str(e))
+    state_dir = devcluster.kubeconfig_path().parent
+    yield Cluster(devcluster.kubeconfig_path(), is_devcluster=True, state_dir=state_dir)
+    if os.environ.get(KEEP_ENV, "1") == "0":
+        devcluster.down()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig_path(cluster: Cluster) -> Path:
+    """Admin kubeconfig of the cluster under test."""
+    return cluster.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> Path:
+    """The kubectl built with the control plane (1.36); the system one may be too old."""
+    found = binaries.find()
+    if found is not None:
+        return found.kubectl
+    system = shutil.which("kubectl")
+    if system is None:
+        pytest.fail("no kubectl: run `pythonapp dev up` (it builds one)", pytrace=False)
+    return Path(system)
+
+
+@pytest.fixture(scope="session")
+def api_client(kubeconfig_path: Path) -> Iterator[client.ApiClient]:
+    """An admin ApiClient (client certificate in system:masters on the dev cluster)."""
+    api = config.new_client_from_config(config_file=str(kubeconfig_path))
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def core_v1(api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def apps_v1(api_client: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def rbac_v1(api_client: client.ApiClient) -> client.RbacAuthorizationV1Api:
+    return client.RbacAuthorizationV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def apiextensions_v1(api_client: client.ApiClient) -> client.ApiextensionsV1Api:
+    return client.ApiextensionsV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def custom_objects(api_client: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client)
+
+
+def wait_for(check: Callable[[], T], timeout: float = 60.0, what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def wait_until() -> Callable[..., Any]:
+    """``wait_until(check, timeout=60, what="...")``: poll until truthy or fail the test."""
+    return wait_for
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, core_v1: client.CoreV1Api) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (deletion is not awaited).
+
+    Returns only once its ``default`` ServiceAccount exists: before that the ServiceAccount
+    admission plugin refuses pods.
+    """
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"t-{base}-{secrets.token_hex(3)}"
+    core_v1.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={"pythonapp.dev/test": "true"})
+        )
+    )
+
+    def has_sa() -> bool:
+        try:
+            core_v1.read_namespaced_service_account("default", name)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    wait_for(has_sa, 60, f"ServiceAccount default in {name}")
+    yield name
+    try:
+        core_v1.delete_namespace(name)
+    except ApiException as e:
+        if e.status != 404:
+            raise
