@@ -83,7 +83,12 @@ def cmd_operator(args: argparse.Namespace) -> int:
     # kopf is imported only when the operator runs
     from .runner import run_operator  # noqa: PLC0415
 
-    return int(run_operator(namespaces=args.namespace, all_namespaces=args.all_namespaces))
+    return run_operator(
+        namespaces=args.namespace,
+        all_namespaces=args.all_namespaces,
+        health=args.health,
+        verbose=args.verbose,
+    )
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -139,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     scope = p.add_mutually_exclusive_group()
     scope.add_argument("--namespace", "-n", action="append", default=[], metavar="NS")
     scope.add_argument("--all-namespaces", "-A", action="store_true")
+    p.add_argument(
+        "--health",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="where /healthz listens (default 127.0.0.1:8080; 0.0.0.0:8080 in a pod)",
+    )
+    p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_operator)
 
     p = sub.add_parser("dev", help="a local Kubernetes control plane without Docker")

@@ -1,0 +1,83 @@
+"""Decide, without writing, whether a child object already is what the renderer wants.
+
+The operator must idle at zero writes, so it applies a child only when something differs:
+
+- the child is missing;
+- the child's ``pythonapp.dev/desired-hash`` annotation differs from the hash of the newly
+  rendered manifest (the spec changed, including fields that were *removed*, which a plain
+  subset test cannot see);
+- someone edited a field the operator owns (drift): the desired manifest is no longer a
+  subset of the live object.
+
+"Subset" is deliberately tolerant of what others may add under server-side apply: extra keys,
+extra list items (a ``kubectl rollout restart`` annotation, an injected env var), and values
+the API server re-spells (quantities such as ``0.5`` -> ``500m``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kubernetes.utils.quantity import parse_quantity
+
+HASH_ANNOTATION = "pythonapp.dev/desired-hash"
+
+
+def desired_hash(manifest: dict[str, Any]) -> str:
+    """A stable hash of a rendered manifest (the hash annotation itself excluded)."""
+    meta = dict(manifest.get("metadata", {}))
+    annotations = {k: v for k, v in meta.get("annotations", {}).items() if k != HASH_ANNOTATION}
+    meta["annotations"] = annotations
+    canonical = json.dumps({**manifest, "metadata": meta}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def with_hash(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with its hash annotation set (what is applied)."""
+    digest = desired_hash(manifest)
+    meta = dict(manifest["metadata"])
+    meta["annotations"] = {**meta.get("annotations", {}), HASH_ANNOTATION: digest}
+    return {**manifest, "metadata": meta}
+
+
+def _same_quantity(a: str, b: str) -> bool:
+    try:
+        qa: Decimal = parse_quantity(a)  # type: ignore[no-untyped-call]
+        qb: Decimal = parse_quantity(b)  # type: ignore[no-untyped-call]
+    except (ValueError, InvalidOperation, ArithmeticError):
+        return False
+    return qa == qb
+
+
+def is_subset(desired: Any, live: Any) -> bool:
+    """True when every value in ``desired`` is present, equal, in ``live``."""
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            return False
+        return all(key in live and is_subset(value, live[key]) for key, value in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(live, list):
+            return False
+        if all(not isinstance(item, dict) for item in desired):
+            return desired == live  # scalar lists (command, args, capabilities) are atomic
+        return all(any(is_subset(item, candidate) for candidate in live) for item in desired)
+    if isinstance(desired, str) and isinstance(live, str) and desired != live:
+        return _same_quantity(desired, live)
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return desired is live
+    return bool(desired == live)
+
+
+def needs_apply(desired: dict[str, Any], live: dict[str, Any] | None) -> str | None:
+    """Why the child must be applied (``missing``, ``changed``, ``drift``), or None."""
+    if live is None:
+        return "missing"
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(HASH_ANNOTATION) != desired_hash(desired):
+        return "changed"
+    if not is_subset(desired, live):
+        return "drift"
+    return None

@@ -1,0 +1,164 @@
+"""Compute a PythonApp's status from what the API server reports. Pure: no I/O, no clock.
+
+Conditions follow kstatus (what Flux and Argo CD read): ``Ready`` says whether the app serves,
+``Reconciling`` whether the operator or the Deployment controller is still working towards the
+spec, ``Stalled`` whether progress stopped and a person must act. All three are always present,
+each with a reason and a message; ``lastTransitionTime`` only moves when a condition's status
+changes, so a steady app has a steady status (and the operator writes nothing).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .image import ImageError, parse_image
+
+READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
+
+
+def _condition(deployment: dict[str, Any], kind: str) -> dict[str, Any]:
+    for cond in (deployment.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return {}
+
+
+def _short(image: str | None) -> str | None:
+    if not image:
+        return None
+    try:
+        return parse_image(image).short
+    except ImageError:
+        return image[:40]
+
+
+def assess(
+    *, generation: int | None, problems: list[str], deployment: dict[str, Any] | None
+) -> tuple[dict[str, tuple[str, str, str]], dict[str, Any]]:
+    """(conditions as {type: (status, reason, message)}, other status fields)."""
+    fields: dict[str, Any] = {"observedGeneration": generation}
+    desired = 0
+    if deployment is not None:
+        st = deployment.get("status") or {}
+        desired = (deployment.get("spec") or {}).get("replicas", 1)
+        ready = st.get("readyReplicas", 0)
+        containers = deployment["spec"]["template"]["spec"].get("containers") or [{}]
+        image = containers[0].get("image")
+        fields.update(
+            replicas=st.get("replicas", 0),
+            readyReplicas=ready,
+            updatedReplicas=st.get("updatedReplicas", 0),
+            availableReplicas=st.get("availableReplicas", 0),
+            image=image,
+            shortImage=_short(image),
+            ready=f"{ready}/{desired}",
+        )
+
+    if problems:
+        message = "; ".join(problems)
+        kept = "" if deployment is None else " The existing Deployment is left as it was."
+        return {
+            READY: ("False", "InvalidSpec", f"The spec is invalid: {message}.{kept}"),
+            RECONCILING: ("False", "InvalidSpec", "Waiting for a corrected spec."),
+            STALLED: ("True", "InvalidSpec", message),
+        }, fields
+
+    if deployment is None:
+        return {
+            READY: ("False", "Creating", "The Deployment is being created."),
+            RECONCILING: ("True", "Creating", "The Deployment is being created."),
+            STALLED: ("False", "Creating", "Not stalled."),
+        }, fields
+
+    st = deployment.get("status") or {}
+    progressing = _condition(deployment, "Progressing")
+    available = _condition(deployment, "Available")
+    failure = _condition(deployment, "ReplicaFailure")
+    if progressing.get("reason") == "ProgressDeadlineExceeded":
+        message = progressing.get("message") or "The rollout exceeded its progress deadline."
+        return {
+            READY: ("False", "ProgressDeadlineExceeded", message),
+            RECONCILING: ("False", "ProgressDeadlineExceeded", "The rollout stopped."),
+            STALLED: ("True", "ProgressDeadlineExceeded", message),
+        }, fields
+    if failure.get("status") == "True":
+        message = failure.get("message") or "Pods cannot be created."
+        reason = failure.get("reason") or "ReplicaFailure"
+        return {
+            READY: ("False", reason, message),
+            RECONCILING: ("False", reason, "Pods cannot be created."),
+            STALLED: ("True", reason, message),
+        }, fields
+
+    meta_gen = (deployment.get("metadata") or {}).get("generation", 0)
+    pending = []
+    if st.get("observedGeneration", 0) < meta_gen:
+        pending.append("the Deployment controller has not seen the latest template yet")
+    if st.get("updatedReplicas", 0) < desired:
+        pending.append(f"{st.get('updatedReplicas', 0)} of {desired} pods updated")
+    if st.get("replicas", 0) > st.get("updatedReplicas", 0):
+        pending.append(f"{st.get('replicas', 0) - st.get('updatedReplicas', 0)} old pods remain")
+    if st.get("availableReplicas", 0) < desired:
+        pending.append(f"{st.get('availableReplicas', 0)} of {desired} pods available")
+    if pending:
+        message = "Rolling out: " + ", ".join(pending) + "."
+        return {
+            READY: ("False", "Progressing", message),
+            RECONCILING: ("True", "Progressing", message),
+            STALLED: ("False", "Progressing", "Not stalled."),
+        }, fields
+    if desired > 0 and available.get("status") != "True":
+        message = available.get("message") or "The Deployment is not available."
+        return {
+            READY: ("False", "Unavailable", message),
+            RECONCILING: ("True", "Unavailable", message),
+            STALLED: ("False", "Unavailable", "Not stalled."),
+        }, fields
+    message = f"{fields['ready']} pods ready, running {fields.get('shortImage')}."
+    return {
+        READY: ("True", "Available", message),
+        RECONCILING: ("False", "Available", "Up to date."),
+        STALLED: ("False", "Available", "Not stalled."),
+    }, fields
+
+
+def compute_status(
+    *,
+    generation: int | None,
+    problems: list[str],
+    deployment: dict[str, Any] | None,
+    previous: dict[str, Any] | None,
+    now: str,
+) -> dict[str, Any]:
+    """The whole status; ``previous`` keeps transition times stable, ``now`` stamps new ones."""
+    conditions, fields = assess(generation=generation, problems=problems, deployment=deployment)
+    before = {c.get("type"): c for c in (previous or {}).get("conditions") or []}
+    out_conditions = []
+    for kind in (READY, RECONCILING, STALLED):
+        status, reason, message = conditions[kind]
+        old = before.get(kind) or {}
+        changed = old.get("status") != status
+        out_conditions.append(
+            {
+                "type": kind,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": now if changed else old.get("lastTransitionTime", now),
+                "observedGeneration": generation,
+            }
+        )
+    status_out: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    status_out["conditions"] = out_conditions
+    if problems and previous:
+        # Keep reporting what still runs: counts and image of the untouched Deployment.
+        for key in ("image", "shortImage"):
+            if key not in status_out and previous.get(key):
+                status_out[key] = previous[key]
+    return status_out
+
+
+def status_differs(current: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
+    """True when a status patch would change something."""
+    current = current or {}
+    return any(current.get(key) != value for key, value in desired.items())
