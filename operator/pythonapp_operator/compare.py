@@ -52,12 +52,20 @@ def _same_quantity(a: str, b: str) -> bool:
     return qa == qb
 
 
+def _is_empty(value: Any) -> bool:
+    """The API server drops empty lists and maps (omitempty): absent equals empty."""
+    return value is None or value == [] or value == {}
+
+
 def is_subset(desired: Any, live: Any) -> bool:
     """True when every value in ``desired`` is present, equal, in ``live``."""
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             return False
-        return all(key in live and is_subset(value, live[key]) for key, value in desired.items())
+        return all(
+            is_subset(value, live[key]) if key in live else _is_empty(value)
+            for key, value in desired.items()
+        )
     if isinstance(desired, list):
         if not isinstance(live, list):
             return False

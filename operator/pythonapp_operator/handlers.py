@@ -41,6 +41,7 @@ class State:
         self.known: set[Key] = set()
         self.locks: dict[Key, asyncio.Lock] = {}
         self.resync_task: asyncio.Task[None] | None = None
+        self.unsettled: set[str] = set()
 
 
 STATE = State()
@@ -54,7 +55,7 @@ async def reconcile_key(key: Key, cause: str) -> None:
     lock = STATE.locks.setdefault(key, asyncio.Lock())
     async with lock:
         try:
-            outcome = await asyncio.to_thread(reconcile, cluster, *key)
+            outcome = await asyncio.to_thread(reconcile, cluster, *key, unsettled=STATE.unsettled)
         except Exception:
             log.exception("reconcile failed", extra={"app": "/".join(key), "cause": cause})
             return

@@ -306,7 +306,7 @@ class SecretRef(Base):
     )
     env: list[SecretEnv] = Field(
         default_factory=list,
-        max_length=50,
+        max_length=16,
         description="Keys of this Secret exposed as environment variables (secretKeyRef). "
         "Files are the default; an env mapping is an explicit choice.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
@@ -678,13 +678,13 @@ class PythonAppSpec(Base):
     )
     env: list[EnvVar] = Field(
         default_factory=list,
-        max_length=100,
+        max_length=64,
         description="Plain environment variables (no secrets: use secrets[].env).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     secrets: list[SecretRef] = Field(
         default_factory=list,
-        max_length=20,
+        max_length=16,
         description="Secrets mounted read-only as files (default /run/secrets/<name>), "
         "optionally with keys as env vars. Referenced only, never read by the operator.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .compare import needs_apply, with_hash
+from .compare import HASH_ANNOTATION, is_subset, needs_apply, with_hash
 from .kube import Cluster
 from .render import render
 from .status import compute_status, status_differs
@@ -67,9 +67,19 @@ def _is_owned_by(obj: dict[str, Any], uid: str) -> bool:
 
 
 def reconcile(
-    cluster: Cluster, namespace: str, name: str, now: Callable[[], str] = utc_now
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    now: Callable[[], str] = utc_now,
+    unsettled: set[str] | None = None,
 ) -> Outcome:
-    """Bring one PythonApp's children and status in line with its spec."""
+    """Bring one PythonApp's children and status in line with its spec.
+
+    ``unsettled`` (kept by the caller across reconciles) breaks write loops: a child that still
+    differs right after it was applied (the API server re-spells a field the comparison does
+    not know) is logged once and not re-applied for drift until its desired hash changes.
+    """
+    unsettled = set() if unsettled is None else unsettled
     outcome = Outcome()
     body = cluster.get_app(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
@@ -104,9 +114,20 @@ def reconcile(
         api_version, kind = manifest["apiVersion"], manifest["kind"]
         live = cluster.get(api_version, kind, namespace, name)
         why = needs_apply(manifest, live)
+        applied = with_hash(manifest)
+        marker = f"{namespace}/{kind}/{name}/{applied['metadata']['annotations'][HASH_ANNOTATION]}"
+        if why == "drift" and marker in unsettled:
+            why = None
         if why is not None:
-            live = cluster.apply(with_hash(manifest))
+            live = cluster.apply(applied)
             outcome.applied.append(f"{kind}/{name} ({why})")
+            if not is_subset(manifest, live):
+                unsettled.add(marker)
+                log.error(
+                    "applied child still differs from the render; not re-applying it for "
+                    "drift until the spec changes (please report this)",
+                    extra={"app": f"{namespace}/{name}", "kind": kind},
+                )
             if why == "drift":
                 cluster.event(
                     body,

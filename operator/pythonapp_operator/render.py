@@ -330,20 +330,20 @@ def pod_disruption_budget(app: PythonApp) -> Manifest:
 
 def network_policy(app: PythonApp) -> Manifest:
     """Ingress only to the app port (nothing for workers); egress open."""
-    ingress: list[Manifest] = []
+    spec: Manifest = {
+        # One label only: instance is unique per app in a namespace.
+        "podSelector": {"matchLabels": {"app.kubernetes.io/instance": app.name}},
+        "policyTypes": ["Ingress", "Egress"],
+    }
     if app.spec.effective_port is not None:
-        ingress.append({"ports": [{"port": PORT_NAME, "protocol": "TCP"}]})
+        spec["ingress"] = [{"ports": [{"port": PORT_NAME, "protocol": "TCP"}]}]
+    # (a worker lists Ingress with no rules: no inbound traffic at all)
+    spec["egress"] = [{}]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": _metadata(app),
-        "spec": {
-            # One label only: instance is unique per app in a namespace.
-            "podSelector": {"matchLabels": {"app.kubernetes.io/instance": app.name}},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": ingress,
-            "egress": [{}],
-        },
+        "spec": spec,
     }
 
 

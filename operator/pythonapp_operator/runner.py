@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import kopf
 
 
@@ -18,6 +20,10 @@ def run_operator(
     kubelet can probe it.
     """
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON, log_refkey="object")
+    if not verbose:
+        # "Handler ... succeeded" for every watch event drowns what matters; our own
+        # "reconciled" line says what was done.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     from . import handlers  # noqa: F401, PLC0415  (importing registers the handlers)
 
     kopf.run(

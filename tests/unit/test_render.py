@@ -73,7 +73,8 @@ def test_worker_has_no_service_no_port_no_http_probes() -> None:
     assert not any(k in container for k in ("livenessProbe", "readinessProbe", "startupProbe"))
     assert "lifecycle" not in container
     netpol = by_kind(objs)["NetworkPolicy"]
-    assert netpol["spec"]["ingress"] == []
+    assert "ingress" not in netpol["spec"]
+    assert netpol["spec"]["policyTypes"] == ["Ingress", "Egress"]
 
 
 def test_hardening_of_the_pod() -> None:

@@ -315,7 +315,7 @@ class _Run:
     def wait_cluster_ready(self) -> None:
         server, ctx = self.state["server"], _admin_ctx(self.layout)
         self.clock.say(f"ensuring the {len(nodes.NODE_NAMES)} kwok nodes exist and are Ready")
-        self.wait("node creation", lambda: _try_nodes(server, ctx))
+        self.wait("node creation", lambda: _try(nodes.ensure, server, ctx))
         self.wait("nodes Ready", lambda: _describe_missing(nodes.not_ready(server, ctx)))
         sa_url = f"{server}/api/v1/namespaces/default/serviceaccounts/default"
         self.wait(
@@ -331,7 +331,10 @@ def _repair(run: _Run) -> None:
     run.watched.update(n for n in ORDER if n not in dead)
     if dead:
         run.clock.say(f"restarting dead component(s): {', '.join(dead)}")
+    server, ctx = run.state["server"], _admin_ctx(run.layout)
     for name in ORDER:
+        if name == "kwok" and name in dead:
+            run.wait("old node leases released", lambda: _try(nodes.release_leases, server, ctx))
         if name in dead:
             run.start(Spec(**recs[name]["spec"]))
         run.wait_healthy(name)
@@ -380,9 +383,10 @@ def _fresh_start(layout: Layout, bins: binaries.Binaries, deadline: float, clock
     run.wait_cluster_ready()
 
 
-def _try_nodes(server: str, ctx: Any) -> str | None:
+def _try(action: Callable[[str, Any], None], server: str, ctx: Any) -> str | None:
+    """Run an API action for ``_Run.wait``: None when it worked, else why it did not."""
     try:
-        nodes.ensure(server, ctx)
+        action(server, ctx)
     except RuntimeError as e:
         return str(e)
     return None

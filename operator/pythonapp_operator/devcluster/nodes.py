@@ -61,3 +61,16 @@ def not_ready(server: str, ctx: ssl.SSLContext) -> list[str]:
         if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
             ready.add(item["metadata"]["name"])
     return [n for n in NODE_NAMES if n not in ready]
+
+
+def release_leases(server: str, ctx: ssl.SSLContext) -> None:
+    """Delete our nodes' Leases, so a restarted kwok takes the nodes over at once.
+
+    kwok only acts on a node (and its pods) while it holds the node's Lease; a new kwok process
+    would otherwise wait for the dead one's Lease to expire before pods move again.
+    """
+    for name in NODE_NAMES:
+        url = f"{server}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
+        code, body = api.request(url, ctx, "DELETE")
+        if code not in (200, 404):
+            raise RuntimeError(f"deleting lease {name}: HTTP {code}: {body[:300]}")
