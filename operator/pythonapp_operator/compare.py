@@ -54,7 +54,7 @@ def _same_quantity(a: str, b: str) -> bool:
 
 def _is_empty(value: Any) -> bool:
     """The API server drops empty lists and maps (omitempty): absent equals empty."""
-    return value is None or value == [] or value == {}
+    return value is None or value in ([], {})
 
 
 def is_subset(desired: Any, live: Any) -> bool:

@@ -437,7 +437,7 @@ def test_status_reports_live_components(cluster: Any) -> None:
 
 
 def test_crashed_component_is_reported_then_repaired(
-    cluster: Any, core_v1: client.CoreV1Api, wait_until: Callable[..., Any]
+    cluster: Any, core_v1: client.CoreV1Api, namespace: str, wait_until: Callable[..., Any]
 ) -> None:
     """Kill kwok: status must say so, and ``up`` must restart only kwok (same API server)."""
     if not cluster.is_devcluster:
@@ -460,3 +460,12 @@ def test_crashed_component_is_reported_then_repaired(
     }
     # The admin client from before still works (same server, same certificates).
     assert core_v1.read_node(nodes.NODE_NAMES[0]).metadata.name == nodes.NODE_NAMES[0]
+    # The new kwok drives pods at once (it does not wait for the dead one's node leases).
+    core_v1.create_namespaced_pod(
+        namespace, client.V1Pod(metadata=client.V1ObjectMeta(name="p"), spec=restricted_pod_spec())
+    )
+    wait_until(
+        lambda: pod_ready(core_v1.read_namespaced_pod("p", namespace)),
+        15,
+        "a pod Ready right after kwok's restart",
+    )
