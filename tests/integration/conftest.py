@@ -79,10 +79,13 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
         else:
             print(line, flush=True)
 
+    problem = None
     try:
         devcluster.up(log=log)
     except devcluster.DevClusterError as e:
-        _unavailable(str(e))
+        problem = str(e)
+    if problem is not None:  # reported outside the except block: no chained traceback
+        _unavailable(problem)
     state_dir = devcluster.kubeconfig_path().parent
     yield Cluster(devcluster.kubeconfig_path(), is_devcluster=True, state_dir=state_dir)
     if os.environ.get(KEEP_ENV, "1") == "0":

@@ -87,7 +87,8 @@ def ensure(log: Callable[[str], None] = print) -> Binaries:
     if found is not None:
         return found
     if os.environ.get(BIN_ENV):
-        missing = ", ".join(Binaries(default_bin_dir()).missing())
+        given = Binaries(default_bin_dir())
+        missing = ", ".join(given.missing()) if given.dir.is_dir() else "everything (no such dir)"
         raise DevClusterError(
             f"{BIN_ENV}={os.environ[BIN_ENV]} lacks: {missing}. Unset it to build."
         )

@@ -1,0 +1,114 @@
+"""Checks of the dev-cluster harness that need no running cluster (fast, run everywhere)."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from pythonapp_operator import devcluster
+from pythonapp_operator.devcluster import binaries, components, kubeconfig, paths, pki, procs
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> pki.Pki:
+    return pki.generate(tmp_path_factory.mktemp("pki"))
+
+
+def _cert(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def test_certificates_chain_to_the_ca_with_the_right_identities(generated: pki.Pki) -> None:
+    ca = _cert(generated.ca_cert)
+    ca_key = ca.public_key()
+    assert isinstance(ca_key, ec.EllipticCurvePublicKey)
+    for who, (user, groups) in pki.CLIENTS.items():
+        cert = _cert(generated.client_cert(who))
+        cert.verify_directly_issued_by(ca)
+        assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == user
+        orgs = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+        assert orgs == groups
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert pki.CLIENTS["admin"][1] == ["system:masters"]
+    server = _cert(generated.server_cert)
+    server.verify_directly_issued_by(ca)
+    sans = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "127.0.0.1" in {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    assert "kubernetes.default.svc" in sans.get_values_for_type(x509.DNSName)
+    assert generated.complete()
+    assert generated.ca_key.stat().st_mode & 0o077 == 0  # private keys are owner-only
+
+
+def test_kubeconfig_embeds_credentials(generated: pki.Pki, tmp_path: Path) -> None:
+    path = kubeconfig.write(
+        tmp_path / "kc",
+        "https://127.0.0.1:1",
+        ca=generated.ca_cert,
+        cert=generated.client_cert("admin"),
+        key=generated.client_key("admin"),
+        user="admin",
+    )
+    doc = yaml.safe_load(path.read_text())
+    user = doc["users"][0]["user"]
+    assert base64.b64decode(user["client-certificate-data"]) == (
+        generated.client_cert("admin").read_bytes()
+    )
+    assert doc["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:1"
+    assert path.stat().st_mode & 0o077 == 0
+
+
+def test_component_flags_keep_security_on_and_listen_on_loopback(
+    generated: pki.Pki, tmp_path: Path
+) -> None:
+    layout = paths.Layout(tmp_path)
+    specs = components.specs(
+        binaries.Binaries(tmp_path / "bin"), layout, generated, components.Ports.pick()
+    )
+    assert list(specs) == list(components.ORDER)
+    api = specs["kube-apiserver"].argv
+    assert "--authorization-mode=Node,RBAC" in api
+    assert not [a for a in api if a.startswith("--admission-control")]
+    assert not [a for a in api if a.startswith("--disable-admission-plugins")]
+    assert "--bind-address=127.0.0.1" in api
+    kcm = specs["kube-controller-manager"].argv
+    for flag in ("--leader-elect=false", "--use-service-account-credentials=true"):
+        assert flag in kcm
+    assert any(a.startswith("--service-account-private-key-file=") for a in kcm)
+    assert any(a.startswith("--root-ca-file=") for a in kcm)
+    kwok = specs["kwok"].argv
+    assert "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake" in kwok
+    assert len([a for a in kwok if a.startswith("--config=")]) == len(binaries.KWOK_STAGES)
+    for spec in specs.values():
+        assert spec.address.split("://")[1].startswith("127.0.0.1:")
+        urls = [a.split("=", 1)[1] for a in spec.argv if "-urls=" in a or "address=" in a]
+        assert all("127.0.0.1" in u for u in urls), (spec.name, urls)
+
+
+def test_pid_identity_guards_against_reuse(tmp_path: Path) -> None:
+    pid, ticks = procs.spawn(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        tmp_path / "sleep.log",
+    )
+    try:
+        assert procs.alive(pid, ticks)
+        assert not procs.alive(pid, ticks + 1)  # same pid, other start time: not ours
+        procs.stop(pid, ticks + 1, grace=0.5)  # must not signal a process that is not ours
+        assert procs.alive(pid, ticks)
+    finally:
+        procs.stop(pid, ticks, grace=2.0)
+    assert not procs.alive(pid, ticks)
+
+
+def test_status_without_a_cluster(tmp_path: Path) -> None:
+    st = devcluster.status(tmp_path / "none")
+    assert not st.running and not st.ready and st.components == []
+    assert st.to_json()["kubeconfig"] == str(devcluster.kubeconfig_path(tmp_path / "none"))
+    devcluster.down(tmp_path / "none")  # a no-op, not an error
