@@ -23,7 +23,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from . import GROUP, KIND, VERSION
+from . import GROUP, KIND, VERSION, __version__
 
 FIELD_MANAGER = "pythonapp-operator"
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ class Cluster:
 
     def __init__(self, api_client: client.ApiClient | None = None) -> None:
         self.api_client = api_client or load_api_client()
+        # Tells the operator's requests apart in audit logs and API server metrics.
+        self.api_client.user_agent = f"pythonapp-operator/{__version__}"
         self.dynamic = DynamicClient(self.api_client)  # type: ignore[no-untyped-call]
         self.core = client.CoreV1Api(self.api_client)
 
