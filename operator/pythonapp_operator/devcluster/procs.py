@@ -94,10 +94,19 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 
 
 def _reap(pid: int) -> None:
+    """Collect the exit status of our own child; for others give init a moment to do it.
+
+    A component started by an earlier ``pythonapp dev up`` is re-parented to init, which reaps
+    it shortly after it dies; waiting briefly means ``pgrep`` right after ``down`` finds nothing.
+    """
     child = _children.pop(pid, None)
     if child is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(timeout=1.0)
+        return
+    deadline = time.monotonic() + 2.0
+    while _stat(pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def rss_kib(pid: int) -> int | None:
