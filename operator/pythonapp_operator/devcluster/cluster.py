@@ -280,7 +280,10 @@ class _Run:
             code, body = api.request(spec["health_url"], ctx, timeout=3.0)
             if code == 200:
                 return None
-            return f"HTTP {code}: {body.strip()[-200:]}" if code else body
+            failing = [ln[3:].split(" ")[0] for ln in body.splitlines() if ln.startswith("[-]")]
+            if failing:  # /readyz lists its checks; name the ones still failing
+                return f"HTTP {code}, pending: {', '.join(failing)}"
+            return f"HTTP {code}: {' '.join(body.split())[-200:]}" if code else body
 
         self.wait(f"{name} healthy", probe)
 
