@@ -171,7 +171,9 @@ class _Clock:
         return time.monotonic() - self.t0
 
     def say(self, msg: str) -> None:
-        self.log(f"[dev {self.elapsed():5.1f}s] {msg}")
+        # Progress must never break start-up or clean-up (e.g. stdout piped into `head`).
+        with contextlib.suppress(OSError, ValueError):
+            self.log(f"[dev {self.elapsed():5.1f}s] {msg}")
 
 
 def _require_linux() -> None:
