@@ -19,9 +19,10 @@ KUBE_LINTER_VERSION=v0.8.3
 # built. The module proxy reachable here answers only exact versions (no tag, branch or commit
 # lookups, no version lists), so the commit must be named with its exact timestamp. This is the
 # one Fairwinds itself pins in insights-plugins (plugins/admission/go.mod), between releases
-# 10.1.8 and 10.2.0 (10.2.0 moved the images; 10.2.1 added Pod support to the resource provider;
-# 10.2.2 is a re-signed release). The checksum database behind that proxy has no record of it,
-# so its go.sum hashes are pinned here (they match insights-plugins' go.sum).
+# 10.1.8 and 10.2.0. The exact 10.2.2 commit could not be named (10.2.1 added Pod support to the
+# resource provider; 10.2.2's release notes list no change over it); move this pin to it when its
+# timestamp is known. The checksum database behind that proxy has no record of this version, so
+# its go.sum hashes are pinned here (they match insights-plugins' go.sum).
 POLARIS_VERSION=v0.0.0-20260401181752-47c7deddfd66
 POLARIS_GOSUM="github.com/fairwindsops/polaris $POLARIS_VERSION h1:3q+OuVEZ6xowXMVNtEd3XTxEt3X8tyuWZDsaOu72FvU=
 github.com/fairwindsops/polaris $POLARIS_VERSION/go.mod h1:sx3fqGtcV96tr7MSchhRcbwBDJ0BLx1Le+ToTQpzfA4="
@@ -41,7 +42,9 @@ mkdir -p "$TOOLS"
 record() {
     local name=$1 path=$2 tmp
     tmp=$(mktemp "$TOOLS/.env.XXXXXX")
-    { [[ -f $ENV_FILE ]] && grep -v "^${name}=" "$ENV_FILE" || true; } >"$tmp"
+    if [[ -f $ENV_FILE ]]; then
+        grep -v "^${name}=" "$ENV_FILE" >"$tmp" || true # grep exits 1 when no line is left
+    fi
     printf '%s=%s\n' "$name" "$path" >>"$tmp"
     sort -o "$tmp" "$tmp"
     mv "$tmp" "$ENV_FILE"
@@ -65,7 +68,13 @@ finish() {
 
 need_go() {
     command -v go >/dev/null 2>&1 \
-        || die "Go is not installed (need Go >= 1.24 on PATH to build kube-score, kube-linter and Polaris: apt-get install golang or see go.dev/doc/install)"
+        || die "Go is not installed (need Go >= 1.26 on PATH to build kube-score, kube-linter and Polaris: see go.dev/doc/install)"
+    # Polaris' go.mod asks for go 1.26 and GOTOOLCHAIN=local forbids fetching a newer toolchain.
+    local v minor
+    v=$(GOTOOLCHAIN=local go env GOVERSION)
+    minor=$(sed -E 's/^go1\.([0-9]+).*/\1/' <<<"$v")
+    [[ $v == go1.* && $minor -ge 26 ]] \
+        || die "Go $v is too old: building the checkers needs Go >= 1.26 (see go.dev/doc/install)"
 }
 
 # go_tool NAME DIRVERSION MODULE VERSION FETCH_FROM GOSUM PACKAGE LDFLAGS VERSION-ARGS...

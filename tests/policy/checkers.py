@@ -127,7 +127,7 @@ def kube_score(files: Sequence[Path], workdir: Path) -> list[Finding]:
         for result in obj.get("checks") or []:
             if result.get("skipped") or result.get("grade", 0) >= KUBE_SCORE_OK:
                 continue
-            comments = result.get("comments") or [{"summary": "(no comment)"}]
+            comments = result.get("comments") or [{"summary": result["check"]["name"]}]
             for comment in comments:
                 where = f" ({comment['path']})" if comment.get("path") else ""
                 findings.append(
