@@ -451,7 +451,7 @@ class Probe(Base):
 
 class Probes(Base):
     """Liveness, readiness and startup probes. Web defaults: all three GET ``/health`` on the
-    app port (readiness sends the header ``X-Probe: readiness`` so the app can tell it apart);
+    app port (readiness as ``/health?probe=readiness``, so the app can tell it apart);
     liveness every 30 s with a 10 s timeout and 3 failures, readiness every 10 s, startup every
     5 s for up to 60 s. Workers get only the probes given here, and only exec (command) probes."""
 

@@ -44,7 +44,24 @@ CONTAINER_NAME = "app"
 PORT_NAME = "http"
 SERVICE_PORT = 80
 MANAGED_BY = "pythonapp-operator"
-READINESS_HEADER = "X-Probe"
+#: Default readiness path: the same endpoint as liveness, told apart by a query parameter the
+#: app may read (frameworks ignore it otherwise). Identical probes would let a failing
+#: dependency restart every pod, and kube-score refuses them.
+DEFAULT_READINESS_PATH = "/health?probe=readiness"
+#: Annotations that record, on the object, why a checker's rule does not apply.
+SECRET_ENV_EXEMPTIONS = {
+    "ignore-check.kube-linter.io/read-secret-from-env-var": (
+        "the PythonApp maps Secret keys to env vars explicitly (spec.secrets[].env)"
+    ),
+    "checkov.io/skip1": "CKV_K8S_35=the PythonApp maps Secret keys to env vars explicitly",
+}
+WORKER_NETPOL_EXEMPTIONS = {
+    "polaris.fairwinds.com/missingNetworkPolicy-exempt": "true",
+    "pythonapp.dev/missingNetworkPolicy-exempt-reason": (
+        "a worker accepts no connections: its NetworkPolicy denies all ingress, which Polaris "
+        "cannot tell from a missing rule"
+    ),
+}
 
 # name -> Kubernetes default when the user leaves it unset
 DEFAULT_REQUESTS = {"cpu": "100m", "ephemeral-storage": "128Mi"}
@@ -130,11 +147,8 @@ def _probe(kind: str, probe: Probe | None, spec: PythonAppSpec) -> Manifest | No
     if probe.command is not None:
         handler = {"exec": {"command": list(probe.command)}}
     else:
-        http: Manifest = {"path": probe.path or DEFAULT_HEALTH_PATH, "port": PORT_NAME}
-        if kind == "readiness":
-            # Lets the app answer readiness and liveness differently on one endpoint.
-            http["httpHeaders"] = [{"name": READINESS_HEADER, "value": "readiness"}]
-        handler = {"httpGet": http}
+        default = DEFAULT_READINESS_PATH if kind == "readiness" else DEFAULT_HEALTH_PATH
+        handler = {"httpGet": {"path": probe.path or default, "port": PORT_NAME}}
     out: Manifest = dict(handler)
     if probe.initial_delay_seconds is not None:
         out["initialDelaySeconds"] = probe.initial_delay_seconds
@@ -219,6 +233,7 @@ def _pod_spec(app: PythonApp) -> Manifest:
         for s in spec.secrets
     )
     return {
+        "restartPolicy": "Always",
         "serviceAccountName": app.name,
         "automountServiceAccountToken": spec.automount_service_account_token,
         "enableServiceLinks": False,
@@ -259,10 +274,18 @@ def _pod_spec(app: PythonApp) -> Manifest:
 def deployment(app: PythonApp) -> Manifest:
     """The app's Deployment."""
     labels = common_labels(app)
+    meta = _metadata(app)
+    annotations: dict[str, str] = {}
+    if any(secret.env for secret in app.spec.secrets):
+        annotations.update(SECRET_ENV_EXEMPTIONS)
+    if app.spec.effective_port is None:
+        annotations.update(WORKER_NETPOL_EXEMPTIONS)
+    if annotations:
+        meta["annotations"] = annotations
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(app),
+        "metadata": meta,
         "spec": {
             "replicas": app.spec.replicas,
             "revisionHistoryLimit": 5,

@@ -106,7 +106,8 @@ def test_probes_web_defaults_and_distinct_readiness() -> None:
     assert c["livenessProbe"]["periodSeconds"] == 30
     assert c["livenessProbe"]["timeoutSeconds"] == 10
     assert c["livenessProbe"]["failureThreshold"] == 3
-    assert c["readinessProbe"]["httpGet"] != c["livenessProbe"]["httpGet"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/health?probe=readiness"
+    assert c["readinessProbe"]["httpGet"]["path"] != c["livenessProbe"]["httpGet"]["path"]
     startup = c["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 40
     assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
