@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import api, binaries, kubeconfig, nodes, procs
-from .components import ORDER, Ports, Spec, specs
+from .components import AUDIT_POLICY, ORDER, Ports, Spec, audit_policy_path, specs
 from .errors import DevClusterError
 from .paths import Layout
 from .pki import CLIENTS, Pki
@@ -367,6 +367,7 @@ def _fresh_start(layout: Layout, bins: binaries.Binaries, deadline: float, clock
             key=pki.client_key(who),
             user=user,
         )
+    audit_policy_path(layout).write_text(AUDIT_POLICY)
     state: dict[str, Any] = {
         "version": _STATE_VERSION,
         "bin_dir": str(bins.dir),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from .binaries import Binaries
@@ -77,6 +78,31 @@ class Spec:
         return asdict(self)
 
 
+#: Audit policy: metadata of every write, nothing for reads or the nodes' lease heartbeats.
+#: Tests count the operator's writes from this log (by user agent), e.g. zero after a restart.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    verbs: [get, list, watch]
+  - level: None
+    resources: [{group: coordination.k8s.io, resources: [leases]}]
+  - level: Metadata
+"""
+
+
+def audit_policy_path(layout: Layout) -> Path:
+    """Where ``up`` writes :data:`AUDIT_POLICY`."""
+    return layout.config / "audit-policy.yaml"
+
+
+def audit_log_path(layout: Layout) -> Path:
+    """The API server's audit log (JSON lines)."""
+    return layout.logs / "audit.log"
+
+
 def specs(bins: Binaries, layout: Layout, pki: Pki, ports: Ports) -> dict[str, Spec]:
     """All five components, keyed by name, in start order."""
     cfg = layout.config
@@ -127,6 +153,10 @@ def specs(bins: Binaries, layout: Layout, pki: Pki, ports: Ports) -> dict[str, S
                 # The kubernetes Service's endpoints would be 127.0.0.1, which Endpoints
                 # validation refuses; nothing in this cluster reaches the API through the Service.
                 "--endpoint-reconciler-type=none",
+                f"--audit-policy-file={audit_policy_path(layout)}",
+                f"--audit-log-path={audit_log_path(layout)}",
+                "--audit-log-maxsize=200",
+                "--audit-log-maxbackup=1",
                 "--profiling=false",
                 "--v=1",
             ],
