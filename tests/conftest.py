@@ -1,4 +1,4 @@
-"""Fixtures for tests that need a real API server.
+"""Fixtures for tests that need a real API server (tests/integration, tests/e2e, tests/deploy).
 
 The cluster is session-scoped: started once (``devcluster.up()``, which is idempotent and fast when
 the cluster already runs) and shared; tests isolate themselves with a fresh namespace each.

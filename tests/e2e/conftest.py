@@ -1,0 +1,211 @@
+"""End-to-end fixtures: the CRD installed and the operator running as a real process.
+
+The cluster fixtures (cluster, kubectl, namespace, ...) come from tests/conftest.py.
+The operator runs for the whole session, started exactly as a user would
+(``pythonapp operator``), with its JSON log kept in a file that the tests read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.conftest import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHONAPP = Path(sys.executable).with_name("pythonapp")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Kubectl:
+    """kubectl bound to the cluster under test."""
+
+    path: Path
+    kubeconfig: Path
+
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.path), "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(f"kubectl {' '.join(args)} failed: {proc.stderr}", pytrace=False)
+        return proc
+
+    def apply(
+        self, doc: dict[str, Any] | list[dict[str, Any]], check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        docs = doc if isinstance(doc, list) else [doc]
+        return self.run(
+            "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(docs), check=check
+        )
+
+    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        proc = self.run("get", kind, name, "-n", namespace, "-o", "json", check=False)
+        if proc.returncode != 0:
+            return None
+        result: dict[str, Any] = json.loads(proc.stdout)
+        return result
+
+
+@pytest.fixture(scope="session")
+def k(kubectl: Path, kubeconfig_path: Path) -> Kubectl:
+    return Kubectl(kubectl, kubeconfig_path)
+
+
+@pytest.fixture(scope="session")
+def crd(k: Kubectl) -> None:
+    """The generated CRD, installed and Established."""
+    k.run(
+        "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds" / "pythonapps.yaml")
+    )
+    k.run("wait", "--for=condition=Established", "crd/pythonapps.pythonapp.dev", "--timeout=60s")
+
+
+@dataclass
+class OperatorProcess:
+    """The running operator and its log."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    health: str
+    kubeconfig: Path
+
+    def restart(self) -> int:
+        """SIGTERM, wait, start again (same log); returns the old process's exit code."""
+        code = stop_operator(self)
+        fresh = start_operator(self.kubeconfig, self.log)
+        self.proc, self.health = fresh.proc, fresh.health
+        return code
+
+    def lines(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                out.append({"message": line})
+        return out
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.health}/healthz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+
+def start_operator(kubeconfig: Path, log: Path, *extra: str) -> OperatorProcess:
+    health = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONAPP_RESYNC_SECONDS": "30"}
+    handle = log.open("ab")
+    proc = subprocess.Popen(
+        [str(PYTHONAPP), "operator", "--health", health, *(extra or ("--all-namespaces",))],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    op = OperatorProcess(proc, log, health, kubeconfig)
+    deadline = time.monotonic() + 60
+    while not op.healthy():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(
+                f"operator did not become healthy:\n{log.read_text()[-3000:]}", pytrace=False
+            )
+        time.sleep(0.3)
+    return op
+
+
+def stop_operator(op: OperatorProcess) -> int:
+    op.proc.send_signal(signal.SIGTERM)
+    try:
+        return op.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        op.proc.kill()
+        return -9
+
+
+@pytest.fixture(scope="session")
+def operator(
+    crd: None, kubeconfig_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    op = start_operator(kubeconfig_path, log)
+    yield op
+    code = stop_operator(op)
+    assert code == 0, f"operator did not exit cleanly on SIGTERM (exit {code})"
+
+
+@pytest.fixture
+def wait() -> Callable[..., Any]:
+    return wait_for
+
+
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+OPERATOR_AGENTS = ("pythonapp-operator/", "kopf/")
+
+
+@pytest.fixture(scope="session")
+def audit_log(cluster: Any) -> Path:
+    """The API server's audit log (the dev cluster writes one; see devcluster.components)."""
+    if not cluster.is_devcluster or cluster.state_dir is None:
+        pytest.fail(
+            "counting writes needs the API server audit log of `pythonapp dev`", pytrace=False
+        )
+    path = Path(cluster.state_dir) / "logs" / "audit.log"
+    if not path.exists():
+        pytest.fail(
+            f"no audit log at {path}: restart the dev cluster (`pythonapp dev down && up`)",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture
+def audit_writes(audit_log: Path) -> Callable[..., int]:
+    """``audit_writes(namespace, since=epoch)``: the operator's writes there, per the API server."""
+
+    def count(namespace: str, since: float) -> int:
+        writes = 0
+        for line in audit_log.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITE_VERBS:
+                continue
+            if (event.get("objectRef") or {}).get("namespace") != namespace:
+                continue
+            if not str(event.get("userAgent", "")).startswith(OPERATOR_AGENTS):
+                continue
+            stamp = event.get("requestReceivedTimestamp", "")
+            when = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+            if when >= since - 1:
+                writes += 1
+        return writes
+
+    return count
