@@ -11,7 +11,7 @@ export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
 .PHONY: all venv lint test test-unit test-checkers test-cluster controlplane checkers crd golden \
-        demo demo-down bench clean
+        demo demo-down clean
 
 all: test
 
