@@ -161,14 +161,10 @@ def wait_until() -> Callable[..., Any]:
     return wait_for
 
 
-@pytest.fixture
-def namespace(request: pytest.FixtureRequest, core_v1: client.CoreV1Api) -> Iterator[str]:
-    """A fresh namespace per test, deleted afterwards (deletion is not awaited).
-
-    Returns only once its ``default`` ServiceAccount exists: before that the ServiceAccount
-    admission plugin refuses pods.
-    """
-    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+def _fresh_namespace(hint: str, core_v1: client.CoreV1Api) -> str:
+    """Create ``t-<hint>-<random>`` and return once its ``default`` ServiceAccount exists:
+    before that the ServiceAccount admission plugin refuses pods."""
+    base = re.sub(r"[^a-z0-9-]+", "-", hint.lower()).strip("-")[:40].strip("-")
     name = f"t-{base}-{secrets.token_hex(3)}"
     core_v1.create_namespace(
         client.V1Namespace(
@@ -186,9 +182,30 @@ def namespace(request: pytest.FixtureRequest, core_v1: client.CoreV1Api) -> Iter
         return True
 
     wait_for(has_sa, 60, f"ServiceAccount default in {name}")
-    yield name
+    return name
+
+
+def _delete_namespace(name: str, core_v1: client.CoreV1Api) -> None:
     try:
         core_v1.delete_namespace(name)
     except ApiException as e:
         if e.status != 404:
             raise
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, core_v1: client.CoreV1Api) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (deletion is not awaited)."""
+    name = _fresh_namespace(request.node.name, core_v1)
+    yield name
+    _delete_namespace(name, core_v1)
+
+
+@pytest.fixture(scope="module")
+def namespace_for_module(
+    request: pytest.FixtureRequest, core_v1: client.CoreV1Api
+) -> Iterator[str]:
+    """One fresh namespace shared by a module's tests (for read-only or dry-run checks)."""
+    name = _fresh_namespace(request.module.__name__.rsplit(".", 1)[-1], core_v1)
+    yield name
+    _delete_namespace(name, core_v1)
