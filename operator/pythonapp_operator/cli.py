@@ -97,9 +97,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     try:
         if args.dev_command == "up":
-            status = devcluster.up(timeout=args.timeout)
+            devcluster.up(timeout=args.timeout)
             print(f"cluster ready; kubeconfig: {devcluster.kubeconfig_path()}", file=sys.stderr)
-            _ = status
         elif args.dev_command == "down":
             devcluster.down()
             print("cluster stopped", file=sys.stderr)
@@ -108,7 +107,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(status.to_json(), indent=2))
             else:
-                for comp in status.to_json().get("components", []):
+                components = status.to_json().get("components", [])
+                if not components:
+                    print("not running (start it with `pythonapp dev up`)", file=sys.stderr)
+                for comp in components:
                     state = "alive" if comp.get("alive") else "DEAD"
                     pid, address = comp.get("pid"), comp.get("address", "")
                     print(f"{comp['name']:<26} {state:<6} pid {pid}  {address}")
