@@ -11,7 +11,7 @@ export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
 .PHONY: all venv lint test test-unit test-checkers test-cluster controlplane checkers crd golden \
-        demo demo-down clean
+        demo demo-down bench clean
 
 all: test
 
@@ -24,8 +24,8 @@ $(BIN)/pythonapp: pyproject.toml
 venv: $(BIN)/pythonapp
 
 lint: venv
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
 	$(BIN)/mypy
 
 # The control plane's binaries (built from Go modules once, cached by version).
@@ -60,6 +60,10 @@ demo: venv controlplane
 
 demo-down: venv
 	bash scripts/demo.sh down
+
+# apply->Ready latency, writes per app, idle writes, writes after restart, operator memory.
+bench: venv controlplane
+	$(BIN)/python bench/run.py --apps 20 --idle 30
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
