@@ -61,6 +61,13 @@ class Outcome:
         return len(self.applied) + len(self.deleted) + int(self.status_patched)
 
 
+def _stalled(status: dict[str, Any]) -> tuple[str, str] | None:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Stalled":
+            return cond.get("status", ""), cond.get("message", "")
+    return None
+
+
 def _is_owned_by(obj: dict[str, Any], uid: str) -> bool:
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
@@ -105,7 +112,8 @@ def reconcile(
         if status_differs(previous, status):
             cluster.patch_status(namespace, name, status)
             outcome.status_patched = True
-            cluster.event(body, "Warning", "InvalidSpec", "; ".join(outcome.problems), now())
+            if _stalled(previous) != _stalled(status):  # once per new verdict, not per pod change
+                cluster.event(body, "Warning", "InvalidSpec", "; ".join(outcome.problems), now())
         return outcome
 
     desired = render(app)
