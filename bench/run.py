@@ -34,11 +34,10 @@ from typing import Any
 import yaml
 
 from pythonapp_operator import devcluster
-from pythonapp_operator.devcluster import binaries
+from pythonapp_operator.devcluster import audit, binaries
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHONAPP = Path(sys.executable).with_name("pythonapp")
-WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
@@ -53,24 +52,8 @@ def kubectl(*args: str, stdin: str | None = None) -> str:
     ).stdout
 
 
-def audit_writes(namespace: str, since: float, until: float | None = None) -> int:
-    log = devcluster.kubeconfig_path().parent / "logs" / "audit.log"
-    count = 0
-    for line in log.read_text(errors="replace").splitlines():
-        try:
-            ev = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if ev.get("stage") != "ResponseComplete" or ev.get("verb") not in WRITES:
-            continue
-        if (ev.get("objectRef") or {}).get("namespace") != namespace:
-            continue
-        if not str(ev.get("userAgent", "")).startswith(("pythonapp-operator/", "kopf/")):
-            continue
-        when = datetime.fromisoformat(ev["requestReceivedTimestamp"].replace("Z", "+00:00"))
-        if when.timestamp() >= since and (until is None or when.timestamp() <= until):
-            count += 1
-    return count
+def audit_writes(namespace: str, since: float) -> int:
+    return audit.count_writes(audit.log_path(), namespace, since=since)
 
 
 def start_operator(log: Path) -> subprocess.Popen[bytes]:

@@ -24,6 +24,8 @@ import pytest
 import yaml
 from tests.conftest import wait_for
 
+from pythonapp_operator.devcluster import audit
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHONAPP = Path(sys.executable).with_name("pythonapp")
 
@@ -165,18 +167,14 @@ def wait() -> Callable[..., Any]:
     return wait_for
 
 
-WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
-OPERATOR_AGENTS = ("pythonapp-operator/", "kopf/")
-
-
 @pytest.fixture(scope="session")
 def audit_log(cluster: Any) -> Path:
     """The API server's audit log (the dev cluster writes one; see devcluster.components)."""
-    if not cluster.is_devcluster or cluster.state_dir is None:
+    if not cluster.is_devcluster:
         pytest.fail(
             "counting writes needs the API server audit log of `pythonapp dev`", pytrace=False
         )
-    path = Path(cluster.state_dir) / "logs" / "audit.log"
+    path = audit.log_path(cluster.state_dir)
     if not path.exists():
         pytest.fail(
             f"no audit log at {path}: restart the dev cluster (`pythonapp dev down && up`)",
@@ -190,22 +188,6 @@ def audit_writes(audit_log: Path) -> Callable[..., int]:
     """``audit_writes(namespace, since=epoch)``: the operator's writes there, per the API server."""
 
     def count(namespace: str, since: float) -> int:
-        writes = 0
-        for line in audit_log.read_text(errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITE_VERBS:
-                continue
-            if (event.get("objectRef") or {}).get("namespace") != namespace:
-                continue
-            if not str(event.get("userAgent", "")).startswith(OPERATOR_AGENTS):
-                continue
-            stamp = event.get("requestReceivedTimestamp", "")
-            when = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-            if when >= since - 1:
-                writes += 1
-        return writes
+        return audit.count_writes(audit_log, namespace, since=since - 1)
 
     return count
