@@ -1,0 +1,294 @@
+"""deploy/: what `kubectl kustomize` builds, checked object by object (no cluster needed).
+
+The CRD copy inside deploy/ stays generated; the ClusterRole holds exactly the rules the
+operator needs (each one commented with why in deploy/base/rbac.yaml), no wildcard, no Secret,
+no pods/exec; the namespaced overlay's Roles are the same rules; the operator Deployment is
+hardened like the apps it renders and agrees with the image's ENTRYPOINT/CMD; the kind overlay
+differs from the base only by its local image.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dockerfile_parse import DockerfileParser
+from tests.deploy.tools import (
+    ALL_KUSTOMIZATIONS,
+    BASE,
+    DEPLOY,
+    DOCKERFILE,
+    KIND,
+    NAMESPACED,
+    REPO,
+    find,
+    kinds,
+    kustomize,
+)
+
+NS = "pythonapp-system"
+NAME = "pythonapp-operator"
+DIGEST_IMAGE = re.compile(r"^[a-z0-9.\-/:]+:[\w.\-]+@sha256:[0-9a-f]{64}$")
+SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+Rule = tuple[str, str, frozenset[str]]  # (apiGroup, resource, verbs)
+
+CHILD_VERBS = frozenset({"get", "list", "watch", "create", "patch", "delete"})
+# What the operator needs, as measured on a real API server (tests/deploy/test_deploy_cluster).
+EXPECTED_CLUSTER_RULES: set[Rule] = {
+    ("pythonapp.dev", "pythonapps", frozenset({"get", "list", "watch"})),
+    ("pythonapp.dev", "pythonapps/status", frozenset({"patch"})),
+    ("apps", "deployments", CHILD_VERBS),
+    ("", "services", CHILD_VERBS),
+    ("", "serviceaccounts", CHILD_VERBS),
+    ("policy", "poddisruptionbudgets", CHILD_VERBS),
+    ("networking.k8s.io", "networkpolicies", CHILD_VERBS),
+    ("", "events", frozenset({"create"})),
+    ("apiextensions.k8s.io", "customresourcedefinitions", frozenset({"list", "watch"})),
+}
+KOPF_SCANNING_RULES: set[Rule] = {
+    ("", "namespaces", frozenset({"list", "watch"})),
+    ("apiextensions.k8s.io", "customresourcedefinitions", frozenset({"list", "watch"})),
+}
+FORBIDDEN_RESOURCES = {
+    "secrets",
+    "pods",
+    "pods/exec",
+    "pods/attach",
+    "pods/portforward",
+    "nodes/proxy",
+    "serviceaccounts/token",
+    "clusterroles",
+    "roles",
+    "clusterrolebindings",
+    "rolebindings",
+}
+FORBIDDEN_VERBS = {"*", "bind", "escalate", "impersonate", "approve", "deletecollection"}
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, list[dict[str, Any]]]:
+    return {name: kustomize(path) for name, path in ALL_KUSTOMIZATIONS.items()}
+
+
+def flatten(rules: list[dict[str, Any]]) -> set[Rule]:
+    out = set()
+    for rule in rules:
+        assert not rule.get("resourceNames") and not rule.get("nonResourceURLs"), rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                out.add((group, resource, frozenset(rule["verbs"])))
+    return out
+
+
+def assert_safe_rules(rules: list[dict[str, Any]], where: str) -> None:
+    for rule in rules:
+        text = json.dumps(rule)
+        assert "*" not in text, f"{where}: wildcard in {rule}"
+        assert not FORBIDDEN_RESOURCES & set(rule["resources"]), f"{where}: {rule}"
+        assert not FORBIDDEN_VERBS & set(rule["verbs"]), f"{where}: {rule}"
+
+
+# --- generated CRD ---------------------------------------------------------------------------
+
+
+def test_crd_copies_are_generated_never_edited() -> None:
+    """deploy/base/crds/pythonapps.yaml == crds/pythonapps.yaml == `pythonapp crd`, byte for byte
+    (regenerate both with `make crd`)."""
+    cli = Path(sys.executable).with_name("pythonapp")
+    generated = subprocess.run(
+        [str(cli), "crd"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    for copy_path in (REPO / "crds" / "pythonapps.yaml", DEPLOY / "base/crds/pythonapps.yaml"):
+        assert copy_path.read_text() == generated, (
+            f"{copy_path.relative_to(REPO)} differs from `pythonapp crd`: run `make crd` "
+            "(pythonapp crd > crds/pythonapps.yaml && cp crds/pythonapps.yaml deploy/base/crds/)"
+        )
+
+
+def test_every_kustomization_builds_with_the_crd(built: dict[str, list[dict[str, Any]]]) -> None:
+    for name, objs in built.items():
+        crd = find(objs, "CustomResourceDefinition")
+        assert crd["metadata"]["name"] == "pythonapps.pythonapp.dev", name
+
+
+# --- namespace, service account --------------------------------------------------------------
+
+
+def test_namespace_enforces_restricted_pod_security(built: dict[str, Any]) -> None:
+    ns = find(built["deploy"], "Namespace")
+    assert ns["metadata"]["name"] == NS
+    labels = ns["metadata"]["labels"]
+    for mode in ("enforce", "warn", "audit"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", mode
+
+
+def test_every_namespaced_object_lands_in_the_operator_namespace(built: dict[str, Any]) -> None:
+    for obj in built["deploy"]:
+        if obj["kind"] in {
+            "Namespace",
+            "CustomResourceDefinition",
+            "ClusterRole",
+            "ClusterRoleBinding",
+        }:
+            assert "namespace" not in obj["metadata"], obj["kind"]
+        else:
+            assert obj["metadata"]["namespace"] == NS, obj["kind"]
+
+
+def test_service_account_mounts_no_token(built: dict[str, Any]) -> None:
+    sa = find(built["deploy"], "ServiceAccount", NAME)
+    assert sa["automountServiceAccountToken"] is False
+
+
+# --- RBAC ------------------------------------------------------------------------------------
+
+
+def test_cluster_role_is_exactly_what_the_operator_needs(built: dict[str, Any]) -> None:
+    role = find(built["deploy"], "ClusterRole", NAME)
+    assert_safe_rules(role["rules"], "ClusterRole")
+    assert flatten(role["rules"]) == EXPECTED_CLUSTER_RULES
+    binding = find(built["deploy"], "ClusterRoleBinding", NAME)
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": NAME,
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": NAME, "namespace": NS}]
+
+
+def test_every_rule_says_why() -> None:
+    """In deploy/base/rbac.yaml and the namespaced overlay, a comment precedes every rule."""
+    for path in (
+        DEPLOY / "base/rbac.yaml",
+        NAMESPACED / "roles.yaml",
+        NAMESPACED / "kustomization.yaml",
+    ):
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if re.match(r"^\s*- apiGroups:", line):
+                above = lines[i - 1].strip()
+                assert above.startswith("#"), f"{path.relative_to(REPO)}:{i + 1}: no comment"
+
+
+def test_namespaced_overlay_grants_the_same_rules_per_namespace(built: dict[str, Any]) -> None:
+    objs = built["namespaced"]
+    deployment = find(objs, "Deployment", NAME)
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    watched = {args[i + 1] for i, a in enumerate(args) if a == "--namespace"}
+    assert watched and "--all-namespaces" not in args, args
+    roles = {r["metadata"]["namespace"]: r for r in kinds(objs, "Role")}
+    bindings = {b["metadata"]["namespace"]: b for b in kinds(objs, "RoleBinding")}
+    assert set(roles) == watched == set(bindings), (watched, set(roles), set(bindings))
+    namespaced_rules = {r for r in EXPECTED_CLUSTER_RULES if r[1] != "customresourcedefinitions"}
+    for ns, role in roles.items():
+        assert_safe_rules(role["rules"], f"Role in {ns}")
+        assert flatten(role["rules"]) == namespaced_rules, ns
+        assert bindings[ns]["roleRef"]["kind"] == "Role"
+        assert bindings[ns]["subjects"] == [
+            {"kind": "ServiceAccount", "name": NAME, "namespace": NS}
+        ]
+    # Cluster-wide, only kopf's read-only scanning is left (same name: applying replaces rules).
+    cluster_role = find(objs, "ClusterRole", NAME)
+    assert flatten(cluster_role["rules"]) == KOPF_SCANNING_RULES
+
+
+# --- the operator Deployment -----------------------------------------------------------------
+
+
+def operator_pod(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    pod: dict[str, Any] = find(objs, "Deployment", NAME)["spec"]["template"]["spec"]
+    return pod
+
+
+def test_operator_deployment_is_hardened(built: dict[str, Any]) -> None:
+    deployment = find(built["deploy"], "Deployment", NAME)
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == NAME
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["terminationGracePeriodSeconds"] >= 10
+    psc = pod["securityContext"]
+    assert psc["runAsNonRoot"] is True and psc["runAsUser"] == 10001
+    assert psc["runAsGroup"] == 10001 and psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]} and sc["runAsNonRoot"] is True
+    assert sc["runAsUser"] == 10001 and sc.get("privileged") is False
+    for kind in ("requests", "limits"):
+        assert set(container["resources"][kind]) == {"cpu", "memory", "ephemeral-storage"}
+    assert DIGEST_IMAGE.match(container["image"]), container["image"]
+    assert container["imagePullPolicy"] == "Always"
+    tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
+    assert tmp["emptyDir"]["sizeLimit"]
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+
+def test_probes_use_kopf_health_endpoint(built: dict[str, Any]) -> None:
+    (container,) = operator_pod(built["deploy"])["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"health": 8080}
+    probes = {k: container[k] for k in ("startupProbe", "livenessProbe", "readinessProbe")}
+    for kind, probe in probes.items():
+        assert probe["httpGet"]["port"] == "health", kind
+        assert probe["httpGet"]["path"].split("?")[0] == "/healthz", kind
+    assert probes["livenessProbe"] != probes["readinessProbe"]
+
+
+def test_service_account_token_is_projected_explicitly(built: dict[str, Any]) -> None:
+    pod = operator_pod(built["deploy"])
+    (container,) = pod["containers"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == SA_PATH)
+    assert mount.get("readOnly") is True
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    sources = volume["projected"]["sources"]
+    token = next(s["serviceAccountToken"] for s in sources if "serviceAccountToken" in s)
+    assert token["path"] == "token" and token["expirationSeconds"] <= 3607
+    ca = next(s["configMap"] for s in sources if "configMap" in s)
+    assert ca["name"] == "kube-root-ca.crt" and ca["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+    downward = next(s["downwardAPI"] for s in sources if "downwardAPI" in s)
+    assert downward["items"][0]["path"] == "namespace"
+    assert downward["items"][0]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    # No Secret volume of any kind (the operator never reads Secrets).
+    assert not [v for v in pod["volumes"] if "secret" in v]
+
+
+def test_deployment_agrees_with_the_image(built: dict[str, Any]) -> None:
+    """command/args are the Dockerfile's ENTRYPOINT/CMD; the health port is the HEALTHCHECK's."""
+    parser = DockerfileParser(path=str(DOCKERFILE))
+    (container,) = operator_pod(built["deploy"])["containers"]
+    entrypoint = [i["value"] for i in parser.structure if i["instruction"] == "ENTRYPOINT"][-1]
+    assert container["command"] == json.loads(entrypoint)
+    cmd = [i["value"] for i in parser.structure if i["instruction"] == "CMD"][-1]
+    assert container["args"] == json.loads(cmd)
+
+
+def test_pdb_never_blocks_a_drain(built: dict[str, Any]) -> None:
+    pdb = find(built["deploy"], "PodDisruptionBudget", NAME)
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
+def test_kind_overlay_only_swaps_the_image(built: dict[str, Any]) -> None:
+    base, kind = built["deploy"], built["kind"]
+    (container,) = operator_pod(kind)["containers"]
+    assert "@sha256:" not in container["image"] and container["image"].endswith(":dev")
+    assert container["imagePullPolicy"] == "Never"
+    normalized = copy.deepcopy(kind)
+    (c,) = operator_pod(normalized)["containers"]
+    (b,) = operator_pod(base)["containers"]
+    c["image"], c["imagePullPolicy"] = b["image"], b["imagePullPolicy"]
+    assert normalized == base
+
+
+def test_kustomizations_exist_where_documented() -> None:
+    for path in (BASE, DEPLOY / "base", KIND, NAMESPACED):
+        assert (path / "kustomization.yaml").is_file(), path
