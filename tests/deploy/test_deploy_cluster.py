@@ -1,0 +1,451 @@
+"""deploy/ on a real API server: it installs cleanly, and its RBAC is enough and no more.
+
+* `kubectl apply --server-side -k deploy/` succeeds with no warning at all (Pod Security is
+  enforced/warned at `restricted` in the operator's namespace, so an unhardened pod would say so);
+* the operator runs as a process with a token minted (TokenRequest API) for its own
+  ServiceAccount, with the arguments its Deployment passes, and brings a PythonApp to Ready
+  (children created, status patched, events posted): the RBAC is sufficient;
+* `kubectl auth can-i --list` for that token shows nothing beyond the ClusterRole's rules and
+  what every authenticated user has (self-reviews, discovery URLs): no Secrets, no wildcard,
+  no pods/exec;
+* the same for the namespaced overlay (its Roles, `--namespace` arguments), installed under
+  test-unique names so it never clobbers the base installation;
+* the operator exits 0 within 10 s of SIGTERM.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+from tests.conftest import wait_for
+from tests.deploy.tools import BASE, NAMESPACED, kustomize, kustomize_text, run
+
+pytestmark = pytest.mark.cluster
+
+NS = "pythonapp-system"
+NAME = "pythonapp-operator"
+PYTHONAPP = Path(sys.executable).with_name("pythonapp")
+GROUP, VERSION, PLURAL = "pythonapp.dev", "v1alpha1", "pythonapps"
+IMAGE = "ghcr.io/acme/hello:1.0.0@sha256:" + "3b1f4b6d2a7c9e0f" * 4
+# What every authenticated user may do (system:basic-user, system:discovery,
+# system:public-info-viewer): not granted by deploy/, always present in can-i --list.
+EVERYONE = {
+    "selfsubjectreviews.authentication.k8s.io": {"create"},
+    "selfsubjectaccessreviews.authorization.k8s.io": {"create"},
+    "selfsubjectrulesreviews.authorization.k8s.io": {"create"},
+}
+STOP_SECONDS = 10
+
+
+def kubectl_run(
+    kubectl: Path, kubeconfig: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run([kubectl, "--kubeconfig", kubeconfig, *args], input=stdin, timeout=180)
+
+
+def apply_ok(proc: subprocess.CompletedProcess[str], what: str) -> None:
+    assert proc.returncode == 0, f"{what} failed:\n{proc.stderr}"
+    assert "Warning:" not in proc.stderr, f"{what} warned:\n{proc.stderr}"
+
+
+# --- the base installation -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def installed(kubectl: Path, kubeconfig_path: Path) -> subprocess.CompletedProcess[str]:
+    """`kubectl apply --server-side -k deploy/`, as a cluster admin would run it."""
+    proc = kubectl_run(kubectl, kubeconfig_path, "apply", "--server-side", "-k", str(BASE))
+    if proc.returncode == 0:
+        kubectl_run(
+            kubectl,
+            kubeconfig_path,
+            "wait",
+            "--for=condition=Established",
+            "crd/pythonapps.pythonapp.dev",
+            "--timeout=60s",
+        )
+    return proc
+
+
+def test_apply_succeeds_without_warnings(installed: subprocess.CompletedProcess[str]) -> None:
+    apply_ok(installed, "kubectl apply --server-side -k deploy/")
+    applied = re.findall(r"^(\S+) serverside-applied$", installed.stdout, re.MULTILINE)
+    assert len(applied) == len(kustomize(BASE)), installed.stdout
+
+
+def test_operator_pod_is_admitted_under_restricted(
+    installed: subprocess.CompletedProcess[str], core_v1: client.CoreV1Api
+) -> None:
+    """The ReplicaSet's pod exists: PodSecurity (enforce=restricted) admitted it."""
+    apply_ok(installed, "apply")
+
+    def pods() -> list[Any]:
+        found = core_v1.list_namespaced_pod(NS, label_selector=f"app.kubernetes.io/name={NAME}")
+        return list(found.items)
+
+    admitted = wait_for(pods, 60, "the operator pod to be admitted")
+    assert admitted[0].spec.automount_service_account_token is False
+
+
+# --- tokens and the operator process ---------------------------------------------------------
+
+
+def token_kubeconfig(
+    admin: Path, core_v1: client.CoreV1Api, namespace: str, account: str, out: Path
+) -> Path:
+    """A kubeconfig that authenticates only with a fresh token for ``namespace/account``."""
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+    )
+    token = core_v1.create_namespaced_service_account_token(account, namespace, request)
+    config = yaml.safe_load(admin.read_text())
+    context_name = config["current-context"]
+    context = next(c for c in config["contexts"] if c["name"] == context_name)["context"]
+    cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])
+    cluster_def = dict(cluster["cluster"])
+    ca = cluster_def.get("certificate-authority")
+    if ca:  # embed, so the file stands alone
+        del cluster_def["certificate-authority"]
+        data = base64.b64encode(Path(ca).read_bytes()).decode()
+        cluster_def["certificate-authority-data"] = data
+    out.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": cluster_def}],
+                "users": [{"name": account, "user": {"token": token.status.token}}],
+                "contexts": [{"name": "op", "context": {"cluster": "c", "user": account}}],
+                "current-context": "op",
+            }
+        )
+    )
+    out.chmod(0o600)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Operator:
+    """`pythonapp operator` as a process, with its log in a file."""
+
+    def __init__(self, kubeconfig: Path, log: Path, args: list[str]) -> None:
+        self.health = f"127.0.0.1:{free_port()}"
+        self.log = log
+        env = {k: v for k, v in os.environ.items() if k not in {"KUBERNETES_SERVICE_HOST"}} | {
+            "KUBECONFIG": str(kubeconfig)
+        }
+        self.proc = subprocess.Popen(
+            [str(PYTHONAPP), "operator", *args, "--health", self.health],
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.health}/healthz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + 60
+        while not self.healthy():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"operator not healthy:\n{self.tail()}", pytrace=False)
+            time.sleep(0.3)
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> int | None:
+        """SIGTERM; the exit code, or None if it did not exit within STOP_SECONDS."""
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+
+def sample_app(namespace: str, name: str = "hello") -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "PythonApp",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"image": IMAGE, "replicas": 1, "resources": {"limits": {"memory": "128Mi"}}},
+    }
+
+
+def ready(custom_objects: client.CustomObjectsApi, namespace: str, name: str) -> bool:
+    app = custom_objects.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    status = app.get("status") or {}
+    conditions = {c["type"]: c for c in status.get("conditions") or []}
+    return (
+        conditions.get("Ready", {}).get("status") == "True"
+        and status.get("observedGeneration") == app["metadata"]["generation"]
+    )
+
+
+def forbidden_lines(log: str) -> list[str]:
+    return [
+        line
+        for line in log.splitlines()
+        # RBAC denials only (a namespace being deleted also answers 403, for another reason)
+        if re.search(r"cannot [a-z]+ resource|Not enough permissions", line)
+    ]
+
+
+def can_i_list(kubectl: Path, kubeconfig: Path, namespace: str) -> dict[str, set[str]]:
+    """`kubectl auth can-i --list`: resource -> verbs (resource rules only)."""
+    proc = kubectl_run(kubectl, kubeconfig, "auth", "can-i", "--list", "-n", namespace)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines and lines[0].split()[0] == "Resources", proc.stdout
+    out: dict[str, set[str]] = {}
+    for line in lines[1:]:
+        if line.startswith(" "):  # a non-resource URL row (no resource column)
+            urls, verbs = re.findall(r"\[([^\]]*)\]", line)[0], re.findall(r"\[([^\]]*)\]", line)
+            assert verbs[-1] == "get", f"non-resource URL with more than get: {line}"
+            assert urls
+            continue
+        resource = line.split()[0]
+        names, verbs = re.findall(r"\[([^\]]*)\]", line)[1:3]
+        assert not names, f"unexpected resourceNames rule: {line}"
+        out.setdefault(resource, set()).update(verbs.split())
+    return out
+
+
+def granted(rules: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """RBAC rules in can-i's spelling: `resource.group` -> verbs."""
+    out: dict[str, set[str]] = {}
+    for rule in rules:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                base, _, sub = resource.partition("/")
+                key = f"{base}.{group}" if group else base
+                key = f"{key}/{sub}" if sub else key
+                out.setdefault(key, set()).update(rule["verbs"])
+    return out
+
+
+def assert_nothing_beyond(allowed: dict[str, set[str]], actual: dict[str, set[str]]) -> None:
+    for resource, verbs in actual.items():
+        assert "*" not in resource and "*" not in verbs, f"wildcard: {resource} {verbs}"
+        assert not resource.startswith("secrets"), f"Secret access: {resource} {verbs}"
+        assert not resource.startswith("pods"), f"pod access: {resource} {verbs}"
+        extra = verbs - allowed.get(resource, set()) - EVERYONE.get(resource, set())
+        assert not extra, f"{resource}: {sorted(extra)} beyond deploy/'s rules"
+
+
+@dataclass(frozen=True)
+class Api:
+    """The cluster under test, as an admin sees it."""
+
+    kubeconfig: Path
+    kubectl: Path
+    core: client.CoreV1Api
+    custom: client.CustomObjectsApi
+
+
+@pytest.fixture
+def api(
+    kubeconfig_path: Path,
+    kubectl: Path,
+    core_v1: client.CoreV1Api,
+    custom_objects: client.CustomObjectsApi,
+) -> Api:
+    return Api(kubeconfig_path, kubectl, core_v1, custom_objects)
+
+
+def test_operator_with_its_own_token_reconciles_to_ready(
+    installed: subprocess.CompletedProcess[str], api: Api, namespace: str, tmp_path: Path
+) -> None:
+    kubeconfig_path, kubectl, core_v1, custom_objects = (
+        api.kubeconfig,
+        api.kubectl,
+        api.core,
+        api.custom,
+    )
+    app_namespace = namespace
+    apply_ok(installed, "apply")
+    kubeconfig = token_kubeconfig(kubeconfig_path, core_v1, NS, NAME, tmp_path / "kubeconfig")
+    who = kubectl_run(
+        kubectl, kubeconfig, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"
+    )
+    assert who.stdout == f"system:serviceaccount:{NS}:{NAME}", who.stderr
+
+    custom_objects.create_namespaced_custom_object(
+        GROUP, VERSION, app_namespace, PLURAL, sample_app(app_namespace)
+    )
+    # The arguments the Deployment passes (the base watches all namespaces).
+    deployment = next(o for o in kustomize(BASE) if o["kind"] == "Deployment")
+    args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]]
+    args = args[: args.index("--health")]
+    op = Operator(kubeconfig, tmp_path / "operator.log", args)
+    try:
+        op.wait_healthy()
+        wait_for(lambda: ready(custom_objects, app_namespace, "hello"), 60, "PythonApp Ready")
+        # Drift/recreation path (delete) and the Recreated event (events create).
+        client.AppsV1Api(core_v1.api_client).delete_namespaced_deployment("hello", app_namespace)
+
+        def recreated() -> bool:
+            events = core_v1.list_namespaced_event(
+                app_namespace, field_selector="involvedObject.kind=PythonApp"
+            )
+            return any(e.reason == "Recreated" for e in events.items)
+
+        wait_for(recreated, 60, "the Recreated event after deleting the Deployment")
+        wait_for(lambda: ready(custom_objects, app_namespace, "hello"), 60, "Ready again")
+        assert not forbidden_lines(op.tail()), op.tail()
+        rights = can_i_list(kubectl, kubeconfig, app_namespace)
+    finally:
+        code = op.stop()
+    assert code == 0, f"operator exit {code} on SIGTERM (None: still running after 10 s)"
+    cluster_role = next(o for o in kustomize(BASE) if o["kind"] == "ClusterRole")
+    assert_nothing_beyond(granted(cluster_role["rules"]), rights)
+    assert "pythonapps.pythonapp.dev/status" in rights and "deployments.apps" in rights
+
+
+def test_no_secret_access_in_any_namespace(
+    installed: subprocess.CompletedProcess[str],
+    kubeconfig_path: Path,
+    kubectl: Path,
+    core_v1: client.CoreV1Api,
+    tmp_path: Path,
+) -> None:
+    apply_ok(installed, "apply")
+    kubeconfig = token_kubeconfig(kubeconfig_path, core_v1, NS, NAME, tmp_path / "kubeconfig")
+    for namespace in (NS, "kube-system", "default"):
+        for verb, resource in (
+            ("get", "secrets"),
+            ("list", "secrets"),
+            ("create", "pods/exec"),
+            ("create", "pods"),
+            ("escalate", "clusterroles"),
+        ):
+            proc = kubectl_run(
+                kubectl, kubeconfig, "auth", "can-i", verb, resource, "-n", namespace
+            )
+            assert proc.stdout.strip() == "no", f"can {verb} {resource} in {namespace}"
+
+
+# --- the namespaced overlay ------------------------------------------------------------------
+
+
+@pytest.fixture
+def namespaced_install(
+    installed: subprocess.CompletedProcess[str],
+    kubeconfig_path: Path,
+    kubectl: Path,
+    core_v1: client.CoreV1Api,
+    rbac_v1: client.RbacAuthorizationV1Api,
+) -> Iterator[tuple[str, list[str], str]]:
+    """The namespaced overlay under unique names: (operator ns, watched nss, ClusterRole)."""
+    apply_ok(installed, "apply")
+    suffix = secrets.token_hex(3)
+    ops, watched = f"t-deploy-ops-{suffix}", [f"t-deploy-a-{suffix}", f"t-deploy-b-{suffix}"]
+    cluster_name = f"{NAME}-{suffix}"
+    text = kustomize_text(NAMESPACED)
+    text = text.replace("team-a", watched[0]).replace("team-b", watched[1])
+    text = text.replace(NS, ops)
+    docs = []
+    for doc in yaml.safe_load_all(text):
+        if doc["kind"] == "CustomResourceDefinition":
+            continue  # installed by the base already (cluster-scoped, shared)
+        if doc["kind"] in {"ClusterRole", "ClusterRoleBinding"}:
+            doc["metadata"]["name"] = cluster_name
+        if doc["kind"] == "ClusterRoleBinding":
+            doc["roleRef"]["name"] = cluster_name
+        docs.append(doc)
+    for ns in watched:
+        core_v1.create_namespace(
+            client.V1Namespace(
+                metadata=client.V1ObjectMeta(name=ns, labels={"pythonapp.dev/test": "true"})
+            )
+        )
+    proc = kubectl_run(
+        kubectl,
+        kubeconfig_path,
+        "apply",
+        "--server-side",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(docs),
+    )
+    try:
+        apply_ok(proc, "kubectl apply of the namespaced overlay")
+        yield ops, watched, cluster_name
+    finally:
+        for ns in (ops, *watched):
+            try:
+                core_v1.delete_namespace(ns)
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+        for delete in (rbac_v1.delete_cluster_role_binding, rbac_v1.delete_cluster_role):
+            try:
+                delete(cluster_name)
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+
+
+def test_namespaced_overlay_is_enough_in_its_namespaces_only(
+    namespaced_install: tuple[str, list[str], str], api: Api, tmp_path: Path
+) -> None:
+    kubeconfig_path, kubectl, core_v1, custom_objects = (
+        api.kubeconfig,
+        api.kubectl,
+        api.core,
+        api.custom,
+    )
+    ops, watched, _ = namespaced_install
+    kubeconfig = token_kubeconfig(kubeconfig_path, core_v1, ops, NAME, tmp_path / "kubeconfig")
+    for ns in watched:
+        custom_objects.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, sample_app(ns))
+    args = [a for ns in watched for a in ("--namespace", ns)]
+    op = Operator(kubeconfig, tmp_path / "operator.log", args)
+    try:
+        op.wait_healthy()
+        for ns in watched:
+            wait_for(lambda ns=ns: ready(custom_objects, ns, "hello"), 60, f"Ready in {ns}")
+        assert not forbidden_lines(op.tail()), op.tail()
+        inside = can_i_list(kubectl, kubeconfig, watched[0])
+        outside = can_i_list(kubectl, kubeconfig, "default")
+    finally:
+        code = op.stop()
+    assert code == 0, f"operator exit {code} on SIGTERM (None: still running after 10 s)"
+    objs = kustomize(NAMESPACED)
+    role = next(o for o in objs if o["kind"] == "Role")
+    cluster_role = next(o for o in objs if o["kind"] == "ClusterRole")
+    assert_nothing_beyond(granted(role["rules"] + cluster_role["rules"]), inside)
+    assert "deployments.apps" in inside
+    # Outside its namespaces: only kopf's read-only scanning.
+    assert_nothing_beyond(granted(cluster_role["rules"]), outside)
+    assert "deployments.apps" not in outside and "pythonapps.pythonapp.dev" not in outside
