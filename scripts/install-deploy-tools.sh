@@ -32,7 +32,7 @@ mkdir -p "$TOOLS"
 record() {
     local name=$1 path=$2 tmp
     tmp=$(mktemp "$TOOLS/.deploy-env.XXXXXX")
-    { [[ -f $ENV_FILE ]] && grep -v "^${name}=" "$ENV_FILE" || true; } >"$tmp"
+    if [[ -f $ENV_FILE ]]; then grep -v "^${name}=" "$ENV_FILE" >"$tmp" || true; else : >"$tmp"; fi
     printf '%s=%s\n' "$name" "$path" >>"$tmp"
     sort -o "$tmp" "$tmp"
     mv "$tmp" "$ENV_FILE"
