@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-CACHE ?= $(HOME)/.cache/pythonapp-operator
+CACHE ?= $(or $(PYTHONAPP_CACHE),$(HOME)/.cache/pythonapp-operator)
 export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
