@@ -10,8 +10,8 @@ CACHE ?= $(or $(PYTHONAPP_CACHE),$(HOME)/.cache/pythonapp-operator)
 export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
-.PHONY: all venv lint test test-unit test-checkers test-cluster controlplane checkers crd golden \
-        demo demo-down bench clean
+.PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane checkers \
+        deploy-tools crd golden demo demo-down bench kind-e2e clean
 
 all: test
 
@@ -36,8 +36,14 @@ controlplane: venv
 checkers:
 	bash scripts/install-checkers.sh >/dev/null
 
+# kubectl-validate and actionlint for tests/deploy (go install, cached by version).
+deploy-tools:
+	bash scripts/install-deploy-tools.sh >/dev/null
+
+# The CRD is generated, never edited; deploy/ holds a copy (tests fail when either drifts).
 crd: venv
 	$(BIN)/pythonapp crd > crds/pythonapps.yaml
+	cp crds/pythonapps.yaml deploy/base/crds/pythonapps.yaml
 
 golden: venv
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/unit
@@ -48,11 +54,15 @@ test-unit: venv
 test-checkers: venv checkers
 	$(BIN)/pytest -q tests/policy
 
+# Dockerfile, locks, deploy/ (kustomize, the checkers, kubectl-validate), workflow: no cluster.
+test-deploy: venv controlplane checkers deploy-tools
+	$(BIN)/pytest -q tests/deploy -m "not cluster"
+
 test-cluster: venv controlplane
 	$(BIN)/pytest -q -m cluster tests
 
 # Everything, in one pytest run so the summary line counts every test.
-test: lint controlplane checkers
+test: lint controlplane checkers deploy-tools
 	$(BIN)/pytest -q tests
 
 demo: venv controlplane
@@ -64,6 +74,10 @@ demo-down: venv
 # apply->Ready latency, writes per app, idle writes, writes after restart, operator memory.
 bench: venv controlplane
 	$(BIN)/python bench/run.py --apps 20 --idle 30
+
+# The operator image on kind (needs Docker and kind; cannot run on a machine without Docker).
+kind-e2e:
+	bash scripts/kind-e2e.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
