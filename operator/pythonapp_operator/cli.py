@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .crd import crd
-from .models import PythonApp
+from .models import DNS1123_LABEL, PythonApp
 from .render import render
 from .validation import is_pythonapp, validate_document
 from .yamlio import YamlError, dump_all, load_all
@@ -77,6 +78,16 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_crd(_args: argparse.Namespace) -> int:
     sys.stdout.write(dump_all([crd()]))
     return EXIT_OK
+
+
+def namespace_name(value: str) -> str:
+    """``--namespace``: an exact namespace name; kopf's patterns ("team-*", "!x") would need a
+    cluster-wide Namespace watch, which the namespaced installation does not grant."""
+    if not re.match(DNS1123_LABEL, value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a namespace name (exact names only, no patterns)"
+        )
+    return value
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
@@ -144,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("operator", help="run the operator in the foreground")
     scope = p.add_mutually_exclusive_group()
-    scope.add_argument("--namespace", "-n", action="append", default=[], metavar="NS")
+    scope.add_argument(
+        "--namespace", "-n", action="append", default=[], metavar="NS", type=namespace_name
+    )
     scope.add_argument("--all-namespaces", "-A", action="store_true")
     p.add_argument(
         "--health",

@@ -47,6 +47,7 @@ SECRETS_ROOT = "/run/secrets"
 
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"  # a namespace name
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 KEY_NAME_PATTERN = r"^[-._a-zA-Z0-9]+$"
 # absolute, normalised (no //, /./, /../, no trailing /), not "/" itself

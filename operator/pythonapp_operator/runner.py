@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import kopf
+
+from .models import DNS1123_LABEL
 
 
 def run_operator(
@@ -18,7 +21,18 @@ def run_operator(
     Without ``--namespace`` the operator watches all namespaces. The health endpoint listens on
     loopback by default; the in-cluster Deployment passes ``--health 0.0.0.0:8080`` so the
     kubelet can probe it.
+
+    The scope travels to the startup handler (``handlers.configure``) in kopf's memo: with
+    explicit namespaces it switches kopf's cluster scanning off, so the operator needs no
+    cluster-wide permission at all.
     """
+    # Exact names only: kopf would also take globs ("team-*") and negations ("!kube-system"),
+    # but only by listing and watching every Namespace, which a namespaced installation may
+    # not do; with scanning off it would silently serve none of them.
+    bad = [ns for ns in namespaces if not re.match(DNS1123_LABEL, ns)]
+    if bad:
+        raise ValueError(f"not a namespace name (exact names only, no patterns): {bad}")
+    clusterwide = all_namespaces or not namespaces
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON, log_refkey="object")
     if not verbose:
         # "Handler ... succeeded" for every watch event drowns what matters; our own
@@ -28,8 +42,9 @@ def run_operator(
 
     kopf.run(
         standalone=True,  # no peering objects: one replica with a Recreate strategy
-        clusterwide=all_namespaces or not namespaces,
+        clusterwide=clusterwide,
         namespaces=namespaces,
         liveness_endpoint=f"http://{health}/healthz",
+        memo=kopf.Memo(clusterwide=clusterwide),
     )
     return 0

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from tests.unit.factories import IMAGE, make_doc
 
-from pythonapp_operator.cli import main
+from pythonapp_operator.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,3 +110,17 @@ def test_render_refuses_invalid_with_validate_errors(
 def test_crd_command_prints_the_crd(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["crd"]) == 0
     assert (ROOT / "crds" / "pythonapps.yaml").read_text() == capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["team-*", "!kube-system", "a,b", "Team-A", "x-", "a" * 64])
+def test_operator_takes_exact_namespace_names_only(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Patterns would need kopf's cluster-wide Namespace scanning, which is off with
+    --namespace (handlers.configure): refused before anything starts."""
+    with pytest.raises(SystemExit) as exc:
+        main(["operator", "--namespace", "team-a", "--namespace", bad])
+    assert exc.value.code == 2
+    assert "exact names only" in capsys.readouterr().err
+    parsed = build_parser().parse_args(["operator", "-n", "team-a", "-n", "b" * 63])
+    assert parsed.namespace == ["team-a", "b" * 63]
