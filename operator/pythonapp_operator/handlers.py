@@ -84,25 +84,24 @@ async def _resync_forever() -> None:
             await reconcile_key(key, "resync")
 
 
-@kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+def tune(settings: kopf.OperatorSettings, *, clusterwide: bool) -> None:
     """Production settings; see the module docstring and the README for the reasons.
 
-    ``memo.clusterwide`` comes from runner.run_operator: False when the operator was given
-    exact namespaces (``--namespace``). Then kopf's cluster scanning is off: kopf otherwise
-    lists and watches all Namespaces (to match namespace patterns) and all CRDs (to notice
-    resources appearing or changing) even in namespaced mode, and without a cluster-wide
-    grant for that it retries the forbidden lists nine times (about a minute during which no
-    app is reconciled) before falling back with warnings. With scanning off kopf serves
-    exactly the namespaces given (patterns would be ignored: runner accepts exact names only)
-    and the resources discovered at start-up (``/apis`` discovery, open to every
-    authenticated user). The price, in namespaced mode only: the PythonApp CRD must be
-    installed before the operator starts, and a CRD upgrade that adds or changes a served
-    version, or a deleted-and-recreated CRD, is picked up at the operator's next restart.
-    Cluster-wide mode keeps scanning on (its ClusterRole may watch CRDs); with
-    ``clusterwide`` kopf never lists Namespaces anyway.
+    ``clusterwide`` is False when the operator was given exact namespaces (``--namespace``).
+    Then kopf's cluster scanning is off: kopf otherwise lists and watches all Namespaces (to
+    match namespace patterns) and all CRDs (to notice resources appearing or changing) even in
+    namespaced mode, and without a cluster-wide grant for that it retries the forbidden lists
+    nine times (about a minute during which no app is reconciled) before falling back with
+    warnings. With scanning off kopf serves exactly the namespaces given (patterns would be
+    ignored: the CLI and runner accept exact names only) and the resources discovered at
+    start-up (``/apis`` discovery, open to every authenticated user), so the namespaced
+    installation needs no ClusterRole at all. The price, in namespaced mode only: the
+    PythonApp CRD must be installed before the operator starts, and a CRD upgrade that adds or
+    changes a served version, or a deleted-and-recreated CRD, is seen after a restart.
+    Cluster-wide mode keeps scanning on: its ClusterRole lets it watch CRDs and notice the
+    PythonApp CRD installed or upgraded while it runs (it never lists Namespaces anyway).
     """
-    settings.scanning.disabled = not memo.get("clusterwide", True)
+    settings.scanning.disabled = not clusterwide
     # Our own prefix, should a change-tracking handler ever be added; none write today.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -118,6 +117,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.reconnect_backoff = 1.0
     settings.networking.request_timeout = 30
     settings.execution.max_workers = 8
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Settings (``tune``), the API client and the resync loop, before any watch starts.
+
+    The scope comes from runner.run_operator in kopf's memo (``kopf.run(memo=...)``); a memo
+    without it (kopf run by other means) keeps kopf's default, scanning on.
+    """
+    tune(settings, clusterwide=bool(memo.get("clusterwide", True)))
     STATE.cluster = await asyncio.to_thread(Cluster)
     STATE.resync_task = asyncio.create_task(_resync_forever())
 

@@ -2,7 +2,8 @@
 
 The CRD copy inside deploy/ stays generated; the ClusterRole holds exactly the rules the
 operator needs (each one commented with why in deploy/base/rbac.yaml), no wildcard, no Secret,
-no pods/exec; the namespaced overlay's Roles are the same rules; the operator Deployment is
+no pods/exec; the namespaced overlay's Roles are the same rules and it has no cluster-wide RBAC
+at all; the operator Deployment is
 hardened like the apps it renders and agrees with the image's ENTRYPOINT/CMD; the kind overlay
 differs from the base only by its local image.
 """
@@ -50,10 +51,6 @@ EXPECTED_CLUSTER_RULES: set[Rule] = {
     ("policy", "poddisruptionbudgets", CHILD_VERBS),
     ("networking.k8s.io", "networkpolicies", CHILD_VERBS),
     ("", "events", frozenset({"create"})),
-    ("apiextensions.k8s.io", "customresourcedefinitions", frozenset({"list", "watch"})),
-}
-KOPF_SCANNING_RULES: set[Rule] = {
-    ("", "namespaces", frozenset({"list", "watch"})),
     ("apiextensions.k8s.io", "customresourcedefinitions", frozenset({"list", "watch"})),
 }
 FORBIDDEN_RESOURCES = {
@@ -168,7 +165,6 @@ def test_every_rule_says_why() -> None:
     for path in (
         DEPLOY / "base/rbac.yaml",
         NAMESPACED / "roles.yaml",
-        NAMESPACED / "kustomization.yaml",
     ):
         lines = path.read_text().splitlines()
         for i, line in enumerate(lines):
@@ -194,9 +190,27 @@ def test_namespaced_overlay_grants_the_same_rules_per_namespace(built: dict[str,
         assert bindings[ns]["subjects"] == [
             {"kind": "ServiceAccount", "name": NAME, "namespace": NS}
         ]
-    # Cluster-wide, only kopf's read-only scanning is left (same name: applying replaces rules).
-    cluster_role = find(objs, "ClusterRole", NAME)
-    assert flatten(cluster_role["rules"]) == KOPF_SCANNING_RULES
+    # Nothing cluster-wide: with --namespace the operator switches kopf's scanning off
+    # (handlers.tune), so it needs no Namespace or CRD list/watch.
+    assert not kinds(objs, "ClusterRole") and not kinds(objs, "ClusterRoleBinding")
+
+
+def test_namespaced_overlay_is_the_base_less_cluster_rbac_plus_roles(
+    built: dict[str, Any],
+) -> None:
+    """The overlay drops exactly the base's ClusterRole and ClusterRoleBinding (and adds the
+    per-namespace Roles and RoleBindings): the CRD, Namespace and operator objects stay."""
+
+    def ids(objs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+        return {
+            (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objs
+        }
+
+    base, namespaced = ids(built["deploy"]), ids(built["namespaced"])
+    cluster_rbac = {("ClusterRole", "", NAME), ("ClusterRoleBinding", "", NAME)}
+    assert cluster_rbac <= base
+    assert base - namespaced == cluster_rbac
+    assert {kind for kind, _, _ in namespaced - base} == {"Role", "RoleBinding"}
 
 
 # --- the operator Deployment -----------------------------------------------------------------

@@ -1,0 +1,24 @@
+"""handlers.tune: kopf's settings per scope (the startup handler applies them)."""
+
+from __future__ import annotations
+
+import kopf
+
+from pythonapp_operator.handlers import tune
+
+
+def test_namespaced_mode_switches_cluster_scanning_off() -> None:
+    """With exact namespaces kopf must not list/watch Namespaces or CRDs: the namespaced
+    installation grants nothing cluster-wide (deploy/overlays/namespaced)."""
+    settings = kopf.OperatorSettings()
+    assert settings.scanning.disabled is False  # kopf's default, which would need the grant
+    tune(settings, clusterwide=False)
+    assert settings.scanning.disabled is True
+
+
+def test_cluster_wide_mode_keeps_scanning_on() -> None:
+    """Cluster-wide, kopf keeps watching CRDs (the PythonApp CRD installed or upgraded later)."""
+    settings = kopf.OperatorSettings()
+    tune(settings, clusterwide=True)
+    assert settings.scanning.disabled is False
+    assert settings.posting.enabled is False  # the rest of tune() applies in both modes
