@@ -18,15 +18,9 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
 import secrets
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +32,12 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from tests.conftest import wait_for
 from tests.deploy.tools import BASE, NAMESPACED, kustomize, kustomize_text, run
+from tests.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.cluster
 
 NS = "pythonapp-system"
 NAME = "pythonapp-operator"
-PYTHONAPP = Path(sys.executable).with_name("pythonapp")
 GROUP, VERSION, PLURAL = "pythonapp.dev", "v1alpha1", "pythonapps"
 IMAGE = "ghcr.io/acme/hello:1.0.0@sha256:" + "3b1f4b6d2a7c9e0f" * 4
 # What every authenticated user may do (system:basic-user, system:discovery,
@@ -53,7 +47,6 @@ EVERYONE = {
     "selfsubjectaccessreviews.authorization.k8s.io": {"create"},
     "selfsubjectrulesreviews.authorization.k8s.io": {"create"},
 }
-STOP_SECONDS = 10
 
 
 def kubectl_run(
@@ -141,58 +134,6 @@ def token_kubeconfig(
     )
     out.chmod(0o600)
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Operator:
-    """`pythonapp operator` as a process, with its log in a file."""
-
-    def __init__(self, kubeconfig: Path, log: Path, args: list[str]) -> None:
-        self.health = f"127.0.0.1:{free_port()}"
-        self.log = log
-        env = {k: v for k, v in os.environ.items() if k not in {"KUBERNETES_SERVICE_HOST"}} | {
-            "KUBECONFIG": str(kubeconfig)
-        }
-        self.proc = subprocess.Popen(
-            [str(PYTHONAPP), "operator", *args, "--health", self.health],
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://{self.health}/healthz", timeout=2) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + 60
-        while not self.healthy():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"operator not healthy:\n{self.tail()}", pytrace=False)
-            time.sleep(0.3)
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> int | None:
-        """SIGTERM; the exit code, or None if it did not exit within STOP_SECONDS."""
-        if self.proc.poll() is not None:
-            return self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
 
 
 def sample_app(namespace: str, name: str = "hello") -> dict[str, Any]:
@@ -309,7 +250,7 @@ def test_operator_with_its_own_token_reconciles_to_ready(
     deployment = next(o for o in kustomize(BASE) if o["kind"] == "Deployment")
     args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]]
     args = args[: args.index("--health")]
-    op = Operator(kubeconfig, tmp_path / "operator.log", args)
+    op = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
     try:
         op.wait_healthy()
         wait_for(lambda: ready(custom_objects, app_namespace, "hello"), 60, "PythonApp Ready")
@@ -429,7 +370,7 @@ def test_namespaced_overlay_is_enough_in_its_namespaces_only(
     args = args[: args.index("--health")]
     args = [{"team-a": watched[0], "team-b": watched[1]}.get(a, a) for a in args]
     assert args == [a for ns in watched for a in ("--namespace", ns)], args
-    op = Operator(kubeconfig, tmp_path / "operator.log", args)
+    op = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
     try:
         op.wait_healthy()
         wait_for(

@@ -8,13 +8,7 @@ The operator runs for the whole session, started exactly as a user would
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,17 +17,11 @@ from typing import Any
 import pytest
 import yaml
 from tests.conftest import wait_for
+from tests.operator_process import OperatorProcess
 
 from pythonapp_operator.devcluster import audit
 
 ROOT = Path(__file__).resolve().parents[2]
-PYTHONAPP = Path(sys.executable).with_name("pythonapp")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -88,77 +76,17 @@ def crd(k: Kubectl) -> None:
     k.run("wait", "--for=condition=Established", "crd/pythonapps.pythonapp.dev", "--timeout=60s")
 
 
-@dataclass
-class OperatorProcess:
-    """The running operator and its log."""
-
-    proc: subprocess.Popen[bytes]
-    log: Path
-    health: str
-    kubeconfig: Path
-
-    def restart(self) -> int:
-        """SIGTERM, wait, start again (same log); returns the old process's exit code."""
-        code = stop_operator(self)
-        fresh = start_operator(self.kubeconfig, self.log)
-        self.proc, self.health = fresh.proc, fresh.health
-        return code
-
-    def lines(self) -> list[dict[str, Any]]:
-        out = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                out.append({"message": line})
-        return out
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://{self.health}/healthz", timeout=2) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-
-def start_operator(kubeconfig: Path, log: Path, *extra: str) -> OperatorProcess:
-    health = f"127.0.0.1:{free_port()}"
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONAPP_RESYNC_SECONDS": "30"}
-    handle = log.open("ab")
-    proc = subprocess.Popen(
-        [str(PYTHONAPP), "operator", "--health", health, *(extra or ("--all-namespaces",))],
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    op = OperatorProcess(proc, log, health, kubeconfig)
-    deadline = time.monotonic() + 60
-    while not op.healthy():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(
-                f"operator did not become healthy:\n{log.read_text()[-3000:]}", pytrace=False
-            )
-        time.sleep(0.3)
-    return op
-
-
-def stop_operator(op: OperatorProcess) -> int:
-    op.proc.send_signal(signal.SIGTERM)
-    try:
-        return op.proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        op.proc.kill()
-        return -9
-
-
 @pytest.fixture(scope="session")
 def operator(
     crd: None, kubeconfig_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
+    """The operator for the whole session, watching all namespaces, resync every 30 s."""
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    op = start_operator(kubeconfig_path, log)
+    op = OperatorProcess(
+        kubeconfig_path, log, ["--all-namespaces"], env={"PYTHONAPP_RESYNC_SECONDS": "30"}
+    ).wait_healthy()
     yield op
-    code = stop_operator(op)
+    code = op.stop()
     assert code == 0, f"operator did not exit cleanly on SIGTERM (exit {code})"
 
 

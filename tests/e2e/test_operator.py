@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.e2e.conftest import ROOT, Kubectl, OperatorProcess
+from tests.e2e.conftest import ROOT, Kubectl
+from tests.operator_process import OperatorProcess
 
 from pythonapp_operator.compare import HASH_ANNOTATION, desired_hash, is_subset
 from pythonapp_operator.render import render
