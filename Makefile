@@ -10,8 +10,8 @@ CACHE ?= $(or $(PYTHONAPP_CACHE),$(HOME)/.cache/pythonapp-operator)
 export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
-.PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane checkers \
-        deploy-tools crd golden demo demo-down bench kind-e2e clean
+.PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools \
+        crd golden demo demo-down bench kind-e2e clean
 
 all: test
 
@@ -32,13 +32,9 @@ lint: venv
 controlplane: venv
 	bash operator/pythonapp_operator/devcluster/build-controlplane.sh >/dev/null
 
-# kube-score, kube-linter, Polaris, Checkov (cached by version).
-checkers:
-	bash scripts/install-checkers.sh >/dev/null
-
-# kubectl-validate and actionlint for tests/deploy (go install, cached by version).
-deploy-tools:
-	bash scripts/install-deploy-tools.sh >/dev/null
+# kube-score, kube-linter, Polaris, Checkov, kubectl-validate, actionlint (cached by version).
+tools:
+	bash scripts/install-tools.sh >/dev/null
 
 # The CRD is generated, never edited; deploy/ holds a copy (tests fail when either drifts).
 crd: venv
@@ -51,18 +47,18 @@ golden: venv
 test-unit: venv
 	$(BIN)/pytest -q tests/unit tests/integration -m "not cluster"
 
-test-checkers: venv checkers
+test-checkers: venv tools
 	$(BIN)/pytest -q tests/policy
 
 # Dockerfile, locks, deploy/ (kustomize, the checkers, kubectl-validate), workflow: no cluster.
-test-deploy: venv controlplane checkers deploy-tools
+test-deploy: venv controlplane tools
 	$(BIN)/pytest -q tests/deploy -m "not cluster"
 
 test-cluster: venv controlplane
 	$(BIN)/pytest -q -m cluster tests
 
 # Everything, in one pytest run so the summary line counts every test.
-test: lint controlplane checkers deploy-tools
+test: lint controlplane tools
 	$(BIN)/pytest -q tests
 
 demo: venv controlplane

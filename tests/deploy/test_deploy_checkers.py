@@ -25,15 +25,14 @@ from tests.deploy.tools import (
     ALL_KUSTOMIZATIONS,
     BASE,
     NAMESPACED,
-    deploy_tool,
     kustomize,
     kustomize_text,
     run,
 )
+from tests.installed_tools import ToolMissing, require
 from tests.policy.checkers import (
     CHECKERS,
     CheckerBroken,
-    CheckerMissing,
     Finding,
     describe,
     run_checker,
@@ -53,7 +52,7 @@ def built(name: str, path: Path, out_dir: Path) -> Path:
 def check(checker: str, files: list[Path], workdir: Path) -> list[Finding]:
     try:
         return run_checker(checker, files, workdir)
-    except CheckerMissing as err:
+    except ToolMissing as err:
         pytest.fail(str(err), pytrace=False)
     except CheckerBroken as err:
         pytest.fail(f"{checker} did not run properly:\n{err}")
@@ -73,7 +72,7 @@ def test_deploy_has_no_findings(checker: str, name: str, tmp_path: Path) -> None
 
 def validate(files: list[Path], workdir: Path) -> dict[str, list[dict[str, object]]]:
     proc = run(
-        [deploy_tool("kubectl-validate"), *files, "--version", SCHEMA_VERSION, "--output", "json"],
+        [require("kubectl-validate"), *files, "--version", SCHEMA_VERSION, "--output", "json"],
         cwd=workdir,
         env={"PATH": "/usr/bin:/bin", "HOME": str(workdir), "KUBECONFIG": "/dev/null"},
     )

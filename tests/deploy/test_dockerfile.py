@@ -21,7 +21,7 @@ import pytest
 from docker.utils.build import exclude_paths
 from dockerfile_parse import DockerfileParser
 from tests.deploy.tools import DOCKERFILE, REPO, hadolint, run
-from tests.policy.checkers import CheckerMissing, tool_path
+from tests.installed_tools import ToolMissing, tool_path
 
 DIGEST_FROM = re.compile(r"^[\w.\-/:]+@sha256:[0-9a-f]{64}(\s+AS\s+\w+)?$", re.IGNORECASE)
 SECRETISH = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
@@ -160,10 +160,10 @@ def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
 
 
 def checkov_dockerfile(path: Path) -> list[str]:
-    """Checkov's Dockerfile framework (installed by scripts/install-checkers.sh), offline."""
+    """Checkov's Dockerfile framework (installed by scripts/install-tools.sh), offline."""
     try:
         checkov = tool_path("checkov")
-    except CheckerMissing as err:
+    except ToolMissing as err:
         pytest.fail(str(err), pytrace=False)
     proc = run(
         [

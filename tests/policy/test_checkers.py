@@ -6,7 +6,7 @@ together so that companions (Service, PodDisruptionBudget, NetworkPolicy) are se
 Deployment. The harness is proven able to fail on a deliberately bad Deployment, and a
 hand-written hardened set (fixtures/good.yaml) shows what passes.
 
-The checkers come from scripts/install-checkers.sh; a missing one fails (never skips) with the
+The checkers come from scripts/install-tools.sh; a missing one fails (never skips) with the
 instruction to run it.
 """
 
@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.installed_tools import ToolMissing
 from tests.policy.checkers import (
     CHECKERS,
     REPO,
     CheckerBroken,
-    CheckerMissing,
     Finding,
     describe,
     run_checker,
@@ -75,7 +75,7 @@ def render(example: Path, out_dir: Path) -> Path:
 def check(checker: str, files: list[Path], workdir: Path) -> list[Finding]:
     try:
         return run_checker(checker, files, workdir)
-    except CheckerMissing as err:
+    except ToolMissing as err:
         pytest.fail(str(err))
     except CheckerBroken as err:
         pytest.fail(f"{checker} did not run properly:\n{err}")

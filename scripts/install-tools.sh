@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Install the third-party manifest checkers that tests/policy runs on `pythonapp render` output:
-# kube-score, kube-linter, Polaris (Go, built from the Go module proxy) and Checkov (PyPI, in a
-# virtualenv of its own: it pins old boto3/packaging, so it stays out of the project's venv).
+# Install the third-party tools the tests run:
+#   checkers, on `pythonapp render` output (tests/policy) and on deploy/ (tests/deploy):
+#     kube-score, kube-linter, Polaris (Go, built from the Go module proxy) and Checkov (PyPI, in
+#     a virtualenv of its own: it pins old boto3/packaging, so it stays out of the project's venv);
+#   kubectl-validate (schema validation of deploy/, offline built-in schemas) and actionlint
+#     (the GitHub Actions workflow), both Go.
 #
-#   scripts/install-checkers.sh [TOOL...]     TOOL: kube-score kube-linter polaris checkov
+#   scripts/install-tools.sh [TOOL...]
+#     TOOL: kube-score kube-linter polaris checkov kubectl-validate actionlint (default: all)
 #
 # Idempotent. Each tool lands in a cache outside the repo, keyed by version:
 #   ${PYTHONAPP_CACHE:-$HOME/.cache/pythonapp-operator}/tools/<name>-<version>/bin/<name>
-# and is recorded (only once it ran offline) in tools/checkers.env, lines NAME=/abs/path, which
-# tests/policy reads. The last stdout line is the path of that env file.
+# and is recorded (only once it ran offline) in tools/tools.env, lines NAME=/abs/path, which
+# tests/installed_tools.py reads. The last stdout line is the path of that env file.
 # Nothing is downloaded except through the Go module proxy and PyPI.
 set -euo pipefail
 
@@ -27,13 +31,17 @@ POLARIS_VERSION=v0.0.0-20260401181752-47c7deddfd66
 POLARIS_GOSUM="github.com/fairwindsops/polaris $POLARIS_VERSION h1:3q+OuVEZ6xowXMVNtEd3XTxEt3X8tyuWZDsaOu72FvU=
 github.com/fairwindsops/polaris $POLARIS_VERSION/go.mod h1:sx3fqGtcV96tr7MSchhRcbwBDJ0BLx1Le+ToTQpzfA4="
 CHECKOV_VERSION=3.3.30
+# kubectl-validate: v0.0.4 is the newest release the module proxy serves (its built-in schemas
+# reach Kubernetes 1.30; tests/deploy pass --version 1.30 so nothing is ever downloaded).
+KUBECTL_VALIDATE_VERSION=v0.0.4
+ACTIONLINT_VERSION=v1.7.9
 
 CACHE="${PYTHONAPP_CACHE:-$HOME/.cache/pythonapp-operator}"
 TOOLS="$CACHE/tools"
-ENV_FILE="$TOOLS/checkers.env"
+ENV_FILE="$TOOLS/tools.env"
 START=$SECONDS
 
-log() { printf '[install-checkers +%4ss] %s\n' "$((SECONDS - START))" "$*" >&2; }
+log() { printf '[install-tools +%4ss] %s\n' "$((SECONDS - START))" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 mkdir -p "$TOOLS"
@@ -68,13 +76,13 @@ finish() {
 
 need_go() {
     command -v go >/dev/null 2>&1 \
-        || die "Go is not installed (need Go >= 1.26 on PATH to build kube-score, kube-linter and Polaris: see go.dev/doc/install)"
+        || die "Go is not installed (need Go >= 1.26 on PATH to build the Go tools: see go.dev/doc/install)"
     # Polaris' go.mod asks for go 1.26 and GOTOOLCHAIN=local forbids fetching a newer toolchain.
     local v minor
     v=$(GOTOOLCHAIN=local go env GOVERSION)
     minor=$(sed -E 's/^go1\.([0-9]+).*/\1/' <<<"$v")
     [[ $v == go1.* && $minor -ge 26 ]] \
-        || die "Go $v is too old: building the checkers needs Go >= 1.26 (see go.dev/doc/install)"
+        || die "Go $v is too old: building the tools needs Go >= 1.26 (see go.dev/doc/install)"
 }
 
 # go_tool NAME DIRVERSION MODULE VERSION FETCH_FROM GOSUM PACKAGE LDFLAGS VERSION-ARGS...
@@ -155,12 +163,21 @@ install_one() {
         go_tool polaris "${POLARIS_VERSION#v}" github.com/fairwindsops/polaris "$POLARIS_VERSION" "" \
             "$POLARIS_GOSUM" github.com/fairwindsops/polaris "-X main.Version=${POLARIS_VERSION#v}" version ;;
     checkov) install_checkov ;;
-    *) die "unknown tool '$1' (known: kube-score kube-linter polaris checkov)" ;;
+    kubectl-validate)
+        go_tool kubectl-validate "${KUBECTL_VALIDATE_VERSION#v}" sigs.k8s.io/kubectl-validate \
+            "$KUBECTL_VALIDATE_VERSION" "" "" sigs.k8s.io/kubectl-validate "" --help ;;
+    actionlint)
+        go_tool actionlint "${ACTIONLINT_VERSION#v}" github.com/rhysd/actionlint "$ACTIONLINT_VERSION" \
+            "" "" github.com/rhysd/actionlint/cmd/actionlint \
+            "-X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION" -version ;;
+    *) die "unknown tool '$1' (known: $ALL_TOOLS)" ;;
     esac
 }
 
+ALL_TOOLS="kube-score kube-linter polaris checkov kubectl-validate actionlint"
 if (($# == 0)); then
-    set -- kube-score kube-linter polaris checkov
+    # shellcheck disable=SC2086  # word splitting of the list is the point
+    set -- $ALL_TOOLS
 fi
 for tool in "$@"; do
     install_one "$tool"
