@@ -168,7 +168,6 @@ async def child_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     await reconcile_key(key, f"{body.get('kind', 'child')} {event['type'] or 'listed'}")
 
 
-for _api_version, _kind in CHILD_KINDS:
-    _group, _, _version = _api_version.rpartition("/")
-    _plural = {"NetworkPolicy": "networkpolicies"}.get(_kind, _kind.lower() + "s")
-    kopf.on.event(_group, _version, _plural, labels=MANAGED)(child_event)
+for _child in CHILD_KINDS:
+    _group, _, _version = _child.api_version.rpartition("/")
+    kopf.on.event(_group, _version, _child.plural, labels=MANAGED)(child_event)

@@ -60,6 +60,14 @@ MSG_NAME = (
 )
 
 
+#: A list whose items are unique by ``name`` (the API server refuses duplicates, and server-side
+#: apply merges such lists by key, so GitOps tools and humans can own different items).
+LIST_MAP_BY_NAME: dict[str, Any] = {
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["name"],
+}
+
+
 def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
     """One ``x-kubernetes-validations`` entry."""
     entry = {"rule": rule, "message": message}
@@ -310,7 +318,7 @@ class SecretRef(Base):
         max_length=16,
         description="Keys of this Secret exposed as environment variables (secretKeyRef). "
         "Files are the default; an env mapping is an explicit choice.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        json_schema_extra=LIST_MAP_BY_NAME,
     )
 
     @property
@@ -681,14 +689,14 @@ class PythonAppSpec(Base):
         default_factory=list,
         max_length=64,
         description="Plain environment variables (no secrets: use secrets[].env).",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        json_schema_extra=LIST_MAP_BY_NAME,
     )
     secrets: list[SecretRef] = Field(
         default_factory=list,
         max_length=16,
         description="Secrets mounted read-only as files (default /run/secrets/<name>), "
         "optionally with keys as env vars. Referenced only, never read by the operator.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        json_schema_extra=LIST_MAP_BY_NAME,
     )
     resources: Resources = Field(
         description="Requests and limits; limits.memory is required.",

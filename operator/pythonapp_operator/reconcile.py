@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .compare import HASH_ANNOTATION, is_subset, needs_apply, with_hash
 from .kube import Cluster
@@ -30,13 +30,23 @@ from .validation import validate_document
 
 log = logging.getLogger(__name__)
 
-#: every kind the renderer may produce, so children it stops producing can be removed
-CHILD_KINDS: tuple[tuple[str, str], ...] = (
-    ("apps/v1", "Deployment"),
-    ("v1", "ServiceAccount"),
-    ("v1", "Service"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
+
+class ChildKind(NamedTuple):
+    """A kind the renderer may produce."""
+
+    api_version: str
+    kind: str
+    plural: str
+
+
+#: every kind the renderer may produce: children it stops producing are removed, and the
+#: handlers watch each of them for drift and deletion
+CHILD_KINDS: tuple[ChildKind, ...] = (
+    ChildKind("apps/v1", "Deployment", "deployments"),
+    ChildKind("v1", "ServiceAccount", "serviceaccounts"),
+    ChildKind("v1", "Service", "services"),
+    ChildKind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+    ChildKind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
 )
 
 
@@ -93,30 +103,45 @@ def reconcile(
         outcome.gone = True  # garbage collection removes the children
         return outcome
     meta = body["metadata"]
-    uid, generation = meta["uid"], meta.get("generation")
+    uid = meta["uid"]
     previous = body.get("status") or {}
 
     app, problems = validate_document({k: v for k, v in body.items() if k != "status"})
     if app is None:
+        # Invalid: report it, touch nothing else (what runs keeps running).
         outcome.problems = [f"{p.path}: {p.message}" for p in problems]
         deployment = cluster.get("apps/v1", "Deployment", namespace, name)
         if deployment is not None and not _is_owned_by(deployment, uid):
             deployment = None
-        status = compute_status(
-            generation=generation,
-            problems=outcome.problems,
-            deployment=deployment,
-            previous=previous,
-            now=now(),
-        )
-        if status_differs(previous, status):
-            cluster.patch_status(namespace, name, status)
-            outcome.status_patched = True
-            if _stalled(previous) != _stalled(status):  # once per new verdict, not per pod change
-                cluster.event(body, "Warning", "InvalidSpec", "; ".join(outcome.problems), now())
+        status = _sync_status(cluster, body, outcome, deployment, now)
+        if status is not None and _stalled(previous) != _stalled(status):
+            # once per new verdict, not per pod change
+            cluster.event(body, "Warning", "InvalidSpec", "; ".join(outcome.problems), now())
         return outcome
 
-    desired = render(app)
+    deployment_live = _apply_children(
+        cluster, body, render(app), outcome=outcome, now=now, unsettled=unsettled
+    )
+    _sync_status(cluster, body, outcome, deployment_live, now)
+    return outcome
+
+
+def _apply_children(
+    cluster: Cluster,
+    body: dict[str, Any],
+    desired: list[dict[str, Any]],
+    *,
+    outcome: Outcome,
+    now: Callable[[], str],
+    unsettled: set[str],
+) -> dict[str, Any] | None:
+    """Apply what is missing, changed or drifted; delete owned kinds no longer rendered.
+
+    Returns the live Deployment (status is computed from it).
+    """
+    meta = body["metadata"]
+    namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    previous = body.get("status") or {}
     deployment_live: dict[str, Any] | None = None
     for manifest in desired:
         api_version, kind = manifest["apiVersion"], manifest["kind"]
@@ -151,22 +176,34 @@ def reconcile(
             deployment_live = live
 
     wanted = {(m["apiVersion"], m["kind"]) for m in desired}
-    for api_version, kind in CHILD_KINDS:
-        if (api_version, kind) in wanted:
+    for child in CHILD_KINDS:
+        if (child.api_version, child.kind) in wanted:
             continue
-        stale = cluster.get(api_version, kind, namespace, name)
+        stale = cluster.get(child.api_version, child.kind, namespace, name)
         if stale is not None and _is_owned_by(stale, uid):
-            cluster.delete(api_version, kind, namespace, name, stale["metadata"]["uid"])
-            outcome.deleted.append(f"{kind}/{name}")
+            cluster.delete(child.api_version, child.kind, namespace, name, stale["metadata"]["uid"])
+            outcome.deleted.append(f"{child.kind}/{name}")
+    return deployment_live
 
+
+def _sync_status(
+    cluster: Cluster,
+    body: dict[str, Any],
+    outcome: Outcome,
+    deployment: dict[str, Any] | None,
+    now: Callable[[], str],
+) -> dict[str, Any] | None:
+    """Patch the status if it changed; the new status, or None when nothing was written."""
+    meta, previous = body["metadata"], body.get("status") or {}
     status = compute_status(
-        generation=generation,
-        problems=[],
-        deployment=deployment_live,
+        generation=meta.get("generation"),
+        problems=outcome.problems,
+        deployment=deployment,
         previous=previous,
         now=now(),
     )
-    if status_differs(previous, status):
-        cluster.patch_status(namespace, name, status)
-        outcome.status_patched = True
-    return outcome
+    if not status_differs(previous, status):
+        return None
+    cluster.patch_status(meta["namespace"], meta["name"], status)
+    outcome.status_patched = True
+    return status

@@ -310,16 +310,6 @@ def test_no_secret_value_in_logs_status_or_events(
     ]
 
 
-def _write_counts(operator: OperatorProcess, namespace: str) -> list[dict[str, Any]]:
-    """Writes in ``namespace`` by the operator, from its own reconcile log lines."""
-    return [
-        line
-        for line in operator.lines()
-        if line.get("message") == "reconciled"
-        and str(line.get("app", "")).startswith(namespace + "/")
-    ]
-
-
 def test_restarted_operator_makes_zero_writes(
     operator: OperatorProcess,
     k: Kubectl,
