@@ -143,6 +143,17 @@ def custom_objects(api_client: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api_client)
 
 
+def http_status(call: Callable[[], object], expected: tuple[int, ...] = (403, 404)) -> int:
+    """200 when ``call`` succeeds, else the HTTP status of an expected refusal (others raise)."""
+    try:
+        call()
+    except ApiException as e:
+        if e.status in expected:
+            return int(e.status)
+        raise
+    return 200
+
+
 def wait_for(check: Callable[[], T], timeout: float = 60.0, what: str = "condition") -> T:
     """Poll ``check`` until it returns something truthy; fail with ``what`` on timeout."""
     deadline = time.monotonic() + timeout
@@ -172,16 +183,13 @@ def _fresh_namespace(hint: str, core_v1: client.CoreV1Api) -> str:
         )
     )
 
-    def has_sa() -> bool:
-        try:
-            core_v1.read_namespaced_service_account("default", name)
-        except ApiException as e:
-            if e.status == 404:
-                return False
-            raise
-        return True
-
-    wait_for(has_sa, 60, f"ServiceAccount default in {name}")
+    wait_for(
+        lambda: (
+            http_status(lambda: core_v1.read_namespaced_service_account("default", name)) == 200
+        ),
+        60,
+        f"ServiceAccount default in {name}",
+    )
     return name
 
 

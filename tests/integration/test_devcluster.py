@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from tests.conftest import http_status
 
 from pythonapp_operator import devcluster
 from pythonapp_operator.devcluster import components, nodes
@@ -156,16 +157,11 @@ def test_owned_object_is_garbage_collected(
     )
     core_v1.delete_namespaced_config_map("owner", namespace)
 
-    def child_gone() -> bool:
-        try:
-            core_v1.read_namespaced_config_map("child", namespace)
-        except ApiException as e:
-            if e.status == 404:
-                return True
-            raise
-        return False
-
-    wait_until(child_gone, 60, "garbage collection of ConfigMap child")
+    wait_until(
+        lambda: http_status(lambda: core_v1.read_namespaced_config_map("child", namespace)) == 404,
+        60,
+        "garbage collection of ConfigMap child",
+    )
     still = core_v1.read_namespaced_config_map("bystander", namespace)
     assert still.metadata.uid == unowned.metadata.uid
 
@@ -403,16 +399,11 @@ def test_rbac_refuses_identity_without_bindings(
             ),
         )
 
-        def can_list() -> bool:
-            try:
-                sa_core.list_namespaced_pod(namespace)
-            except ApiException as e:
-                if e.status == 403:
-                    return False
-                raise
-            return True
-
-        wait_until(can_list, 30, "RoleBinding to take effect")
+        wait_until(
+            lambda: http_status(lambda: sa_core.list_namespaced_pod(namespace)) == 200,
+            30,
+            "RoleBinding to take effect",
+        )
         with pytest.raises(ApiException) as err:
             sa_core.list_namespaced_secret(namespace)
         assert err.value.status == 403
