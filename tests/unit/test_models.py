@@ -322,10 +322,3 @@ def test_cross_field_problems_each_get_their_own_path() -> None:
         "spec.probes.readiness.path",
         "spec.terminationGracePeriodSeconds",
     }
-
-
-def test_every_spec_rule_has_a_cel_twin_with_the_same_message() -> None:
-    for rule in models.SPEC_RULES:
-        entry = rule.schema()
-        assert entry["message"] == rule.message
-        assert entry["rule"]
