@@ -18,7 +18,7 @@ all: test
 $(BIN)/pythonapp: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/pip install --quiet -e '.[test,dev,devcluster]'
 	touch $@
 
 venv: $(BIN)/pythonapp

@@ -92,19 +92,29 @@ def namespace_name(value: str) -> str:
 
 def cmd_operator(args: argparse.Namespace) -> int:
     # kopf is imported only when the operator runs
-    from .runner import run_operator  # noqa: PLC0415
+    from .controller.runner import run_operator  # noqa: PLC0415
 
     return run_operator(
         namespaces=args.namespace,
         all_namespaces=args.all_namespaces,
         health=args.health,
         verbose=args.verbose,
+        workers=args.workers,
     )
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    # the local control plane sits beside the core, imported lazily
-    from . import devcluster  # noqa: PLC0415
+    # the local control plane sits beside the core, imported lazily; its extra is not in the
+    # operator's image
+    try:
+        from . import devcluster  # noqa: PLC0415
+    except ImportError as exc:
+        print(
+            f"pythonapp dev: needs the devcluster extra ({exc.name} is missing): "
+            "pip install 'pythonapp-operator[devcluster]'",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
 
     try:
         if args.dev_command == "up":
@@ -163,7 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--health",
         default="127.0.0.1:8080",
         metavar="HOST:PORT",
-        help="where /healthz listens (default 127.0.0.1:8080; 0.0.0.0:8080 in a pod)",
+        help="where /healthz, /readyz and /metrics listen (default 127.0.0.1:8080; "
+        "0.0.0.0:8080 in a pod)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="apps reconciled at once (default 16, or PYTHONAPP_WORKERS)",
     )
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_operator)

@@ -185,6 +185,9 @@ def test_locked_runtime_runs_as_the_image_user(locked_venv: Path) -> None:
 def test_locked_runtime_imports_the_operator_stack(locked_venv: Path) -> None:
     """What `pythonapp operator` imports (kopf, the handlers) loads from the lock alone."""
     tmp = locked_venv.parent
-    code = "import kopf, kubernetes, pythonapp_operator.handlers, pythonapp_operator.runner"
+    code = (
+        "import kopf, kubernetes, pythonapp_operator.controller.handlers, "
+        "pythonapp_operator.controller.runner, pythonapp_operator.controller.health"
+    )
     as_image_user([locked_venv / "bin/python", "-c", code], tmp)
     assert not (locked_venv / "bin" / "pip").exists(), "the runtime venv should carry no pip"

@@ -13,7 +13,7 @@ import yaml
 from tests.e2e.conftest import ROOT, Kubectl
 from tests.operator_process import OperatorProcess
 
-from pythonapp_operator.compare import HASH_ANNOTATION, desired_hash, is_subset
+from pythonapp_operator.controller.compare import HASH_ANNOTATION, desired_hash, is_subset
 from pythonapp_operator.render import render
 from pythonapp_operator.validation import validate_document
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.unit.factories import make_doc
 
-from pythonapp_operator.compare import HASH_ANNOTATION, is_subset, needs_apply, with_hash
+from pythonapp_operator.controller.compare import HASH_ANNOTATION, is_subset, needs_apply, with_hash
 from pythonapp_operator.render import render
 from pythonapp_operator.validation import validate_document
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import kopf
 
-from pythonapp_operator.handlers import tune
+from pythonapp_operator.controller.handlers import tune
 
 
 def test_namespaced_mode_switches_cluster_scanning_off() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pythonapp_operator.status import compute_status, status_differs
+from pythonapp_operator.controller.status import compute_status, status_differs
 
 IMG = "ghcr.io/acme/shop:1.0@sha256:" + "ab" * 32
 

@@ -9,11 +9,27 @@ changes, so a steady app has a steady status (and the operator writes nothing).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from .image import ImageError, parse_image
+from ..image import ImageError, parse_image
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why the last reconcile could not finish: a stable reason and a message for people.
+
+    ``stalled`` failures need a person (a name conflict, a refusal by policy, RBAC or quota):
+    Stalled=True. The others (API server unavailable, timeouts, conflicts) are expected to pass
+    and show as Reconciling=True. Both are retried with backoff, and both clear by themselves
+    once the cause goes.
+    """
+
+    reason: str
+    message: str
+    stalled: bool
 
 
 def _condition(deployment: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -33,7 +49,11 @@ def _short(image: str | None) -> str | None:
 
 
 def assess(
-    *, generation: int | None, problems: list[str], deployment: dict[str, Any] | None
+    *,
+    generation: int | None,
+    problems: list[str],
+    deployment: dict[str, Any] | None,
+    failure: Failure | None = None,
 ) -> tuple[dict[str, tuple[str, str, str]], dict[str, Any]]:
     """(conditions as {type: (status, reason, message)}, other status fields)."""
     fields: dict[str, Any] = {"observedGeneration": generation}
@@ -63,6 +83,20 @@ def assess(
             STALLED: ("True", "InvalidSpec", message),
         }, fields
 
+    if failure is not None:
+        kept = "" if deployment is None else " The existing Deployment keeps running."
+        if failure.stalled:
+            return {
+                READY: ("False", failure.reason, failure.message + kept),
+                RECONCILING: ("False", failure.reason, "Retrying with backoff; needs a person."),
+                STALLED: ("True", failure.reason, failure.message),
+            }, fields
+        return {
+            READY: ("False", failure.reason, failure.message + kept),
+            RECONCILING: ("True", failure.reason, "Retrying with backoff: " + failure.message),
+            STALLED: ("False", failure.reason, "Not stalled."),
+        }, fields
+
     if deployment is None:
         return {
             READY: ("False", "Creating", "The Deployment is being created."),
@@ -73,7 +107,7 @@ def assess(
     st = deployment.get("status") or {}
     progressing = _condition(deployment, "Progressing")
     available = _condition(deployment, "Available")
-    failure = _condition(deployment, "ReplicaFailure")
+    replica_failure = _condition(deployment, "ReplicaFailure")
     if progressing.get("reason") == "ProgressDeadlineExceeded":
         message = progressing.get("message") or "The rollout exceeded its progress deadline."
         return {
@@ -81,9 +115,9 @@ def assess(
             RECONCILING: ("False", "ProgressDeadlineExceeded", "The rollout stopped."),
             STALLED: ("True", "ProgressDeadlineExceeded", message),
         }, fields
-    if failure.get("status") == "True":
-        message = failure.get("message") or "Pods cannot be created."
-        reason = failure.get("reason") or "ReplicaFailure"
+    if replica_failure.get("status") == "True":
+        message = replica_failure.get("message") or "Pods cannot be created."
+        reason = replica_failure.get("reason") or "ReplicaFailure"
         return {
             READY: ("False", reason, message),
             RECONCILING: ("False", reason, "Pods cannot be created."),
@@ -129,9 +163,12 @@ def compute_status(
     deployment: dict[str, Any] | None,
     previous: dict[str, Any] | None,
     now: str,
+    failure: Failure | None = None,
 ) -> dict[str, Any]:
     """The whole status; ``previous`` keeps transition times stable, ``now`` stamps new ones."""
-    conditions, fields = assess(generation=generation, problems=problems, deployment=deployment)
+    conditions, fields = assess(
+        generation=generation, problems=problems, deployment=deployment, failure=failure
+    )
     before = {c.get("type"): c for c in (previous or {}).get("conditions") or []}
     out_conditions = []
     for kind in (READY, RECONCILING, STALLED):
@@ -150,7 +187,7 @@ def compute_status(
         )
     status_out: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     status_out["conditions"] = out_conditions
-    if problems and previous:
+    if (problems or failure) and previous:
         # Keep reporting what still runs: counts and image of the untouched Deployment.
         for key in ("image", "shortImage"):
             if key not in status_out and previous.get(key):

@@ -89,3 +89,20 @@ def needs_apply(desired: dict[str, Any], live: dict[str, Any] | None) -> str | N
     if not is_subset(desired, live):
         return "drift"
     return None
+
+
+_VOLATILE_META = ("resourceVersion", "generation", "creationTimestamp", "managedFields")
+
+
+def fingerprint(live: dict[str, Any]) -> str:
+    """A hash of what a live object holds, less what changes without anyone editing it.
+
+    Used to remember that an object the subset test calls drifted is in fact settled: the API
+    server answered an apply of it without changing anything (it re-spells a value the
+    comparison does not know). The memory lasts exactly as long as the object stays the same:
+    any edit changes the fingerprint, and drift correction looks at it again.
+    """
+    meta = {k: v for k, v in (live.get("metadata") or {}).items() if k not in _VOLATILE_META}
+    rest = {k: v for k, v in live.items() if k not in ("metadata", "status")}
+    canonical = json.dumps({**rest, "metadata": meta}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]

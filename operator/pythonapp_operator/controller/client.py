@@ -1,0 +1,232 @@
+"""The controller's only door to the API server: apply, delete, patch status, post events, get.
+
+:class:`KubeApi` is the small interface reconcile depends on; :class:`RestApi` implements it on
+the official client's transport (its kubeconfig and in-cluster loading, TLS and auth), without
+the generated models or the dynamic client: request bodies are plain dicts, responses are
+decoded with ``json.loads`` (the model layer costs more CPU than the request itself, see
+notes/controller.md), and nothing is discovered at run time. Every call has a timeout.
+
+Failures become :class:`ApiError` with the API server's status, reason and message, so
+reconcile can put them on the PythonApp's status. Retries are not done here: the work queue
+retries the whole reconcile with per-app backoff, which is what clears a condition by itself
+once its cause goes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import urllib3
+
+from .. import GROUP, KIND, VERSION, __version__
+from .kinds import APP, KINDS_BY_KIND, Obj
+
+FIELD_MANAGER = "pythonapp-operator"
+USER_AGENT = f"pythonapp-operator/{__version__}"
+#: (connect, read) seconds for every request: a hung API server must not hang a worker
+DEFAULT_TIMEOUT = (5.0, 30.0)
+
+#: A uid no object has: an apply that carries it can create an object but never change an
+#: existing one (metadata.uid is immutable, so the API server refuses the update with 422).
+NO_UID = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass
+class ApiError(Exception):
+    """A refused or failed request: HTTP status (0 = no response), reason and message."""
+
+    status: int
+    reason: str
+    message: str
+    causes: list[dict[str, Any]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.reason}: {self.message}"
+
+    @classmethod
+    def from_response(cls, status: int, data: bytes) -> ApiError:
+        try:
+            body = json.loads(data)
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        text = data.decode("utf-8", "replace")[:500]
+        return cls(
+            status=status,
+            reason=str(body.get("reason") or "Unknown"),
+            message=str(body.get("message") or text or f"HTTP {status}"),
+            causes=list((details or {}).get("causes") or []),
+        )
+
+    @property
+    def uid_mismatch(self) -> bool:
+        """The apply was refused because an object with another uid holds the name."""
+        return self.status == 422 and any(c.get("field") == "metadata.uid" for c in self.causes)
+
+    @property
+    def namespace_terminating(self) -> bool:
+        return self.status == 403 and (
+            any(c.get("reason") == "NamespaceTerminating" for c in self.causes)
+            or "because it is being terminated" in self.message
+        )
+
+
+class KubeApi(Protocol):
+    """What reconcile needs from the API server; a fake implements it for unit tests."""
+
+    def apply(self, manifest: Obj, *, uid: str) -> Obj:
+        """Server-side apply (field manager ``pythonapp-operator``, force) of one child.
+
+        ``uid`` is a precondition: the uid of the child this app controls, or :data:`NO_UID`
+        to create it; an object with another uid is never changed (ApiError 422).
+        """
+        ...
+
+    def delete(self, kind: str, namespace: str, name: str, uid: str) -> None:
+        """Delete one object if it still has ``uid``; gone already is fine."""
+        ...
+
+    def patch_status(self, namespace: str, name: str, status: Obj, uid: str) -> Obj:
+        """Merge-patch a PythonApp's status subresource; returns the updated app."""
+        ...
+
+    def event(self, app: Obj, event_type: str, reason: str, message: str, now: str) -> None:
+        """Post a core/v1 Event about a PythonApp."""
+        ...
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """One object (only to describe a name conflict, never to reconcile)."""
+        ...
+
+
+class RestApi:
+    """:class:`KubeApi` over the official client's configured connection pool."""
+
+    def __init__(
+        self, api_client: Any = None, timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    ) -> None:
+        from kubernetes import client  # noqa: PLC0415 (heavy; only the operator needs it)
+
+        self.api_client = api_client or client.ApiClient()
+        self.api_client.user_agent = USER_AGENT
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        #: (method, HTTP status or 0) -> requests made
+        self.requests: Counter[tuple[str, int]] = Counter()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Obj | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, bytes]:
+        """One request; (status, body bytes). Transport failures become ApiError(0, ...)."""
+        url_path = f"{path}?{urlencode(query)}" if query else path
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        method_, url, headers, _, _ = self.api_client.param_serialize(
+            method=method,
+            resource_path=url_path,
+            header_params=headers,
+            auth_settings=["BearerToken"],
+        )
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        try:
+            response = self.api_client.rest_client.request(
+                method_, url, headers=headers, body=data, _request_timeout=self.timeout
+            )
+            payload: bytes = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            self._count(method, 0)
+            raise ApiError(0, "Unavailable", f"{type(exc).__name__}: {exc}") from exc
+        self._count(method, int(response.status))
+        return int(response.status), payload
+
+    def _count(self, method: str, code: int) -> None:
+        with self._lock:
+            self.requests[method, code] += 1
+
+    def _ok(self, status: int, data: bytes) -> Obj:
+        if status >= 300:
+            raise ApiError.from_response(status, data)
+        result: Obj = json.loads(data)
+        return result
+
+    def apply(self, manifest: Obj, *, uid: str) -> Obj:
+        kind = KINDS_BY_KIND[manifest["kind"]]
+        meta = manifest["metadata"]
+        body = {**manifest, "metadata": {**meta, "uid": uid}}
+        status, data = self.request(
+            "PATCH",
+            kind.path(meta["namespace"], meta["name"]),
+            query={"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Strict"},
+            body=body,
+            content_type="application/apply-patch+yaml",  # JSON is YAML
+        )
+        return self._ok(status, data)
+
+    def delete(self, kind: str, namespace: str, name: str, uid: str) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": uid},
+            "propagationPolicy": "Background",
+        }
+        status, data = self.request("DELETE", KINDS_BY_KIND[kind].path(namespace, name), body=body)
+        if status != 404:
+            self._ok(status, data)
+
+    def patch_status(self, namespace: str, name: str, status: Obj, uid: str) -> Obj:
+        # the uid makes the patch fail (409) rather than touch a re-created app of the same name
+        body = {"metadata": {"uid": uid}, "status": status}
+        code, data = self.request(
+            "PATCH",
+            APP.path(namespace, name) + "/status",
+            body=body,
+            content_type="application/merge-patch+json",
+        )
+        return self._ok(code, data)
+
+    def event(self, app: Obj, event_type: str, reason: str, message: str, now: str) -> None:
+        meta = app["metadata"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": event_type,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": FIELD_MANAGER,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        status, data = self.request(
+            "POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=body
+        )
+        self._ok(status, data)
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        status, data = self.request("GET", KINDS_BY_KIND[kind].path(namespace, name))
+        if status == 404:
+            return None
+        return self._ok(status, data)

@@ -1,0 +1,52 @@
+"""Turn what went wrong while reconciling into a :class:`Failure` for the PythonApp's status.
+
+Reasons are stable CamelCase words (the operations guide lists each with what to do); the
+message keeps the API server's own words and names the child kind and name, so
+``kubectl get pyapp -o wide`` and ``kubectl describe`` say what failed without the log.
+"""
+
+from __future__ import annotations
+
+from .client import ApiError
+from .kinds import Obj, controller_of
+from .status import Failure
+
+NOT_OWNED = "NotOwned"
+QUOTA_EXCEEDED = "QuotaExceeded"
+FORBIDDEN = "Forbidden"
+REJECTED = "Rejected"
+CONFLICT = "Conflict"
+API_UNAVAILABLE = "ApiUnavailable"
+
+
+def from_api_error(err: ApiError, kind: str, name: str, verb: str = "apply") -> Failure:
+    """The failure to report when the API server refused or failed a request."""
+    what = f"{verb} {kind} {name}: {err.message}"
+    if err.status == 403 and "exceeded quota" in err.message:
+        return Failure(QUOTA_EXCEEDED, f"ResourceQuota refused to {what}", stalled=True)
+    if err.status in (401, 403):
+        return Failure(FORBIDDEN, f"The API server refused to {what}", stalled=True)
+    if err.status in (400, 404, 405, 413, 415, 422):
+        return Failure(REJECTED, f"The API server rejected the {what}", stalled=True)
+    if err.status == 409:
+        return Failure(CONFLICT, f"Conflict on {what}", stalled=False)
+    return Failure(
+        API_UNAVAILABLE, f"Could not {what} (HTTP {err.status or 'no response'})", stalled=False
+    )
+
+
+def not_owned(kind: str, name: str, other: Obj | None) -> Failure:
+    """A child's name is taken by an object this PythonApp does not control."""
+    ref = controller_of(other) if other is not None else None
+    if ref is not None:
+        holder = f"is controlled by {ref.get('kind')} {ref.get('name')}"
+    elif other is not None:
+        holder = "has no controller"
+    else:
+        holder = "is held by another object"
+    return Failure(
+        NOT_OWNED,
+        f"{kind} {name} already exists and {holder}; the operator leaves it as it is. "
+        f"Rename the PythonApp or remove the {kind}.",
+        stalled=True,
+    )

@@ -1,0 +1,101 @@
+"""kopf glue: watches feed the controller's cache; nothing else happens here.
+
+Why raw watch handlers (``@kopf.index`` and ``@kopf.on.event``) rather than
+create/update/resume handlers: those make kopf write its own annotations onto every
+PythonApp (writes, and noise in GitOps diffs), and they are edge-triggered. Here every event
+only updates the cache and enqueues a key; the controller's level-based reconcile does the rest
+(:mod:`.manager`).
+
+Each watched kind gets both:
+
+- an indexer, which kopf runs on every listed or changed object *before* any event handler:
+  it fills the cache. kopf holds every event handler back until every indexed kind has been
+  listed, so
+- the event handler's first call proves the cache complete (``mark_synced``); it also handles
+  deletions, which indexers do not see.
+
+Children are watched with a server-side label selector (``app.kubernetes.io/managed-by``), so
+objects the operator does not manage never reach it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from .. import GROUP
+from .kinds import APP, CHILD_KINDS, WatchedKind
+from .manager import Controller
+
+log = logging.getLogger("pythonapp_operator")
+
+
+class _Holder:
+    controller: Controller | None = None
+    health: Any = None
+
+
+HOLDER = _Holder()
+
+
+def tune(settings: kopf.OperatorSettings, *, clusterwide: bool) -> None:
+    """Production settings for kopf.
+
+    ``clusterwide`` is False when the operator was given exact namespaces (``--namespace``).
+    Then kopf's cluster scanning is off: kopf otherwise lists and watches all Namespaces (to
+    match namespace patterns) and all CRDs even in namespaced mode, and without a cluster-wide
+    grant for that it retries the forbidden lists for about a minute. With scanning off kopf
+    serves exactly the namespaces given and the resources discovered at start-up, so the
+    namespaced installation needs no ClusterRole at all; the PythonApp CRD must then be
+    installed before the operator starts (the health endpoint says so until it is, and the
+    kubelet restarts the pod). Cluster-wide mode keeps scanning on and notices the CRD
+    installed or upgraded while it runs.
+    """
+    settings.scanning.disabled = not clusterwide
+    # Our own prefix, should a change-tracking handler ever be added; none write today.
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # kopf would otherwise turn log lines into Event objects: writes nobody asked for.
+    settings.posting.enabled = False
+    # Watches end server-side every 5 minutes and are re-established: no silent stalls.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.watching.reconnect_backoff = 1.0
+    settings.networking.request_timeout = 30
+    # Only managed children reach the operator: filtered by the API server, not in Python.
+    for kind in (APP, *CHILD_KINDS):
+        if kind.selector:
+            settings.watching.label_selectors[kind.api_version, kind.plural] = kind.selector
+    # Page the initial listings: memory stays flat however many apps there are.
+    settings.watching.chunk_size = 500
+
+
+def _register(kind: WatchedKind) -> None:
+    # kopf's own filter repeats the server-side selector (kopf matches handlers client-side
+    # too; both must agree)
+    labels = dict([kind.selector.split("=", 1)]) if kind.selector else None
+
+    async def feed(body: kopf.Body, **_: Any) -> None:
+        if HOLDER.controller is not None:
+            HOLDER.controller.observe(kind, body, None)
+
+    async def event(event: kopf.RawEvent, **_: Any) -> None:
+        controller = HOLDER.controller
+        if controller is None:
+            return
+        controller.mark_synced()
+        if event["type"] == "DELETED":
+            controller.observe(kind, event["object"], "DELETED")
+
+    kopf.index(kind.api_version, kind.plural, labels=labels, id=f"cache-{kind.plural}")(feed)
+    kopf.on.event(kind.api_version, kind.plural, labels=labels, id=f"events-{kind.plural}")(event)
+
+
+for _kind in (APP, *CHILD_KINDS):
+    _register(_kind)

@@ -1,0 +1,47 @@
+"""The operator's HTTP endpoint: ``/healthz`` (liveness), ``/readyz`` and ``/metrics``.
+
+- ``/healthz``: 200 while the operator can do its job; 503 with one line saying why when it
+  cannot (the PythonApp CRD is not installed, or was deleted while running);
+- ``/readyz``: 200 once every watched kind is listed (the cache is synced) and healthy;
+- ``/metrics``: Prometheus text format (:mod:`.metrics`).
+
+Served by aiohttp on the operator's own event loop (aiohttp is what kopf itself runs on).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .manager import Controller
+
+
+def app(controller: Controller) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        ok, why = controller.healthy()
+        return web.Response(status=200 if ok else 503, text=why + "\n")
+
+    async def readyz(_: web.Request) -> web.Response:
+        ok, why = controller.healthy()
+        if ok and not controller.synced.is_set():
+            ok, why = False, "listing the watched kinds"
+        return web.Response(status=200 if ok else 503, text=why + "\n")
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(controller.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    application = web.Application()
+    application.router.add_get("/healthz", healthz)
+    application.router.add_get("/readyz", readyz)
+    application.router.add_get("/metrics", metrics)
+    return application
+
+
+async def serve(controller: Controller, address: str) -> web.AppRunner:
+    """Start serving on ``host:port``; the runner is kept to stop it at shutdown."""
+    host, _, port = address.rpartition(":")
+    runner = web.AppRunner(app(controller), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    return runner

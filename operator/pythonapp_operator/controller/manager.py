@@ -1,0 +1,251 @@
+"""The controller at run time: cache, work queue, workers, resync, CRD watch, metrics.
+
+The kopf handlers (:mod:`.handlers`) only call :meth:`Controller.observe`; everything else
+happens here, the way controller-runtime's manager runs a controller:
+
+- the watches fill the :class:`~.cache.Store`; a change that matters enqueues the app's key
+  (an app event: the app; a child event: its controlling app);
+- ``workers`` tasks take keys from the :class:`~.workqueue.WorkQueue` and run the reconcile in
+  a thread pool of the same size (the official client is synchronous), from a snapshot of the
+  cache; write responses go back into the cache at once;
+- a failed reconcile is retried with per-key backoff; a success resets it;
+- no worker starts before every watched kind is listed (kopf runs event handlers only once
+  every indexed kind has been listed, and :meth:`mark_synced` is called from the first one),
+  so a restart over converged apps reconciles from a complete cache and writes nothing;
+- the resync enqueues every app with jitter over a window rather than walking them in turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .. import GROUP, VERSION
+from .cache import Store
+from .client import ApiError, RestApi
+from .kinds import APP, CHILD_KINDS, Key, WatchedKind, owner_key, trim
+from .metrics import Metrics
+from .reconcile import Outcome, Settled, Snapshot, reconcile
+from .workqueue import ShutDown, WorkQueue
+
+log = logging.getLogger("pythonapp_operator")
+
+
+@dataclass
+class Settings:
+    """Knobs of the controller (CLI flags and environment, see runner)."""
+
+    workers: int = 16
+    resync_seconds: float = 300.0
+    backoff_base: float = 1.0
+    backoff_max: float = 300.0
+    crd_poll_seconds: float = 60.0
+
+
+class Controller:
+    """One running controller; created at start-up, shared with the handlers."""
+
+    def __init__(self, api: RestApi, settings: Settings, namespaces: list[str]) -> None:
+        self.api, self.settings, self.namespaces = api, settings, namespaces
+        self.store = Store()
+        self.queue: WorkQueue[Key] = WorkQueue(
+            base_delay=settings.backoff_base, max_delay=settings.backoff_max
+        )
+        self.settled: Settled = {}
+        self.metrics = Metrics()
+        self.metrics.watch(self.queue, self.store, self.flags, lambda: Counter(api.requests))
+        self.synced = asyncio.Event()
+        self.crd_installed = True
+        self._last_failure: dict[Key, str] = {}
+        self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="reconcile")
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- state -------------------------------------------------------------------------------
+    def flags(self) -> dict[str, bool]:
+        return {
+            "cache_synced": self.synced.is_set(),
+            "caught_up": self.caught_up(),
+            "crd_installed": self.crd_installed,
+        }
+
+    def caught_up(self) -> bool:
+        """Every kind listed and every key queued so far processed (retries may still wait)."""
+        return self.synced.is_set() and self.queue.idle()
+
+    def healthy(self) -> tuple[bool, str]:
+        if not self.crd_installed:
+            return False, (
+                f"the PythonApp CRD ({APP.plural}.{GROUP}/{VERSION}) is not installed: "
+                "kubectl apply -f crds/pythonapps.yaml"
+            )
+        return True, "ok"
+
+    # -- watch events ------------------------------------------------------------------------
+    def observe(self, kind: WatchedKind, body: Mapping[str, Any], event_type: str | None) -> None:
+        """A watch event (or a listed object): update the cache, enqueue whom it concerns."""
+        obj = trim(kind, body)
+        meta = obj["metadata"]
+        key: Key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        if event_type == "DELETED":
+            if not self.store.delete(kind, *key, meta.get("uid")):
+                return
+            if kind is APP:
+                self._forget(key)
+                return
+        elif not self.store.upsert(kind, obj):
+            return  # an echo of our own write, or nothing that matters changed
+        owner = key if kind is APP else owner_key(obj)
+        if owner is not None and self.store.get(APP, *owner) is not None:
+            self.queue.add(owner)
+
+    def _forget(self, key: Key) -> None:
+        self.queue.forget(key)
+        self._last_failure.pop(key, None)
+        for memo_key in [k for k in self.settled if k[1:] == key]:
+            self.settled.pop(memo_key, None)
+
+    def mark_synced(self) -> None:
+        """Every watched kind has been listed (called from the first post-listing event)."""
+        if not self.synced.is_set():
+            self.synced.set()
+            log.info("cache synced", extra={"apps": self.store.count(APP)})
+
+    # -- running -----------------------------------------------------------------------------
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._worker(i)) for i in range(self.settings.workers)]
+        self._tasks.append(loop.create_task(self._resync_forever()))
+        self._tasks.append(loop.create_task(self._watch_crd()))
+
+    async def stop(self) -> None:
+        self.queue.shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, ShutDown):
+                await task
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _worker(self, number: int) -> None:
+        await self.synced.wait()
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                key = await self.queue.get()
+            except ShutDown:
+                return
+            started = time.monotonic()
+            result = "success"
+            try:
+                snap = self.snapshot(key)
+                if snap is None:
+                    self.queue.forget(key)
+                    continue
+                outcome = await loop.run_in_executor(
+                    self._executor, reconcile, self.api, snap, self.settled
+                )
+                self._absorb(outcome)
+                result = self._finish(key, outcome)
+            except Exception:
+                result = "error"
+                log.exception("reconcile crashed", extra={"app": "/".join(key)})
+                self.queue.add_rate_limited(key)
+            finally:
+                self.metrics.observe(result, time.monotonic() - started)
+                self.queue.done(key)
+
+    def snapshot(self, key: Key) -> Snapshot | None:
+        app = self.store.get(APP, *key)
+        if app is None:
+            return None
+        children = {}
+        for kind in CHILD_KINDS:
+            child = self.store.get(kind, *key)
+            if child is not None:
+                children[kind.kind] = child
+        return Snapshot(app, children)
+
+    def _absorb(self, outcome: Outcome) -> None:
+        for kind, obj in outcome.written:
+            self.store.upsert(kind, trim(kind, obj))
+        for kind, namespace, name, uid in outcome.removed:
+            self.store.delete(kind, namespace, name, uid)
+
+    def _finish(self, key: Key, outcome: Outcome) -> str:
+        app = "/".join(key)
+        if outcome.gone:
+            self.queue.forget(key)
+            return "success"
+        failure = outcome.failure
+        if failure is None:
+            self.queue.forget(key)
+            if self._last_failure.pop(key, None) is not None:
+                log.info("recovered", extra={"app": app})
+            if outcome.writes:
+                log.info(
+                    "reconciled",
+                    extra={
+                        "app": app,
+                        "applied": outcome.applied,
+                        "deleted": outcome.deleted,
+                        "status_patched": outcome.status_patched,
+                        "problems": outcome.problems,
+                    },
+                )
+            return "success"
+        delay = self.queue.add_rate_limited(key)
+        said = f"{failure.reason}: {failure.message}"
+        if self._last_failure.get(key) != said:
+            self._last_failure[key] = said
+            log.warning(
+                "reconcile failed; retrying with backoff",
+                extra={
+                    "app": app,
+                    "reason": failure.reason,
+                    "message": failure.message,
+                    "retry_in_seconds": round(delay, 1),
+                },
+            )
+        return "requeue"
+
+    async def _resync_forever(self) -> None:
+        """Every ``resync_seconds``, enqueue every app, spread over a window with jitter."""
+        period = self.settings.resync_seconds
+        window = min(60.0, period / 2)
+        await self.synced.wait()
+        while True:
+            await asyncio.sleep(period)
+            for key in self.store.keys(APP):
+                self.queue.add_after(key, random.random() * window)  # noqa: S311 (jitter)
+
+    async def _watch_crd(self) -> None:
+        """Keep ``crd_installed`` true to the API server (the health endpoint reports it)."""
+        loop = asyncio.get_running_loop()
+        path = f"/apis/{GROUP}/{VERSION}"
+        while True:
+            try:
+                status, _ = await loop.run_in_executor(
+                    self._executor, lambda: self.api.request("GET", path)
+                )
+                installed = status != 404
+            except ApiError:
+                installed = self.crd_installed  # unreachable: say nothing new
+            if installed != self.crd_installed:
+                self.crd_installed = installed
+                if installed:
+                    log.info("the PythonApp CRD is installed")
+                else:
+                    log.error(self.healthy()[1])
+            await asyncio.sleep(
+                self.settings.crd_poll_seconds
+                if installed
+                else min(10.0, self.settings.crd_poll_seconds)
+            )

@@ -1,0 +1,292 @@
+"""One level-based, idempotent reconcile of one PythonApp: (cached app, cached children) -> writes.
+
+Every cause (the app created, changed or listed at start-up, a child changed or deleted, the
+periodic resync, a retry) ends here, with the same steps each time:
+
+1. validate the cached app with the models; invalid -> report it (Stalled/InvalidSpec, one
+   Warning event per verdict) and touch nothing else: what runs keeps running;
+2. render the full desired set (pure) and walk it in apply order, the Deployment last: a child
+   that is missing, changed or drifted is server-side applied (one field manager, force);
+3. a child name held by an object this app does not control is never written: the app reports
+   ``NotOwned`` and nothing after it (the Deployment above all) is applied. The check needs no
+   GET: a cached child must carry this app's controller reference, and a child not in the cache
+   is applied with a uid no object has, so the API server creates it or refuses (422) — it can
+   never change somebody else's object, even one created a moment ago;
+4. any refusal or error stops the walk, goes onto the status with a stable reason and the API
+   server's message (one Warning event per new failure) and is retried by the queue with backoff;
+5. owned children the desired set no longer holds are deleted (uid precondition);
+6. the status is computed from the cached Deployment and patched only if it differs.
+
+Reads come from the snapshot the caller took from the cache; the only GET is the description
+of a name conflict. A reconcile that finds everything in place makes no request at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..render import render
+from ..validation import validate_document
+from . import failures
+from .client import NO_UID, ApiError, KubeApi
+from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
+from .kinds import APP, CHILD_KINDS, KINDS_BY_KIND, Obj, WatchedKind, is_controlled_by
+from .status import Failure, compute_status, status_differs
+
+log = logging.getLogger(__name__)
+
+#: (kind, namespace, name) -> (desired hash, fingerprint of the live object) known settled
+Settled = dict[tuple[str, str, str], tuple[str, str]]
+
+
+def utc_now() -> str:
+    """RFC 3339 in UTC, seconds precision (what Kubernetes uses)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one reconcile reads: the app and its children (by kind) as cached."""
+
+    app: Obj
+    children: dict[str, Obj]
+
+
+@dataclass
+class Outcome:
+    """What one reconcile did; the worker feeds ``written``/``deleted`` back into the cache."""
+
+    applied: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    status_patched: bool = False
+    problems: list[str] = field(default_factory=list)
+    failure: Failure | None = None
+    #: nothing to do: the app is being deleted, or its namespace is
+    gone: bool = False
+    written: list[tuple[WatchedKind, Obj]] = field(default_factory=list)
+    removed: list[tuple[WatchedKind, str, str, str]] = field(default_factory=list)
+
+    @property
+    def writes(self) -> int:
+        """Writes this reconcile made (events not counted)."""
+        return len(self.applied) + len(self.deleted) + int(self.status_patched)
+
+
+class _Stop(Exception):
+    """The walk over the children stops here (a failure, or the namespace is going away)."""
+
+
+@dataclass
+class _Run:
+    api: KubeApi
+    snap: Snapshot
+    settled: Settled
+    now: Callable[[], str]
+    out: Outcome = field(default_factory=Outcome)
+
+    @property
+    def meta(self) -> Obj:
+        meta: Obj = self.snap.app["metadata"]
+        return meta
+
+    def event(self, event_type: str, reason: str, message: str) -> None:
+        try:
+            self.api.event(self.snap.app, event_type, reason, message, self.now())
+        except ApiError as err:  # an event is best effort; the status carries the truth
+            log.warning(
+                "could not post an event",
+                extra={"app": self.key, "reason": reason, "error": str(err)},
+            )
+
+    @property
+    def key(self) -> str:
+        return f"{self.meta['namespace']}/{self.meta['name']}"
+
+    def fail(self, failure: Failure) -> None:
+        self.out.failure = failure
+        raise _Stop
+
+    def api_error(self, err: ApiError, kind: str, name: str, verb: str) -> None:
+        if err.namespace_terminating:
+            self.out.gone = True  # the namespace is being deleted: nothing to report, quietly
+            raise _Stop
+        self.fail(failures.from_api_error(err, kind, name, verb))
+
+
+def reconcile(
+    api: KubeApi, snap: Snapshot, settled: Settled, now: Callable[[], str] = utc_now
+) -> Outcome:
+    """Bring one PythonApp's children and status in line with its spec (see the module doc)."""
+    run = _Run(api, snap, settled, now)
+    meta = run.meta
+    if meta.get("deletionTimestamp"):
+        run.out.gone = True  # garbage collection removes the children
+        return run.out
+    app, problems = validate_document({k: v for k, v in snap.app.items() if k != "status"})
+    deployment: Obj | None = None
+    try:
+        if app is None:
+            run.out.problems = [f"{p.path}: {p.message}" for p in problems]
+            deployment = _owned(snap.children.get("Deployment"), meta["uid"])
+        else:
+            desired = sorted(render(app), key=lambda m: KINDS_BY_KIND[m["kind"]].order)
+            deployment = _apply_children(run, desired)
+            _remove_stale(run, {m["kind"] for m in desired})
+    except _Stop:
+        if run.out.gone:
+            return run.out
+        deployment = _owned(snap.children.get("Deployment"), meta["uid"])
+    _sync_status(run, deployment)
+    return run.out
+
+
+def _owned(obj: Obj | None, uid: str) -> Obj | None:
+    return obj if obj is not None and is_controlled_by(obj, uid) else None
+
+
+def _apply_children(run: _Run, desired: list[Obj]) -> Obj | None:
+    """Apply what is missing, changed or drifted, in order; returns the live Deployment."""
+    uid = run.meta["uid"]
+    previous = run.snap.app.get("status") or {}
+    deployment: Obj | None = None
+    for manifest in desired:
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        live = run.snap.children.get(kind)
+        if live is not None and not is_controlled_by(live, uid):
+            run.fail(failures.not_owned(kind, name, live))
+        why = needs_apply(manifest, live)
+        memo_key = (kind, manifest["metadata"]["namespace"], name)
+        settled = (desired_hash(manifest), fingerprint(live)) if live is not None else None
+        if why == "drift" and run.settled.get(memo_key) == settled:
+            why = None  # applied before with this very live state: the server's own spelling
+        if why is not None:
+            live = _apply(run, manifest, live, why)
+            if why == "missing" and previous.get("observedGeneration") is not None:
+                run.event("Normal", "Recreated", f"{kind} {name} was recreated.")
+        if kind == "Deployment":
+            deployment = live
+    return deployment
+
+
+def _apply(run: _Run, manifest: Obj, live: Obj | None, why: str) -> Obj:
+    kind, name = manifest["kind"], manifest["metadata"]["name"]
+    applied = with_hash(manifest)
+    try:
+        try:
+            result = run.api.apply(applied, uid=live["metadata"]["uid"] if live else NO_UID)
+        except ApiError as err:
+            if not err.uid_mismatch:
+                raise
+            # The name is held by an object the cache does not show: not ours (no managed-by
+            # label, or another owner), or ours but not yet seen by the watch.
+            other = run.api.get(kind, manifest["metadata"]["namespace"], name)
+            if other is None or not is_controlled_by(other, run.meta["uid"]):
+                run.fail(failures.not_owned(kind, name, other))
+            assert other is not None
+            result = run.api.apply(applied, uid=other["metadata"]["uid"])
+            live = other
+    except ApiError as err:
+        run.api_error(err, kind, name, "apply")
+        raise AssertionError("unreachable") from err  # api_error always raises
+    kw = KINDS_BY_KIND[kind]
+    run.out.written.append((kw, result))
+    run.out.applied.append(f"{kind}/{name} ({why})")
+    memo_key = (kind, manifest["metadata"]["namespace"], name)
+    if is_subset(manifest, result):
+        run.settled.pop(memo_key, None)
+    else:
+        # The server keeps a spelling of its own for a value the comparison does not know.
+        # Remember that this state is settled; any later edit changes the fingerprint.
+        run.settled[memo_key] = (desired_hash(manifest), fingerprint(result))
+        log.info(
+            "the API server re-spells part of this child; drift correction compares with its "
+            "answer from now on",
+            extra={"app": run.key, "kind": kind},
+        )
+    if why == "drift" and (live is None or fingerprint(live) != fingerprint(result)):
+        run.event(
+            "Normal",
+            "DriftCorrected",
+            f"{kind} {name} was edited outside the operator; fields the operator owns were "
+            "put back.",
+        )
+    return result
+
+
+def _remove_stale(run: _Run, wanted: set[str]) -> None:
+    """Delete owned children of kinds the renderer no longer produces (web -> worker)."""
+    uid = run.meta["uid"]
+    for kind in CHILD_KINDS:
+        if kind.kind in wanted:
+            continue
+        stale = _owned(run.snap.children.get(kind.kind), uid)
+        if stale is None:
+            continue
+        smeta = stale["metadata"]
+        try:
+            run.api.delete(kind.kind, smeta["namespace"], smeta["name"], smeta["uid"])
+        except ApiError as err:
+            run.api_error(err, kind.kind, smeta["name"], "delete")
+        run.out.removed.append((kind, smeta["namespace"], smeta["name"], smeta["uid"]))
+        run.out.deleted.append(f"{kind.kind}/{smeta['name']}")
+
+
+def _sync_status(run: _Run, deployment: Obj | None) -> None:
+    """Patch the status if it changed; post a Warning event for a new verdict or failure."""
+    meta, previous = run.meta, run.snap.app.get("status") or {}
+    failure = run.out.failure
+    status = compute_status(
+        generation=meta.get("generation"),
+        problems=run.out.problems,
+        deployment=deployment,
+        previous=previous,
+        now=run.now(),
+        failure=failure,
+    )
+    if not status_differs(previous, status):
+        return
+    if _verdict(previous) != _verdict(status):
+        # once per new verdict or failure, not per pod change or retry
+        if run.out.problems:
+            run.event("Warning", "InvalidSpec", "; ".join(run.out.problems))
+        elif failure is not None:
+            run.event("Warning", failure.reason, failure.message)
+    try:
+        result = run.api.patch_status(meta["namespace"], meta["name"], status, meta["uid"])
+    except ApiError as err:
+        if err.status == 404:
+            run.out.gone = True
+            return
+        if run.out.failure is None:
+            run.out.failure = failures.from_api_error(err, "PythonApp", meta["name"], "patch")
+        log.warning("could not patch the status", extra={"app": run.key, "error": str(err)})
+        return
+    run.out.written.append((APP, result))
+    run.out.status_patched = True
+
+
+def _verdict(status: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(Stalled status, Ready reason, Ready message) when the app failed; None otherwise."""
+    conds = {c.get("type"): c for c in status.get("conditions") or []}
+    ready, stalled = conds.get("Ready") or {}, conds.get("Stalled") or {}
+    failing = stalled.get("status") == "True" or ready.get("reason") in _FAILURE_REASONS
+    if not failing:
+        return None
+    return (stalled.get("status", ""), ready.get("reason", ""), stalled.get("message", ""))
+
+
+_FAILURE_REASONS = frozenset(
+    {
+        "InvalidSpec",
+        failures.NOT_OWNED,
+        failures.QUOTA_EXCEEDED,
+        failures.FORBIDDEN,
+        failures.REJECTED,
+        failures.CONFLICT,
+        failures.API_UNAVAILABLE,
+    }
+)

@@ -1,0 +1,114 @@
+"""An in-memory stand-in for the API server behind :class:`KubeApi`, for fast unit tests.
+
+It keeps what reconcile's rules depend on: server-side apply creates or updates and bumps the
+resourceVersion only when something changed; ``metadata.uid`` in an apply is a precondition
+(422 on another object, as the real server's immutability check does); deletes honour the uid
+precondition; errors can be injected per kind. Behaviour only the real server has (defaults,
+admission, garbage collection) is tested on the real API server in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pythonapp_operator.controller.client import NO_UID, ApiError
+
+Obj = dict[str, Any]
+
+
+@dataclass
+class FakeApi:
+    objects: dict[tuple[str, str, str], Obj] = field(default_factory=dict)  # (kind, ns, name)
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (verb, kind)
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    refuse: dict[tuple[str, str], ApiError] = field(default_factory=dict)  # (verb, kind) -> error
+    #: a hook that changes what the "server" stores on apply (e.g. re-spell a value)
+    normalise: Callable[[Obj], None] | None = None
+    _rv: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
+
+    # -- helpers for tests -------------------------------------------------------------------
+    def put(self, obj: Obj) -> Obj:
+        """Store an object as if someone else created it."""
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta["resourceVersion"] = str(next(self._rv))
+        self.objects[obj["kind"], meta["namespace"], meta["name"]] = obj
+        return copy.deepcopy(obj)
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if c[0] in ("apply", "delete", "patch_status")]
+
+    def _check(self, verb: str, kind: str) -> None:
+        self.calls.append((verb, kind))
+        err = self.refuse.get((verb, kind))
+        if err is not None:
+            raise err
+
+    # -- KubeApi -----------------------------------------------------------------------------
+    def apply(self, manifest: Obj, *, uid: str) -> Obj:
+        kind, meta = manifest["kind"], manifest["metadata"]
+        self._check("apply", kind)
+        key = (kind, meta["namespace"], meta["name"])
+        live = self.objects.get(key)
+        if live is not None and live["metadata"]["uid"] != uid:
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{kind} "{meta["name"]}" is invalid: metadata.uid: Invalid value: "{uid}": '
+                "field is immutable",
+                [{"field": "metadata.uid", "reason": "FieldValueInvalid"}],
+            )
+        if live is None and uid != NO_UID:
+            raise ApiError(409, "Conflict", "Precondition failed: the object is gone")
+        new = copy.deepcopy(manifest)
+        new["metadata"]["uid"] = live["metadata"]["uid"] if live else str(uuid.uuid4())
+        if live is not None:
+            # fields another manager set and the apply does not mention survive
+            for k, v in live["metadata"].get("annotations", {}).items():
+                new["metadata"].setdefault("annotations", {}).setdefault(k, v)
+            if "status" in live:
+                new["status"] = live["status"]
+        if self.normalise is not None:
+            self.normalise(new)
+        comparable = {k: v for k, v in new["metadata"].items() if k != "resourceVersion"}
+        if live is not None and {
+            **live,
+            "metadata": {k: v for k, v in live["metadata"].items() if k != "resourceVersion"},
+        } == {**new, "metadata": comparable}:
+            return copy.deepcopy(live)  # a no-op apply: nothing stored, same resourceVersion
+        new["metadata"]["resourceVersion"] = str(next(self._rv))
+        self.objects[key] = new
+        return copy.deepcopy(new)
+
+    def delete(self, kind: str, namespace: str, name: str, uid: str) -> None:
+        self._check("delete", kind)
+        live = self.objects.get((kind, namespace, name))
+        if live is None:
+            return
+        if live["metadata"]["uid"] != uid:
+            raise ApiError(409, "Conflict", "Precondition failed: UID in precondition")
+        del self.objects[kind, namespace, name]
+
+    def patch_status(self, namespace: str, name: str, status: Obj, uid: str) -> Obj:
+        self._check("patch_status", "PythonApp")
+        live = self.objects.get(("PythonApp", namespace, name))
+        if live is None:
+            raise ApiError(404, "NotFound", "not found")
+        live["status"] = {**(live.get("status") or {}), **copy.deepcopy(status)}
+        live["metadata"]["resourceVersion"] = str(next(self._rv))
+        return copy.deepcopy(live)
+
+    def event(self, app: Obj, event_type: str, reason: str, message: str, now: str) -> None:
+        self._check("event", "Event")
+        self.events.append((event_type, reason, message))
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        self._check("get", kind)
+        live = self.objects.get((kind, namespace, name))
+        return copy.deepcopy(live) if live is not None else None
