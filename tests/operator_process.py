@@ -67,7 +67,42 @@ class OperatorProcess:
         return self
 
     def tail(self) -> str:
+        """The end of the log, for failure messages only (checks read the whole log)."""
         return self.log.read_text(errors="replace")[-4000:]
+
+    def text(self) -> str:
+        """The whole log."""
+        return self.log.read_text(errors="replace")
+
+    def metrics(self) -> dict[str, float]:
+        """``/metrics`` as {"name{label=value,...}": value} (labels sorted)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        with urllib.request.urlopen(f"http://{self.health}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+        return out
+
+    def wait_caught_up(self, timeout: float = 60) -> OperatorProcess:
+        """Until the operator says it has listed everything and drained its queue.
+
+        ``pythonapp_caught_up`` is 1 once every watched kind is listed and every key queued so
+        far is processed: after it, a restarted operator has done all it will do.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.metrics().get("pythonapp_caught_up") == 1.0:
+                    return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"operator never caught up:\n{self.tail()}", pytrace=False)
+            time.sleep(0.3)
 
     def lines(self) -> list[dict[str, Any]]:
         """The JSON log, one dict per line (non-JSON lines as {"message": line})."""

@@ -80,10 +80,14 @@ def crd(k: Kubectl) -> None:
 def operator(
     crd: None, kubeconfig_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    """The operator for the whole session, watching all namespaces, resync every 30 s."""
+    """The operator for the whole session, watching all namespaces, resync every 30 s, retries
+    at most 4 s apart (so conditions clear quickly once a test removes their cause)."""
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     op = OperatorProcess(
-        kubeconfig_path, log, ["--all-namespaces"], env={"PYTHONAPP_RESYNC_SECONDS": "30"}
+        kubeconfig_path,
+        log,
+        ["--all-namespaces"],
+        env={"PYTHONAPP_RESYNC_SECONDS": "30", "PYTHONAPP_BACKOFF_MAX_SECONDS": "4"},
     ).wait_healthy()
     yield op
     code = op.stop()

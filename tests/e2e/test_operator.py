@@ -64,12 +64,55 @@ def events(k: Kubectl, namespace: str) -> list[dict[str, Any]]:
     return items
 
 
+def owned_by(k: Kubectl, namespace: str, uid: str) -> set[tuple[str, str]]:
+    """(kind, name) of every object in the namespace whose controller is ``uid``."""
+    kinds = ",".join(
+        (
+            "deployments,replicasets,services,serviceaccounts,poddisruptionbudgets",
+            "networkpolicies,configmaps,secrets,jobs,horizontalpodautoscalers",
+        )
+    )
+    items = json.loads(k.run("get", kinds, "-n", namespace, "-o", "json").stdout)["items"]
+    return {
+        (item["kind"], item["metadata"]["name"])
+        for item in items
+        for ref in item["metadata"].get("ownerReferences") or []
+        if ref.get("uid") == uid and ref.get("controller")
+    }
+
+
 def test_apply_creates_exactly_the_rendered_children_and_becomes_ready(
     operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
 ) -> None:
     doc = app_doc(namespace)
     k.apply(doc)
     app = wait(lambda: ready(k, namespace), 90, "PythonApp Ready=True")
+    uid = app["metadata"]["uid"]
+    # Exactly these children, written out here rather than taken from the renderer, and no
+    # other object in the namespace controlled by the app.
+    assert owned_by(k, namespace, uid) == {
+        ("Deployment", "shop"),
+        ("ServiceAccount", "shop"),
+        ("Service", "shop"),
+        ("PodDisruptionBudget", "shop"),
+        ("NetworkPolicy", "shop"),
+    }
+    dep = k.get("deployment", "shop", namespace)
+    assert dep is not None
+    pod = dep["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == doc["spec"]["image"]
+    assert container["resources"]["limits"]["memory"] == "256Mi"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert (
+        pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] > 0
+    )
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == "shop"
+    # and the renderer's own view agrees, with the operator's hash on each child
     parsed, problems = validate_document({**app, "status": None})
     assert parsed is not None, problems
     for desired in render(parsed):
@@ -77,7 +120,7 @@ def test_apply_creates_exactly_the_rendered_children_and_becomes_ready(
         assert is_subset(desired, live), f"{desired['kind']} differs from the render"
         assert live["metadata"]["annotations"][HASH_ANNOTATION] == desired_hash(desired)
         (ref,) = live["metadata"]["ownerReferences"]
-        assert ref["uid"] == app["metadata"]["uid"] and ref["controller"] is True
+        assert ref["uid"] == uid and ref["controller"] is True
     status = app["status"]
     assert status["ready"] == "2/2"
     assert status["readyReplicas"] == 2 and status["availableReplicas"] == 2
@@ -331,7 +374,10 @@ def test_restarted_operator_makes_zero_writes(
     assert audit_writes(namespace, since=started) >= 10
     mark = time.time()
     assert operator.restart() == 0, "operator did not exit cleanly on SIGTERM"
-    time.sleep(8)  # initial listing + a reconcile of every app
+    operator.wait_caught_up()  # listed everything, reconciled every app: all it will do
+    metrics = operator.metrics()
+    assert metrics["pythonapp_cache_objects{kind=PythonApp}"] >= 2  # it did see the apps
+    assert metrics["controller_runtime_reconcile_total{controller=pythonapp,result=success}"] >= 2
     writes = audit_writes(namespace, since=mark)
     assert writes == 0, f"the restarted operator wrote {writes} times in {namespace}"
     after = {
