@@ -100,6 +100,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         health=args.health,
         verbose=args.verbose,
         workers=args.workers,
+        metrics=args.metrics,
     )
 
 
@@ -175,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="where /healthz, /readyz and /metrics listen (default 127.0.0.1:8080; "
         "0.0.0.0:8080 in a pod)",
+    )
+    p.add_argument(
+        "--metrics",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve /metrics (and the health routes) on this address too (0.0.0.0:9090 in a pod)",
     )
     p.add_argument(
         "--workers",

@@ -249,7 +249,7 @@ def test_operator_deployment_is_hardened(built: dict[str, Any]) -> None:
 def test_probes_use_kopf_health_endpoint(built: dict[str, Any]) -> None:
     (container,) = operator_pod(built["deploy"])["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"health": 8080}
+    assert ports == {"health": 8080, "metrics": 9090}
     probes = {k: container[k] for k in ("startupProbe", "livenessProbe", "readinessProbe")}
     for kind, probe in probes.items():
         assert probe["httpGet"]["port"] == "health", kind

@@ -5,6 +5,10 @@
 - ``/readyz``: 200 once every watched kind is listed (the cache is synced) and healthy;
 - ``/metrics``: Prometheus text format (:mod:`.metrics`).
 
+The same routes answer on the ``--health`` address and, when given, the ``--metrics`` one (the
+in-cluster Deployment names them ``health`` and ``metrics``, so a NetworkPolicy and a scrape
+config can tell them apart).
+
 Served by aiohttp on the operator's own event loop (aiohttp is what kopf itself runs on).
 """
 
@@ -38,10 +42,14 @@ def app(controller: Controller) -> web.Application:
     return application
 
 
-async def serve(controller: Controller, address: str) -> web.AppRunner:
-    """Start serving on ``host:port``; the runner is kept to stop it at shutdown."""
-    host, _, port = address.rpartition(":")
+async def serve(controller: Controller, *addresses: str) -> web.AppRunner:
+    """Serve every endpoint on each ``host:port`` given (health, and metrics if it differs).
+
+    The runner is kept to stop the listeners at shutdown.
+    """
     runner = web.AppRunner(app(controller), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    for address in dict.fromkeys(addresses):  # once each, in order
+        host, _, port = address.rpartition(":")
+        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
     return runner

@@ -69,9 +69,11 @@ def connect(workers: int) -> RestApi:
 def run_operator(
     namespaces: list[str],
     all_namespaces: bool,
+    *,
     health: str = "127.0.0.1:8080",
     verbose: bool = False,
     workers: int | None = None,
+    metrics: str | None = None,
 ) -> int:
     """Start kopf with the controller; returns the exit code when the operator stops.
 
@@ -106,7 +108,7 @@ def run_operator(
         handlers.HOLDER.controller = controller
         from .health import serve  # noqa: PLC0415
 
-        handlers.HOLDER.health = await serve(controller, health)
+        handlers.HOLDER.health = await serve(controller, health, metrics or health)
         controller.start()
         await _sync_if_nothing_to_list(controller, api, namespaces if not clusterwide else [])
 
