@@ -1,0 +1,91 @@
+"""What a watch event does: update the cache, and enqueue the app it concerns, or nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.unit.factories import make_doc
+from tests.unit.fake_api import FakeApi
+
+from pythonapp_operator.controller.kinds import APP, KINDS_BY_KIND
+from pythonapp_operator.controller.manager import Controller, Settings
+
+DEPLOYMENT = KINDS_BY_KIND["Deployment"]
+
+
+def app(rv: str = "1") -> dict[str, Any]:
+    doc = make_doc()
+    doc["metadata"] |= {"uid": "app-uid", "resourceVersion": rv, "generation": 1}
+    return doc
+
+
+def child(rv: str, replicas: int = 0, owner: bool = True) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": "shop",
+        "namespace": "team-a",
+        "uid": "d1",
+        "resourceVersion": rv,
+    }
+    if owner:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "pythonapp.dev/v1alpha1",
+                "kind": "PythonApp",
+                "name": "shop",
+                "uid": "app-uid",
+                "controller": True,
+            }
+        ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {"replicas": 2},
+        "status": {"readyReplicas": replicas},
+    }
+
+
+def controller() -> Controller:
+    return Controller(FakeApi(), Settings(workers=1), [])  # type: ignore[arg-type]
+
+
+def test_events_enqueue_the_app_they_concern_once_and_echoes_nothing() -> None:
+    async def main() -> None:
+        c = controller()
+        c.observe(APP, app("1"), None)
+        c.observe(DEPLOYMENT, child("2"), None)
+        assert len(c.queue) == 1  # the app, once
+        await c.queue.get()
+        c.queue.done(("team-a", "shop"))
+        c.observe(DEPLOYMENT, child("2"), "MODIFIED")  # the echo of our own apply
+        assert len(c.queue) == 0
+        c.observe(DEPLOYMENT, child("3", replicas=1), "MODIFIED")  # a pod became ready
+        assert len(c.queue) == 1
+        await c.queue.get()
+        c.queue.done(("team-a", "shop"))
+        c.observe(DEPLOYMENT, child("4", replicas=1), "DELETED")  # someone deleted it
+        assert len(c.queue) == 1 and c.store.get(DEPLOYMENT, "team-a", "shop") is None
+
+    asyncio.run(main())
+
+
+def test_a_child_without_our_app_as_controller_enqueues_nothing() -> None:
+    async def main() -> None:
+        c = controller()
+        c.observe(DEPLOYMENT, child("2", owner=False), None)
+        assert len(c.queue) == 0
+
+    asyncio.run(main())
+
+
+def test_a_deleted_app_is_forgotten() -> None:
+    async def main() -> None:
+        c = controller()
+        c.observe(APP, app("1"), None)
+        c.queue.add_rate_limited(("team-a", "shop"))
+        c.observe(APP, app("2"), "DELETED")
+        assert c.store.get(APP, "team-a", "shop") is None
+        assert c.queue.failures(("team-a", "shop")) == 0
+
+    asyncio.run(main())
