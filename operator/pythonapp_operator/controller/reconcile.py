@@ -165,7 +165,7 @@ def _apply_children(run: _Run, desired: list[Obj]) -> Obj | None:
             why = None  # applied before with this very live state: the server's own spelling
         if why is not None:
             live = _apply(run, manifest, live, why)
-            if why == "missing" and previous.get("observedGeneration") is not None:
+            if why == "missing" and _was_reconciled(previous):
                 run.event("Normal", "Recreated", f"{kind} {name} was recreated.")
         if kind == "Deployment":
             deployment = live
@@ -267,6 +267,11 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
         return
     run.out.written.append((APP, result))
     run.out.status_patched = True
+
+
+def _was_reconciled(previous: dict[str, Any]) -> bool:
+    """The app had converged once and is not failing: a missing child was deleted by someone."""
+    return previous.get("observedGeneration") is not None and _verdict(previous) is None
 
 
 def _verdict(status: dict[str, Any]) -> tuple[str, str, str] | None:
