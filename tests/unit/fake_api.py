@@ -2,7 +2,7 @@
 
 It keeps what reconcile's rules depend on: server-side apply creates or updates and bumps the
 resourceVersion only when something changed; ``metadata.uid`` in an apply is a precondition
-(422 on another object, as the real server's immutability check does); deletes honour the uid
+(422 on another object, 409 when there is none, as the real server answers); deletes honour the uid
 precondition; errors can be injected per kind. Behaviour only the real server has (defaults,
 admission, garbage collection) is tested on the real API server in tests/e2e.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pythonapp_operator.controller.client import NO_UID, ApiError
+from pythonapp_operator.controller.client import ApiError
 
 Obj = dict[str, Any]
 
@@ -51,12 +51,19 @@ class FakeApi:
             raise err
 
     # -- KubeApi -----------------------------------------------------------------------------
-    def apply(self, manifest: Obj, *, uid: str) -> Obj:
+    def apply(self, manifest: Obj, *, uid: str | None) -> Obj:
         kind, meta = manifest["kind"], manifest["metadata"]
         self._check("apply", kind)
         key = (kind, meta["namespace"], meta["name"])
         live = self.objects.get(key)
-        if live is not None and live["metadata"]["uid"] != uid:
+        if live is None and uid is not None:
+            raise ApiError(
+                409,
+                "Conflict",
+                f"uid mismatch: the provided object specified uid {uid}, and no existing "
+                "object was found",
+            )
+        if live is not None and uid is not None and live["metadata"]["uid"] != uid:
             raise ApiError(
                 422,
                 "Invalid",
@@ -64,8 +71,6 @@ class FakeApi:
                 "field is immutable",
                 [{"field": "metadata.uid", "reason": "FieldValueInvalid"}],
             )
-        if live is None and uid != NO_UID:
-            raise ApiError(409, "Conflict", "Precondition failed: the object is gone")
         new = copy.deepcopy(manifest)
         new["metadata"]["uid"] = live["metadata"]["uid"] if live else str(uuid.uuid4())
         if live is not None:

@@ -117,9 +117,9 @@ def test_a_cached_child_controlled_by_someone_else_is_never_written() -> None:
     assert [e[:2] for e in world.api.events] == [("Warning", "NotOwned")]
 
 
-def test_an_uncached_object_holding_the_name_is_refused_by_uid_and_left_alone() -> None:
-    """An unlabelled ServiceAccount (the watch never shows it): the create-only uid makes the
-    server refuse, the operator looks once and reports, and nothing else is applied."""
+def test_an_uncached_object_holding_the_name_is_found_before_creating_and_left_alone() -> None:
+    """An unlabelled ServiceAccount (the watch never shows it): the look before creating
+    finds it, the operator reports, and nothing is applied at all."""
     world = World()
     theirs = world.api.put(
         {
@@ -131,11 +131,29 @@ def test_an_uncached_object_holding_the_name_is_refused_by_uid_and_left_alone() 
     )
     world.sync()
     outcome = world.reconcile()
-    assert world.api.calls[:2] == [("apply", "ServiceAccount"), ("get", "ServiceAccount")]
-    assert [c for c in world.api.calls if c[0] == "apply"] == [("apply", "ServiceAccount")]
+    assert world.api.calls[0] == ("get", "ServiceAccount")
+    assert [c for c in world.api.calls if c[0] == "apply"] == []
     assert world.api.objects["ServiceAccount", "team-a", "shop"] == theirs
     assert outcome.failure is not None and outcome.failure.reason == "NotOwned"
     assert "has no controller" in outcome.failure.message
+
+
+def test_a_cached_child_replaced_by_someone_elses_is_refused_by_uid_and_reported() -> None:
+    world = World()
+    world.reconcile()
+    world.sync()
+    mine = world.api.objects.pop(("Service", "team-a", "shop"))
+    theirs = world.api.put(
+        {**mine, "metadata": {**mine["metadata"], "uid": "theirs", "ownerReferences": []}}
+    )
+    world.api.objects["Service", "team-a", "shop"]["spec"]["selector"] = {"app": "theirs"}
+    cached = world.store.get(KINDS_BY_KIND["Service"], "team-a", "shop")
+    assert cached is not None
+    cached["spec"]["selector"] = {"app": "edited"}  # the cache saw ours edited, not replaced
+    outcome = world.reconcile()
+    assert outcome.failure is not None and outcome.failure.reason == "NotOwned"
+    assert world.api.objects["Service", "team-a", "shop"]["spec"]["selector"] == {"app": "theirs"}
+    assert theirs["metadata"]["uid"] == "theirs"
 
 
 def test_an_own_child_the_cache_has_not_seen_yet_is_applied_not_reported() -> None:

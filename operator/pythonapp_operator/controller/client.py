@@ -31,10 +31,6 @@ USER_AGENT = f"pythonapp-operator/{__version__}"
 #: (connect, read) seconds for every request: a hung API server must not hang a worker
 DEFAULT_TIMEOUT = (5.0, 30.0)
 
-#: A uid no object has: an apply that carries it can create an object but never change an
-#: existing one (metadata.uid is immutable, so the API server refuses the update with 422).
-NO_UID = "00000000-0000-0000-0000-000000000000"
-
 
 @dataclass
 class ApiError(Exception):
@@ -81,11 +77,12 @@ class ApiError(Exception):
 class KubeApi(Protocol):
     """What reconcile needs from the API server; a fake implements it for unit tests."""
 
-    def apply(self, manifest: Obj, *, uid: str) -> Obj:
+    def apply(self, manifest: Obj, *, uid: str | None) -> Obj:
         """Server-side apply (field manager ``pythonapp-operator``, force) of one child.
 
-        ``uid`` is a precondition: the uid of the child this app controls, or :data:`NO_UID`
-        to create it; an object with another uid is never changed (ApiError 422).
+        ``uid`` is a precondition: the uid of the child this app controls, so an object that
+        was replaced by someone else's under the same name is never changed (ApiError 422);
+        None to create it (the caller has just seen that the name is free).
         """
         ...
 
@@ -139,10 +136,9 @@ class RestApi:
             header_params=headers,
             auth_settings=["BearerToken"],
         )
-        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         try:
             response = self.api_client.rest_client.request(
-                method_, url, headers=headers, body=data, _request_timeout=self.timeout
+                method_, url, headers=headers, body=body, _request_timeout=self.timeout
             )
             payload: bytes = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -161,10 +157,10 @@ class RestApi:
         result: Obj = json.loads(data)
         return result
 
-    def apply(self, manifest: Obj, *, uid: str) -> Obj:
+    def apply(self, manifest: Obj, *, uid: str | None) -> Obj:
         kind = KINDS_BY_KIND[manifest["kind"]]
         meta = manifest["metadata"]
-        body = {**manifest, "metadata": {**meta, "uid": uid}}
+        body = {**manifest, "metadata": {**meta, "uid": uid}} if uid else manifest
         status, data = self.request(
             "PATCH",
             kind.path(meta["namespace"], meta["name"]),

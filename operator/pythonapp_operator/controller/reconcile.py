@@ -8,17 +8,23 @@ periodic resync, a retry) ends here, with the same steps each time:
 2. render the full desired set (pure) and walk it in apply order, the Deployment last: a child
    that is missing, changed or drifted is server-side applied (one field manager, force);
 3. a child name held by an object this app does not control is never written: the app reports
-   ``NotOwned`` and nothing after it (the Deployment above all) is applied. The check needs no
-   GET: a cached child must carry this app's controller reference, and a child not in the cache
-   is applied with a uid no object has, so the API server creates it or refuses (422) — it can
-   never change somebody else's object, even one created a moment ago;
+   ``NotOwned`` and nothing after it (the Deployment above all) is applied. A cached child
+   must carry this app's controller reference, and is applied with its uid as a precondition
+   (an object replaced under the same name is refused with 422, never changed). A child not
+   in the cache (which holds only managed objects) is looked up once before it is created: an
+   apply cannot say "create only" (the API server refuses a uid precondition on a create, and
+   a POST would leave its fields to an Update manager that later applies could never remove).
+   What remains is the moment between that GET and the apply: an object created by someone
+   else in it would be adopted; whoever created it had the right to, so the operator lends
+   nobody a right they lack;
 4. any refusal or error stops the walk, goes onto the status with a stable reason and the API
    server's message (one Warning event per new failure) and is retried by the queue with backoff;
 5. owned children the desired set no longer holds are deleted (uid precondition);
 6. the status is computed from the cached Deployment and patched only if it differs.
 
-Reads come from the snapshot the caller took from the cache; the only GET is the description
-of a name conflict. A reconcile that finds everything in place makes no request at all.
+Reads come from the snapshot the caller took from the cache; the only GETs are for a child
+about to be created and for a name conflict. A reconcile that finds everything in place makes
+no request at all.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import Any
 from ..render import render
 from ..validation import validate_document
 from . import failures
-from .client import NO_UID, ApiError, KubeApi
+from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
 from .kinds import APP, CHILD_KINDS, KINDS_BY_KIND, Obj, WatchedKind, is_controlled_by
 from .status import Failure, compute_status, status_differs
@@ -174,16 +180,22 @@ def _apply_children(run: _Run, desired: list[Obj]) -> Obj | None:
 
 def _apply(run: _Run, manifest: Obj, live: Obj | None, why: str) -> Obj:
     kind, name = manifest["kind"], manifest["metadata"]["name"]
+    namespace = manifest["metadata"]["namespace"]
     applied = with_hash(manifest)
     try:
+        if live is None:
+            # Not in the cache, which holds only managed objects: the name may be held by
+            # another object (no managed-by label, or another owner). Look before creating.
+            live = run.api.get(kind, namespace, name)
+            if live is not None and not is_controlled_by(live, run.meta["uid"]):
+                run.fail(failures.not_owned(kind, name, live))
         try:
-            result = run.api.apply(applied, uid=live["metadata"]["uid"] if live else NO_UID)
+            result = run.api.apply(applied, uid=live["metadata"]["uid"] if live else None)
         except ApiError as err:
             if not err.uid_mismatch:
                 raise
-            # The name is held by an object the cache does not show: not ours (no managed-by
-            # label, or another owner), or ours but not yet seen by the watch.
-            other = run.api.get(kind, manifest["metadata"]["namespace"], name)
+            # The cached child was replaced under the same name: whose is it now?
+            other = run.api.get(kind, namespace, name)
             if other is None or not is_controlled_by(other, run.meta["uid"]):
                 run.fail(failures.not_owned(kind, name, other))
             assert other is not None
