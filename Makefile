@@ -11,7 +11,7 @@ export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
 .PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools \
-        crd golden demo demo-down bench kind-e2e clean
+        crd golden demo demo-down bench bench-curve kind-e2e clean
 
 all: test
 
@@ -67,9 +67,22 @@ demo: venv controlplane
 demo-down: venv
 	bash scripts/demo.sh down
 
-# apply->Ready latency, writes per app, idle writes, writes after restart, operator memory.
-bench: venv controlplane
-	$(BIN)/python bench/run.py --apps 20 --idle 30
+# The operator against a bare client on the dev cluster: latency, calls per app, idle, restart,
+# update, noise, memory (bench/__init__.py). Results in build/bench/ (summary.md, result.json,
+# bench.png). BENCH_ARGS passes more options (python -m bench --help), e.g. --profile.
+BENCH_APPS ?= 500
+BENCH_ARGS ?=
+BENCH_EXTRA := $(VENV)/.bench-extra
+
+$(BENCH_EXTRA): $(BIN)/pythonapp pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test,dev,bench]'
+	touch $@
+
+bench: $(BENCH_EXTRA) controlplane
+	$(BIN)/python -m bench --apps $(BENCH_APPS) $(BENCH_ARGS)
+
+bench-curve: $(BENCH_EXTRA) controlplane
+	$(BIN)/python -m bench --apps 100 500 2000 $(BENCH_ARGS)
 
 # The operator image on kind (needs Docker and kind; cannot run on a machine without Docker).
 kind-e2e:

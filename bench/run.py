@@ -1,187 +1,197 @@
-"""Benchmark the operator on the local control plane: latency, writes, idle writes, memory.
+"""The benchmark's command line: ``python -m bench --apps 500`` (``make bench``), or several
+sizes in one go, ``--apps 100 500 2000`` (``make bench-curve``).
 
-    python bench/run.py [--apps 20] [--idle 30]
-
-Starts `pythonapp dev` (if needed) and the operator as a real process, creates N PythonApps in a
-fresh namespace, and reports:
-
-- apply -> Ready latency per app (p50, p95, max), from the PythonApp's creation to its Ready
-  condition's lastTransitionTime as the API server stored them;
-- the operator's writes per app (from the API server's audit log, by user agent);
-- writes while idle (everything Ready, nothing changing) over ``--idle`` seconds;
-- writes after an operator restart over the existing apps;
-- the operator's resident memory (VmRSS) once all apps are Ready.
-
-It stops by itself, talks only to 127.0.0.1 and deletes its namespace at the end. Results go
-to stdout as JSON (and a short table to stderr).
+For each size it measures, in one run on the local dev cluster: the bare-client baseline, the
+operator's burst, idle, noise, restart, update and steady-load figures (see ``phases``), and
+writes ``build/bench/result.json``, ``latency.json``, ``summary.md`` and ``bench.png`` after
+each size. Progress goes to stderr. A phase that does not converge within its timeout
+(``--timeout-base`` + ``--timeout-per-app`` x N seconds) fails the run with a message saying
+what was still missing; what was measured until then is written.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import statistics
+import platform
 import subprocess
 import sys
-import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pythonapp_operator import __version__, devcluster
 
-from pythonapp_operator import devcluster
-from pythonapp_operator.devcluster import audit, binaries
+from . import report
+from .calls import CallLog
+from .cluster import ROOT, delete_namespaces, leftover_namespaces, prepare
+from .phases import Options, Run
+from .process import BenchError
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHONAPP = Path(sys.executable).with_name("pythonapp")
-
-
-def kubectl(*args: str, stdin: str | None = None) -> str:
-    found = binaries.find()
-    assert found is not None, "run `pythonapp dev up` first"
-    return subprocess.run(
-        [str(found.kubectl), "--kubeconfig", str(devcluster.kubeconfig_path()), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-
-def audit_writes(namespace: str, since: float) -> int:
-    return audit.count_writes(audit.log_path(), namespace, since=since)
+NOTES = [
+    "Definitions. Latency: from the harness's watch receiving the PythonApp's ADDED event (an "
+    "edit: the first event with the new image) to its watch receiving the Deployment's ADDED "
+    "event (the first with the new image); both ends are watch receipts in the same process. "
+    "Calls: the API server's audit log, every request of the operator's own user (its client "
+    "and kopf's), a watch counted once when opened; reads = get/list/watch. Baseline: a bare "
+    "client (kubernetes package, threads, server-side apply of the operator's own render) "
+    "with the same requests in flight. Restart: caught up = the operator's `pythonapp_caught_up "
+    "1` metric if it serves one, else its last call before 5 s without any. CPU and RSS: "
+    "/proc of the operator process. The machine is shared and noisy: compare ratios, not "
+    "seconds, across runs.",
+]
 
 
-def start_operator(log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KUBECONFIG": str(devcluster.kubeconfig_path())}
-    proc = subprocess.Popen(
-        [str(PYTHONAPP), "operator", "--all-namespaces", "--health", "127.0.0.1:18181"],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env=env,
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--apps", type=int, nargs="+", default=[500], help="sizes N (default 500)")
+    p.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
+    p.add_argument("--steady-rate", type=float, default=5.0, help="steady load per second (5)")
+    p.add_argument("--steady-seconds", type=float, default=60.0, help="steady load time (60)")
+    p.add_argument("--idle", type=float, default=60.0, help="minimum idle window, s (60)")
+    p.add_argument(
+        "--resync", type=float, default=30.0, help="operator resync interval, s (30); the idle "
+        "window is at least twice as long, so a full resync falls inside it",
+    )  # fmt: skip
+    p.add_argument("--noise", type=int, default=1000, help="unowned objects (1000; 0 = skip)")
+    p.add_argument("--noise-namespaces", type=int, default=10)
+    p.add_argument("--settle", type=float, default=10.0, help="s after the noise is created (10)")
+    p.add_argument("--quiet", type=float, default=5.0, help="caught up after s without calls")
+    p.add_argument("--timeout-base", type=float, default=300.0)
+    p.add_argument("--timeout-per-app", type=float, default=1.0)
+    p.add_argument("--nodes", type=int, help="resize the dev cluster: kwok nodes")
+    p.add_argument("--pods-per-node", type=int, help="resize the dev cluster: pods per node")
+    p.add_argument("--profile", action="store_true", help="py-spy the operator in the burst")
+    p.add_argument(
+        "--operator-arg", action="append", default=[], help="extra `pythonapp operator` argument"
     )
-    time.sleep(3)
-    return proc
+    p.add_argument(
+        "--caught-up-url", action="append", default=[], help="URL serving `pythonapp_caught_up "
+        "1` when caught up ({health} = the health address); default /metrics and /readyz there",
+    )  # fmt: skip
+    p.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
+    p.add_argument("--merge", action="store_true", help="keep other sizes from result.json")
+    return p.parse_args(argv)
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+def _git(*args: str) -> str:
+    cmd = ["git", "-C", str(ROOT), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return proc.stdout.strip()
 
 
-def app(namespace: str, i: int) -> dict[str, Any]:
+def meta(opts: Options, status: devcluster.ClusterStatus) -> dict[str, Any]:
+    dirty = "+dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    size = status.sizing or devcluster.Sizing()
     return {
-        "apiVersion": "pythonapp.dev/v1alpha1",
-        "kind": "PythonApp",
-        "metadata": {"name": f"app-{i:03d}", "namespace": namespace},
-        "spec": {
-            "image": f"ghcr.io/acme/app:1.{i}.0@sha256:{'c3' * 32}",
-            "replicas": 2,
-            "resources": {"limits": {"memory": "128Mi"}},
+        "operator": f"pythonapp-operator {__version__} ({_git('rev-parse', '--short', 'HEAD')}"
+        f"{dirty})",
+        "cluster": f"dev cluster k8s {devcluster.K8S_VERSION}, {size.nodes} kwok nodes x "
+        f"{size.pods_per_node} pods",
+        "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}, load {os.getloadavg()[0]:.1f}",
+        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "options": {
+            "concurrency": opts.concurrency,
+            "steady_rate_per_s": opts.steady_rate,
+            "steady_seconds": opts.steady_seconds,
+            "idle_window_s": opts.idle_window,
+            "resync_s": opts.resync_seconds,
+            "noise": opts.noise,
+            "quiet_s": opts.quiet_seconds,
         },
+        "notes": NOTES,
     }
 
 
-def all_ready(namespace: str) -> list[dict[str, Any]] | None:
-    items: list[dict[str, Any]] = json.loads(
-        kubectl("get", "pyapp", "-n", namespace, "-o", "json")
-    )["items"]
-    for item in items:
-        conds = {c["type"]: c for c in (item.get("status") or {}).get("conditions") or []}
-        if conds.get("Ready", {}).get("status") != "True":
-            return None
-    return items
-
-
-def stamp(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--apps", type=int, default=20)
-    parser.add_argument("--idle", type=float, default=30.0)
-    args = parser.parse_args()
-
-    devcluster.up(log=lambda line: print(line, file=sys.stderr))
-    kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds" / "pythonapps.yaml")
+def measure(run: Run, result: dict[str, Any]) -> None:
+    """Every phase in order, filling ``result`` as it goes (so a failure keeps the rest)."""
+    result["baseline"] = run.baseline()
+    result["burst"] = run.burst()
+    result["ratio_to_baseline"] = round(
+        result["burst"]["deployments_s"] / result["baseline"]["deployments_s"], 2
     )
-    kubectl("wait", "--for=condition=Established", "crd/pythonapps.pythonapp.dev")
-    namespace = f"bench-{int(time.time())}"
-    kubectl("create", "namespace", namespace)
-    log = Path(tempfile.gettempdir()) / f"{namespace}-operator.log"
-    op = start_operator(log)
-    result: dict[str, Any] = {"apps": args.apps}
+    result["idle"] = run.idle()
+    if run.opts.noise:
+        result["noise"] = run.noise(result["idle"])
+    result["restart"] = run.restart()
+    result["update"] = run.update()
+    result["steady"] = run.steady()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    t_start = time.time()
+
+    def log(msg: str) -> None:
+        print(f"[bench {time.time() - t_start:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    opts = Options(
+        out=args.out,
+        concurrency=args.concurrency,
+        steady_rate=args.steady_rate,
+        steady_seconds=args.steady_seconds,
+        idle_seconds=args.idle,
+        resync_seconds=args.resync,
+        noise=args.noise,
+        noise_namespaces=args.noise_namespaces,
+        quiet_seconds=args.quiet,
+        settle_seconds=args.settle,
+        timeout_base=args.timeout_base,
+        timeout_per_app=args.timeout_per_app,
+        profile=args.profile,
+        operator_args=tuple(args.operator_arg),
+        caught_up_urls=tuple(args.caught_up_url),
+    )
+    results: list[dict[str, Any]] = []
     try:
-        t0 = time.time()
-        kubectl(
-            "apply",
-            "--server-side",
-            "-f",
-            "-",
-            stdin=yaml.safe_dump_all([app(namespace, i) for i in range(args.apps)]),
-        )
-        deadline = time.time() + 300
-        items = None
-        while items is None and time.time() < deadline:
-            time.sleep(0.5)
-            items = all_ready(namespace)
-        if items is None:
-            raise SystemExit("not all apps became Ready within 300 s")
-        t_ready = time.time()
-        latencies = []
-        for item in items:
-            ready = next(c for c in item["status"]["conditions"] if c["type"] == "Ready")
-            latencies.append(
-                stamp(ready["lastTransitionTime"]) - stamp(item["metadata"]["creationTimestamp"])
+        if opts.profile:
+            from .profile import find_py_spy  # noqa: PLC0415
+
+            find_py_spy()
+        cluster = prepare(log, args.nodes, args.pods_per_node)
+        size = cluster.status.sizing or devcluster.Sizing()
+        need = max(3 * n + 2 * int(opts.steady_rate * opts.steady_seconds) for n in args.apps)
+        if size.pods < need:
+            raise BenchError(
+                f"the dev cluster holds {size.pods} pods, the run needs up to {need}: "
+                "pass --nodes / --pods-per-node (or PYTHONAPP_DEV_NODES / _PODS_PER_NODE)"
             )
-        latencies.sort()
-        result["apply_to_ready_s"] = {
-            "p50": statistics.median(latencies),
-            "p95": latencies[max(0, int(len(latencies) * 0.95) - 1)],
-            "max": latencies[-1],
-            "all_ready_wall_s": round(t_ready - t0, 2),
-        }
-        time.sleep(3)
-        writes = audit_writes(namespace, since=t0 - 1)
-        result["writes_per_app_to_ready"] = round(writes / args.apps, 2)
-        result["operator_rss_mib"] = round(rss_kib(op.pid) / 1024, 1)
-        idle_from = time.time()
-        time.sleep(args.idle)
-        result["idle_writes"] = {
-            "seconds": args.idle,
-            "writes": audit_writes(namespace, since=idle_from),
-        }
-        op.send_signal(signal.SIGTERM)
-        result["sigterm_exit_code"] = op.wait(timeout=30)
-        restart_from = time.time()
-        op = start_operator(log)
-        time.sleep(10)
-        result["writes_after_restart"] = audit_writes(namespace, since=restart_from)
-    finally:
-        op.send_signal(signal.SIGTERM)
-        try:
-            op.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            op.kill()
-        kubectl("delete", "namespace", namespace, "--wait=false")
-    print(json.dumps(result, indent=2))
-    lat = result["apply_to_ready_s"]
-    print(
-        f"{args.apps} apps: apply->Ready p50 {lat['p50']:.1f}s p95 {lat['p95']:.1f}s "
-        f"max {lat['max']:.1f}s; {result['writes_per_app_to_ready']} writes/app; "
-        f"idle writes {result['idle_writes']['writes']} in {args.idle:.0f}s; "
-        f"after restart {result['writes_after_restart']}; "
-        f"operator RSS {result['operator_rss_mib']} MiB",
-        file=sys.stderr,
-    )
+        opts.out.mkdir(parents=True, exist_ok=True)
+        calls = CallLog(cluster.audit_log)
+        for n in args.apps:
+            run = Run(n, opts, cluster, calls, log)
+            stale = leftover_namespaces(run.core, f"{opts.prefix}-")
+            if stale:
+                log(f"deleting {len(stale)} namespace(s) left by an earlier run")
+                delete_namespaces(run.core, stale, log, opts.timeout(n))
+            result: dict[str, Any] = {"apps": n, "started": datetime.now(UTC).isoformat()}
+            results.append(result)
+            t_n = time.time()
+            try:
+                measure(run, result)
+            except BenchError as e:
+                result["error"] = str(e)
+                raise
+            finally:
+                result["operator"] = run.finish()
+                result["seconds"] = round(time.time() - t_n, 1)
+                report.write(opts.out, meta(opts, cluster.status), results, args.merge)
+                run.cleanup()
+            log(
+                f"N={n} done in {result['seconds']:.0f}s: ratio {result['ratio_to_baseline']}, "
+                f"burst p99 {result['burst']['latency_ms'].get('p99')} ms, peak RSS "
+                f"{result['operator']['peak_rss_mib']} MiB"
+            )
+        calls.close()
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 1
+    except devcluster.DevClusterError as e:
+        print(f"bench: the dev cluster: {e}", file=sys.stderr)
+        return 1
+    log(f"results in {opts.out}/ (summary.md, result.json, bench.png)")
     return 0
 
 

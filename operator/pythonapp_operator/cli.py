@@ -119,7 +119,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     try:
         if args.dev_command == "up":
-            devcluster.up(timeout=args.timeout)
+            devcluster.up(
+                timeout=args.timeout, node_count=args.nodes, pods_per_node=args.pods_per_node
+            )
             print(f"cluster ready; kubeconfig: {devcluster.kubeconfig_path()}", file=sys.stderr)
         elif args.dev_command == "down":
             devcluster.down()
@@ -136,6 +138,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
                     state = "alive" if comp.get("alive") else "DEAD"
                     pid, address = comp.get("pid"), comp.get("address", "")
                     print(f"{comp['name']:<26} {state:<6} pid {pid}  {address}")
+                if status.sizing is not None:
+                    size = status.sizing
+                    print(f"{'nodes':<26} {size.nodes} kwok nodes x {size.pods_per_node} pods")
             return EXIT_OK if status.running else EXIT_INVALID
         elif args.dev_command == "kubeconfig":
             print(devcluster.kubeconfig_path())
@@ -197,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     dev = p.add_subparsers(dest="dev_command", required=True, metavar="ACTION")
     up = dev.add_parser("up", help="start (idempotent); returns when the API and nodes are ready")
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default 300)")
+    up.add_argument(
+        "--nodes",
+        type=int,
+        help="kwok nodes (default: $PYTHONAPP_DEV_NODES, else as recorded, else 3); "
+        "a running cluster is resized",
+    )
+    up.add_argument(
+        "--pods-per-node",
+        type=int,
+        help="pods each node holds (default: $PYTHONAPP_DEV_PODS_PER_NODE, else as recorded, "
+        "else 2500)",
+    )
     dev.add_parser("down", help="stop every process started by up and clean up")
     st = dev.add_parser("status", help="each component with its pid and address")
     st.add_argument("--json", action="store_true")

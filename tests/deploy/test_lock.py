@@ -85,16 +85,16 @@ def test_lock_covers_the_runtime_dependencies() -> None:
         )
 
 
-def test_lock_holds_no_test_or_dev_tools() -> None:
+def test_lock_holds_no_test_dev_or_bench_tools() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     extras = {
         str(canonicalize_name(Requirement(s).name))
-        for group in ("test", "dev")
+        for group in ("test", "dev", "bench")
         for s in project["optional-dependencies"][group]
     }
     runtime = {str(canonicalize_name(Requirement(s).name)) for s in project["dependencies"]}
     leaked = (extras - runtime) & set(requirements(LOCK))
-    assert not leaked, f"test/dev tools in the runtime lock: {sorted(leaked)}"
+    assert not leaked, f"test/dev/bench tools in the runtime lock: {sorted(leaked)}"
 
 
 def test_build_lock_has_the_build_backend() -> None:

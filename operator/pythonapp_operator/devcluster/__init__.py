@@ -7,8 +7,17 @@ this API; the integration tests use it through a session-scoped fixture.
 """
 
 from .binaries import ETCD_VERSION, K8S_VERSION, KWOK_VERSION
-from .cluster import ClusterStatus, ComponentStatus, down, kubeconfig_path, status, up
+from .cluster import (
+    ClusterStatus,
+    ComponentStatus,
+    down,
+    kubeconfig_path,
+    status,
+    up,
+    user_kubeconfig,
+)
 from .errors import DevClusterError
+from .nodes import Sizing
 
 __all__ = [
     "ETCD_VERSION",
@@ -17,8 +26,10 @@ __all__ = [
     "ClusterStatus",
     "ComponentStatus",
     "DevClusterError",
+    "Sizing",
     "down",
     "kubeconfig_path",
     "status",
     "up",
+    "user_kubeconfig",
 ]

@@ -36,6 +36,8 @@ def request(
     method: str = "GET",
     body: Any = None,
     timeout: float = 5.0,
+    *,
+    content_type: str = "application/json",
 ) -> tuple[int, str]:
     """(status, body text). Connection failures come back as status 0 with the reason."""
     data = None if body is None else json.dumps(body).encode()
@@ -43,7 +45,7 @@ def request(
         raise ValueError(f"not an http(s) URL: {url}")
     req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (checked above)
     if data is not None:
-        req.add_header("Content-Type", "application/json")
+        req.add_header("Content-Type", content_type)
     if ctx is None and url.startswith("https:"):
         ctx = _insecure()
     try:

@@ -1,7 +1,9 @@
 """up / down / status of the local control plane.
 
 State lives in ``state.json`` (written after every process start, so ``down`` can always find
-what ``up`` started, even after a failed or interrupted ``up``). A file lock serialises
+what ``up`` started, even after a failed or interrupted ``up``), with the cluster's sizing
+(fake nodes and pods per node, see ``nodes.Sizing``): ``up`` with another sizing resizes a
+running cluster in place. A file lock serialises
 ``up``/``down`` so parallel test workers or two terminals cannot start two clusters in one dir.
 
 Partially dead cluster (a component crashed or was killed): ``up`` restarts only the dead
@@ -9,6 +11,8 @@ components with their recorded command lines (same ports, same certificates), so
 the kubeconfig keep working and etcd's data (on tmpfs) is kept. If the data is gone (reboot),
 the binaries changed, or a restart does not become healthy, ``up`` tears everything down and
 starts clean. The ``timeout`` of ``up`` covers starting, not a cold build of the binaries.
+A running cluster whose API server was started with an older audit policy gets the current one
+(its API server alone is restarted, like a crashed component).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from . import api, binaries, kubeconfig, nodes, procs
 from .components import AUDIT_POLICY, ORDER, Ports, Spec, audit_policy_path, specs
 from .errors import DevClusterError
 from .paths import Layout
-from .pki import CLIENTS, Pki
+from .pki import CLIENTS, Pki, client_cert_for
 from .pki import generate as generate_pki
 
 Log = Callable[[str], None]
@@ -69,6 +73,8 @@ class ClusterStatus:
     server: str | None = None
     ready: bool = False
     versions: dict[str, str] = field(default_factory=dict)
+    sizing: nodes.Sizing | None = None
+    """Fake nodes and pods per node (None: no cluster, or one started before sizing existed)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +84,7 @@ class ClusterStatus:
             "kubeconfig": str(self.kubeconfig),
             "state_dir": str(self.state_dir),
             "versions": self.versions,
+            "sizing": None if self.sizing is None else self.sizing.to_json(),
             "components": [c.to_json() for c in self.components],
         }
 
@@ -115,37 +122,88 @@ def status(state_dir: Path | None = None) -> ClusterStatus:
     running = all(c.alive for c in comps)
     ready = running and _api_ready(layout, state["server"])
     return ClusterStatus(
-        running, comps, layout.root, layout.admin_kubeconfig, state["server"], ready, _versions()
+        running,
+        comps,
+        layout.root,
+        layout.admin_kubeconfig,
+        state["server"],
+        ready,
+        _versions(),
+        nodes.Sizing.from_json(state.get("sizing")),
     )
 
 
-def up(state_dir: Path | None = None, timeout: float = 300.0, log: Log = print) -> ClusterStatus:
-    """Start the cluster (or repair it) and return once /readyz is ok and all nodes are Ready."""
+def up(
+    state_dir: Path | None = None,
+    timeout: float = 300.0,
+    log: Log = print,
+    *,
+    node_count: int | None = None,
+    pods_per_node: int | None = None,
+) -> ClusterStatus:
+    """Start the cluster (or repair it) and return once /readyz is ok and all nodes are Ready.
+
+    ``node_count`` and ``pods_per_node`` size the fake nodes (see ``nodes.Sizing.resolve`` for
+    the defaults); a running cluster with another sizing is resized in place.
+    """
     _require_linux()
     layout = Layout.of(state_dir)
     clock = _Clock(log)
     with _locked(layout):
         state = _load(layout)
-        if state is not None and _all_alive(state) and _fully_ready(layout, state):
-            clock.say(f"already running: {state['server']} (kubeconfig {layout.admin_kubeconfig})")
+        recorded = None if state is None else nodes.Sizing.from_json(state.get("sizing"))
+        sizing = nodes.Sizing.resolve(node_count, pods_per_node, recorded)
+        if (
+            state is not None
+            and _all_alive(state)
+            and _fully_ready(layout, state, sizing)
+            and not _audit_policy_stale(layout, state, clock)
+        ):
+            if sizing != recorded:
+                run = _Run(layout, state, time.monotonic() + timeout, clock)
+                run.watched.update(ORDER)
+                run.wait_cluster_ready(sizing)
+            else:
+                where = f"{state['server']} (kubeconfig {layout.admin_kubeconfig})"
+                clock.say(f"already running: {where}")
             return status(layout.root)
         bins = binaries.ensure(log)
         deadline = time.monotonic() + timeout
         if state is not None and _repairable(layout, state, bins):
             try:
-                _repair(_Run(layout, state, deadline, clock))
+                _repair(_Run(layout, state, deadline, clock), sizing)
                 return status(layout.root)
             except DevClusterError as e:
                 clock.say(f"repair failed ({str(e).splitlines()[0]}); starting clean")
         if state is not None:
             _teardown(layout, clock)
         try:
-            _fresh_start(layout, bins, deadline, clock)
+            _fresh_start(layout, bins, deadline, clock, sizing)
         except BaseException:
             clock.say(f"start failed; stopping what was started (logs kept in {layout.logs})")
             _teardown(layout, clock)
             raise
         return status(layout.root)
+
+
+def user_kubeconfig(user: str, groups: list[str], state_dir: Path | None = None) -> Path:
+    """A kubeconfig for another identity on the running cluster (a client certificate signed by
+    its CA), e.g. to tell one client's requests apart in the audit log by user name."""
+    layout = Layout.of(state_dir)
+    state = _load(layout)
+    if state is None:
+        raise DevClusterError("no dev cluster: run `pythonapp dev up` first")
+    out = layout.config / "users"
+    out.mkdir(parents=True, exist_ok=True)
+    cert, key = client_cert_for(layout.pki, out, user, groups)
+    return kubeconfig.write(
+        out / f"{user}.kubeconfig",
+        state["server"],
+        ca=Pki(layout.pki).ca_cert,
+        cert=cert,
+        key=key,
+        user=user,
+    )
 
 
 def down(state_dir: Path | None = None) -> None:
@@ -235,10 +293,27 @@ def _api_ready(layout: Layout, server: str) -> bool:
     return api.request(f"{server}/readyz", ctx, timeout=3.0)[0] == 200
 
 
-def _fully_ready(layout: Layout, state: dict[str, Any]) -> bool:
+def _fully_ready(layout: Layout, state: dict[str, Any], sizing: nodes.Sizing) -> bool:
     if not _api_ready(layout, state["server"]):
         return False
-    return not nodes.not_ready(state["server"], _admin_ctx(layout))
+    return not nodes.not_ready(state["server"], _admin_ctx(layout), sizing.names)
+
+
+def _audit_policy_stale(layout: Layout, state: dict[str, Any], clock: _Clock) -> bool:
+    """True (and the running API server stopped, for ``_repair`` to restart it) when the policy
+    it was started with is not the current :data:`AUDIT_POLICY`."""
+    path = audit_policy_path(layout)
+    try:
+        if path.read_text() == AUDIT_POLICY:
+            return False
+    except FileNotFoundError:
+        pass
+    clock.say("the audit policy changed; restarting kube-apiserver with the current one")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(AUDIT_POLICY)
+    rec = state["components"]["kube-apiserver"]
+    procs.stop(rec["pid"], rec["ticks"])
+    return True
 
 
 def _repairable(layout: Layout, state: dict[str, Any], bins: binaries.Binaries) -> bool:
@@ -317,11 +392,17 @@ class _Run:
                 last_report = now
             time.sleep(_POLL)
 
-    def wait_cluster_ready(self) -> None:
+    def wait_cluster_ready(self, sizing: nodes.Sizing) -> None:
         server, ctx = self.state["server"], _admin_ctx(self.layout)
-        self.clock.say(f"ensuring the {len(nodes.NODE_NAMES)} kwok nodes exist and are Ready")
-        self.wait("node creation", lambda: _try(nodes.ensure, server, ctx))
-        self.wait("nodes Ready", lambda: _describe_missing(nodes.not_ready(server, ctx)))
+        self.clock.say(
+            f"ensuring {sizing.nodes} kwok nodes of {sizing.pods_per_node} pods exist and are Ready"
+        )
+        self.wait("node creation", lambda: _try(lambda: nodes.ensure(server, ctx, sizing)))
+        self.state["sizing"] = sizing.to_json()
+        _save(self.layout, self.state)
+        self.wait(
+            "nodes Ready", lambda: _describe_missing(nodes.not_ready(server, ctx, sizing.names))
+        )
         sa_url = f"{server}/api/v1/namespaces/default/serviceaccounts/default"
         self.wait(
             "default ServiceAccount",
@@ -330,23 +411,29 @@ class _Run:
         self.clock.say(f"ready: {server}; kubeconfig: {self.layout.admin_kubeconfig}")
 
 
-def _repair(run: _Run) -> None:
+def _repair(run: _Run, sizing: nodes.Sizing) -> None:
     recs = run.state["components"]
     dead = [n for n in ORDER if not procs.alive(recs[n]["pid"], recs[n]["ticks"])]
     run.watched.update(n for n in ORDER if n not in dead)
     if dead:
         run.clock.say(f"restarting dead component(s): {', '.join(dead)}")
     server, ctx = run.state["server"], _admin_ctx(run.layout)
+    names = (nodes.Sizing.from_json(run.state.get("sizing")) or nodes.Sizing()).names
     for name in ORDER:
         if name == "kwok" and name in dead:
-            run.wait("old node leases released", lambda: _try(nodes.release_leases, server, ctx))
+            run.wait(
+                "old node leases released",
+                lambda: _try(lambda: nodes.release_leases(server, ctx, names)),
+            )
         if name in dead:
             run.start(Spec(**recs[name]["spec"]))
         run.wait_healthy(name)
-    run.wait_cluster_ready()
+    run.wait_cluster_ready(sizing)
 
 
-def _fresh_start(layout: Layout, bins: binaries.Binaries, deadline: float, clock: _Clock) -> None:
+def _fresh_start(
+    layout: Layout, bins: binaries.Binaries, deadline: float, clock: _Clock, sizing: nodes.Sizing
+) -> None:
     for d in (layout.pki, layout.config, layout.data):
         shutil.rmtree(d, ignore_errors=True)
     layout.data.mkdir(parents=True, mode=0o700)
@@ -386,13 +473,13 @@ def _fresh_start(layout: Layout, bins: binaries.Binaries, deadline: float, clock
         run.start(all_specs[name])
     for name in ORDER[2:]:
         run.wait_healthy(name)
-    run.wait_cluster_ready()
+    run.wait_cluster_ready(sizing)
 
 
-def _try(action: Callable[[str, Any], None], server: str, ctx: Any) -> str | None:
+def _try(action: Callable[[], None]) -> str | None:
     """Run an API action for ``_Run.wait``: None when it worked, else why it did not."""
     try:
-        action(server, ctx)
+        action()
     except RuntimeError as e:
         return str(e)
     return None

@@ -1,0 +1,145 @@
+"""The cluster side of the benchmark: the dev cluster sized for it, the CRD, one identity per
+client, namespaces made and removed.
+
+Clients run as separate users so the audit log tells them apart: the harness (admin), the
+operator (``pythonapp-bench-operator``) and the bare-client baseline
+(``pythonapp-bench-baseline``), each a client certificate in ``system:masters``. Namespaces are
+deleted *and waited for* between phases, so one phase's pod churn does not load the next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from pythonapp_operator import devcluster
+from pythonapp_operator.devcluster import audit, binaries
+from pythonapp_operator.devcluster.components import AUDIT_POLICY, audit_policy_path
+from pythonapp_operator.devcluster.paths import Layout
+
+from .calls import USER_PREFIX
+from .process import BenchError
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATOR_USER = f"{USER_PREFIX}operator"
+BASELINE_USER = f"{USER_PREFIX}baseline"
+AGENT = "pythonapp-bench/harness"
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A running dev cluster ready for the benchmark."""
+
+    admin: Path
+    operator: Path
+    baseline: Path
+    audit_log: Path
+    status: devcluster.ClusterStatus
+
+
+def prepare(log: Log, nodes: int | None, pods_per_node: int | None) -> Cluster:
+    """Start (or resize) the dev cluster, install the CRD, make the identities."""
+    status = devcluster.up(log=log, node_count=nodes, pods_per_node=pods_per_node)
+    policy = audit_policy_path(Layout.of(status.state_dir))
+    if not policy.is_file() or policy.read_text() != AUDIT_POLICY:
+        raise BenchError(f"{policy} is not the current audit policy (reads are not logged)")
+    found = binaries.find()
+    if found is None:
+        raise BenchError("no kubectl: `pythonapp dev up` should have built it")
+    admin = devcluster.kubeconfig_path()
+    kubectl = [str(found.kubectl), "--kubeconfig", str(admin)]
+    crd = ROOT / "crds" / "pythonapps.yaml"
+    for args in (
+        ["apply", "--server-side", "--force-conflicts", "-f", str(crd)],
+        ["wait", "--for=condition=Established", "crd/pythonapps.pythonapp.dev", "--timeout=60s"],
+    ):
+        proc = subprocess.run([*kubectl, *args], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise BenchError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
+    groups = ["system:masters"]
+    return Cluster(
+        admin=admin,
+        operator=devcluster.user_kubeconfig(OPERATOR_USER, groups),
+        baseline=devcluster.user_kubeconfig(BASELINE_USER, groups),
+        audit_log=audit.log_path(),
+        status=status,
+    )
+
+
+def api_client(kubeconfig: Path, agent: str, pool: int = 32) -> client.ApiClient:
+    """An ApiClient for ``kubeconfig`` with ``pool`` connections (one per thread in flight)."""
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)  # type: ignore[no-untyped-call]
+    cfg.connection_pool_maxsize = pool
+    api = client.ApiClient(cfg)
+    api.user_agent = agent
+    return api
+
+
+def create_namespace(core: client.CoreV1Api, name: str, timeout: float = 60.0) -> None:
+    """Create ``name`` and wait for its default ServiceAccount (pods are refused before)."""
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    core.patch_namespace(
+        name,
+        body,
+        field_manager="pythonapp-bench",
+        _content_type="application/apply-patch+yaml",
+        _preload_content=False,
+    )
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            core.read_namespaced_service_account("default", name, _preload_content=False)
+            return
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        time.sleep(0.2)
+    raise BenchError(f"namespace {name}: no default ServiceAccount after {timeout:.0f}s")
+
+
+def delete_namespaces(core: client.CoreV1Api, names: list[str], log: Log, timeout: float) -> None:
+    """Delete the namespaces and wait until they (and their pods) are gone."""
+    for name in names:
+        with contextlib.suppress(ApiException):
+            core.delete_namespace(name, _preload_content=False)
+    deadline = time.time() + timeout
+    last_report = time.time()
+    left = list(names)
+    while left:
+        left = [n for n in left if _exists(core, n)]
+        if not left:
+            return
+        if time.time() > deadline:
+            raise BenchError(f"namespaces still terminating after {timeout:.0f}s: {left}")
+        if time.time() - last_report > 15:
+            log(f"waiting for {len(left)} namespace(s) to be deleted: {', '.join(left[:3])}")
+            last_report = time.time()
+        time.sleep(1)
+
+
+def _exists(core: client.CoreV1Api, name: str) -> bool:
+    try:
+        core.read_namespace(name, _preload_content=False)
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise
+    return True
+
+
+def leftover_namespaces(core: client.CoreV1Api, prefix: str) -> list[str]:
+    """Namespaces an interrupted earlier run left behind."""
+    resp: Any = core.list_namespace(_preload_content=False)
+    items = json.loads(resp.data)["items"]
+    return [i["metadata"]["name"] for i in items if i["metadata"]["name"].startswith(prefix)]

@@ -1,0 +1,495 @@
+"""One benchmark run at one size N: the phases, in order, each returning its figures.
+
+1. baseline: the bare client does the operator's work for N apps (operator not running);
+   namespace deleted and waited for.
+2. burst: the operator starts; N PythonApps are created at once; seconds until every
+   Deployment exists and every app is Ready, per-app latency, calls, CPU, memory.
+3. idle: nothing changes for ``max(idle, 2 x resync)`` seconds (a periodic resync starts
+   inside it and has as long again to run): writes, reads, CPU.
+4. noise: objects the operator does not own are created in other namespaces: its CPU against
+   the idle rate, its memory before and after.
+5. restart: SIGTERM, start again: time until caught up, writes, reads.
+6. update: a new digest on every app: seconds until every Deployment has it, until every app is
+   Ready again, latency, calls.
+7. steady: new apps at a fixed rate, then digest edits at a fixed rate: per-item latency.
+
+Latency origin, everywhere: the moment the harness's watch *received* the PythonApp's ADDED
+event (or, for an edit, the first event showing the new image); its end: the moment the
+Deployment watch received the Deployment's ADDED event (or the first event with the new
+image). Both ends go through the same kind of watch in the same process, so harness-side delays
+largely cancel. Should the app-side event be missing, the create/patch call's return is used.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from . import baseline, load, watch
+from .calls import CallLog
+from .cluster import (
+    AGENT,
+    BASELINE_USER,
+    OPERATOR_USER,
+    Cluster,
+    api_client,
+    create_namespace,
+    delete_namespaces,
+)
+from .process import BenchError, CaughtUp, Operator, Sampler
+from .profile import Profiler
+from .report import latency
+
+Log = Callable[[str], None]
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs of one run (``python -m bench --help`` explains each)."""
+
+    out: Path
+    concurrency: int = 16
+    steady_rate: float = 5.0
+    steady_seconds: float = 60.0
+    idle_seconds: float = 60.0
+    resync_seconds: float = 30.0
+    noise: int = 1000
+    noise_namespaces: int = 10
+    quiet_seconds: float = 5.0
+    settle_seconds: float = 10.0
+    timeout_base: float = 300.0
+    timeout_per_app: float = 1.0
+    profile: bool = False
+    operator_args: tuple[str, ...] = ()
+    caught_up_urls: tuple[str, ...] = ()
+    prefix: str = "bench"
+
+    def timeout(self, apps: int) -> float:
+        """How long anything may take at this size before the run fails."""
+        return self.timeout_base + self.timeout_per_app * apps
+
+    @property
+    def idle_window(self) -> float:
+        """Long enough for a periodic resync to start inside it and have as long to run."""
+        return max(self.idle_seconds, 2 * self.resync_seconds)
+
+
+@dataclass
+class Run:
+    """The phases for one N; each method returns its part of the result."""
+
+    n: int
+    opts: Options
+    cluster: Cluster
+    calls: CallLog
+    log: Log
+    harness: client.ApiClient = field(init=False)
+    core: client.CoreV1Api = field(init=False)
+    api: load.Client = field(init=False)
+    names: list[str] = field(init=False)
+    samplers: list[Sampler] = field(default_factory=list)
+    operator: Operator | None = None
+    apps_watch: watch.Watch | None = None
+    deps_watch: watch.Watch | None = None
+
+    def __post_init__(self) -> None:
+        self.harness = api_client(self.cluster.admin, AGENT, self.opts.concurrency + 16)
+        self.core = client.CoreV1Api(self.harness)
+        self.api = load.Client(self.harness, "pythonapp-bench")
+        self.names = [f"app-{i:05d}" for i in range(self.n)]
+        self.namespace = f"{self.opts.prefix}-{self.n}"
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def say(self, msg: str) -> None:
+        self.log(f"N={self.n} {msg}")
+
+    def wait(self, what: str, check: Callable[[], tuple[bool, str]], timeout: float) -> None:
+        """Poll ``check`` (done, progress text) until done; fail clearly after ``timeout``."""
+        deadline, last = time.time() + timeout, time.time()
+        while True:
+            done, detail = check()
+            if done:
+                return
+            if time.time() > deadline:
+                raise BenchError(f"N={self.n}: {what} not reached in {timeout:.0f}s ({detail})")
+            if time.time() - last >= 10:
+                self.say(f"{what}: {detail}")
+                last = time.time()
+            time.sleep(0.2)
+
+    def watches(self, namespace: str) -> tuple[watch.Watch, watch.Watch]:
+        apps = watch.start(watch.pythonapps(self.harness, namespace))
+        deps = watch.start(watch.deployments(self.harness, namespace))
+        return apps, deps
+
+    def sampler(self) -> Sampler:
+        assert self.operator is not None
+        return self.samplers[-1]
+
+    # ------------------------------------------------------------------------------ phases
+
+    def baseline(self) -> Result:
+        ns = f"{self.namespace}-baseline"
+        create_namespace(self.core, ns)
+        apps, deps = self.watches(ns)
+        images = {name: load.image(f"n{self.n}-{i}") for i, name in enumerate(self.names)}
+        bare = load.Client(
+            api_client(
+                self.cluster.baseline, "pythonapp-bench/baseline", self.opts.concurrency + 4
+            ),
+            "pythonapp-bench-baseline",
+        )
+        self.say(f"baseline: bare client, {self.opts.concurrency} in flight")
+        t0 = time.time()
+        batch = baseline.start(bare, ns, images, self.opts.concurrency)
+        timeout = self.opts.timeout(self.n)
+        self.wait("baseline Deployments", lambda: self._progress(deps.seen, batch), timeout)
+        batch.wait()
+        bare.close()
+        t_deps = deps.seen.last_added(self.names) - t0
+        t_done = max(batch.returned.values())
+        self.calls.settle()
+        counts = self.calls.window(BASELINE_USER, t0, t_done)
+        self.say(f"baseline: all Deployments after {t_deps:.1f}s; waiting for pods")
+        wanted: dict[str, str | None] = dict.fromkeys(self.names)
+        self.wait(
+            "baseline Deployments available",
+            lambda: (
+                deps.seen.count_ready(wanted) == self.n,
+                f"{deps.seen.count_ready(wanted)}/{self.n} available",
+            ),
+            timeout,
+        )
+        t_avail = deps.seen.last_ready(self.names) - t0
+        result = {
+            "deployments_s": round(t_deps, 2),
+            "all_done_s": round(t_done - t0, 2),
+            "deployments_available_s": round(t_avail, 2),
+            "latency_ms": latency(self._created_latency(apps.seen, deps.seen, batch.returned)),
+            "calls": counts.to_json(self.n),
+        }
+        for w in (apps, deps):
+            w.stop()
+        self.say(f"baseline: {t_deps:.1f}s to all Deployments; deleting its namespace")
+        delete_namespaces(self.core, [ns], self.say, timeout)
+        return result
+
+    def start_operator(self) -> None:
+        out = self.opts.out
+        self.operator = Operator(
+            self.cluster.operator,
+            out / f"operator-{self.n}.log",
+            ["--all-namespaces", *self.opts.operator_args],
+            env={"PYTHONAPP_RESYNC_SECONDS": f"{self.opts.resync_seconds:g}"},
+        ).wait_healthy()
+        self.samplers.append(Sampler(self.operator.proc.pid))
+
+    def burst(self) -> Result:
+        create_namespace(self.core, self.namespace)
+        self.apps_watch, self.deps_watch = self.watches(self.namespace)
+        apps, deps = self.apps_watch.seen, self.deps_watch.seen
+        self.start_operator()
+        assert self.operator is not None
+        profiler = None
+        if self.opts.profile:
+            path = self.opts.out / f"profile-{self.n}-burst.txt"
+            profiler = Profiler(self.operator.proc.pid, path)
+        self.say(f"burst: creating {self.n} PythonApps, {self.opts.concurrency} in flight")
+        images = {name: load.image(f"n{self.n}-{i}") for i, name in enumerate(self.names)}
+        ns = self.namespace
+        t0 = time.time()
+        batch = load.Batch(
+            list(images.items()),
+            lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
+            self.opts.concurrency,
+        )
+        timeout = self.opts.timeout(self.n)
+        self.wait("burst Deployments", lambda: self._progress(deps, batch), timeout)
+        t_deps = deps.last_added(self.names) - t0
+        self.say(f"burst: all Deployments after {t_deps:.1f}s; waiting for every app Ready")
+        wanted: dict[str, str | None] = dict.fromkeys(self.names)
+        self.wait(
+            "burst apps Ready",
+            lambda: (apps.count_ready(wanted) == self.n, f"{apps.count_ready(wanted)}/{self.n}"),
+            timeout,
+        )
+        created = batch.wait()
+        t_ready = apps.last_ready(self.names) - t0
+        result: Result = {
+            "deployments_s": round(t_deps, 2),
+            "ready_s": round(t_ready, 2),
+            "latency_ms": latency(self._created_latency(apps, deps, created)),
+        }
+        if profiler is not None:
+            result["profile"] = profiler.stop()
+        self.calls.settle()
+        result["calls"] = self.calls.window(OPERATOR_USER, t0, t0 + t_ready).to_json(self.n)
+        result["usage"] = self.sampler().usage(t0, t0 + t_ready).to_json()
+        self.say(f"burst: every app Ready after {t_ready:.1f}s")
+        return result
+
+    def idle(self) -> Result:
+        window = self.opts.idle_window
+        resync = self.opts.resync_seconds
+        self.say(f"idle: {window:.0f}s with nothing changing (resync every {resync:g}s)")
+        t0 = time.time()
+        time.sleep(window)
+        t1 = time.time()
+        self.calls.settle()
+        counts = self.calls.window(OPERATOR_USER, t0, t1)
+        return {
+            "seconds": round(t1 - t0, 1),
+            "writes": counts.writes,
+            "reads": counts.reads,
+            "calls": counts.to_json(self.n),
+            "usage": self.sampler().usage(t0, t1).to_json(),
+        }
+
+    def noise(self, idle: Result) -> Result:
+        spaces = [f"{self.namespace}-noise-{k}" for k in range(self.opts.noise_namespaces)]
+        for ns in spaces:
+            create_namespace(self.core, ns)
+        objects = load.noise(spaces, self.opts.noise)
+        self.say(f"noise: {len(objects)} unowned Deployments/Services/ServiceAccounts")
+        t0 = time.time()
+        items = [(f"{o['metadata']['namespace']}/{o['metadata']['name']}", o) for o in objects]
+        load.Batch(items, self.api.apply, self.opts.concurrency).wait()
+        created_s = time.time() - t0
+        time.sleep(self.opts.settle_seconds)  # the watch events reach the operator
+        t1 = time.time()
+        self.calls.settle()
+        usage = self.sampler().usage(t0, t1)
+        idle_rate = idle["usage"]["cpu_s"] / max(idle["usage"]["seconds"], 1e-9)
+        result = {
+            "objects": len(objects),
+            "namespaces": len(spaces),
+            "create_s": round(created_s, 1),
+            "usage": usage.to_json(),
+            "cpu_s": round(usage.cpu_s, 2),
+            "idle_cpu_s_same_length": round(idle_rate * usage.seconds, 2),
+            "rss_delta_mib": round(usage.rss_end_mib - usage.rss_start_mib, 1),
+            "calls": self.calls.window(OPERATOR_USER, t0, t1).to_json(self.n),
+        }
+        delete_namespaces(self.core, spaces, self.say, self.opts.timeout(self.n))
+        return result
+
+    def restart(self) -> Result:
+        assert self.operator is not None
+        self.say("restart: SIGTERM, then a fresh operator over the converged apps")
+        exit_code = self.operator.stop()
+        self.sampler().stop()
+        t0 = time.time()
+        self.operator.start_again()
+        self.samplers.append(Sampler(self.operator.proc.pid))
+        health = self.operator.health
+        urls = list(self.opts.caught_up_urls) or [
+            f"http://{health}/metrics",
+            f"http://{health}/readyz",
+        ]
+        urls = [u.replace("{health}", health) for u in urls]
+        self.operator.wait_healthy()
+        found = CaughtUp(self.calls, OPERATOR_USER, urls, self.opts.quiet_seconds).wait(
+            t0, self.opts.timeout(self.n)
+        )
+        t1 = time.time()
+        self.calls.settle()
+        counts = self.calls.window(OPERATOR_USER, t0, t1)
+        caught_up = found["caught_up_at"] - t0
+        self.say(f"restart: caught up after {caught_up:.1f}s ({found['signal']})")
+        return {
+            "sigterm_exit_code": exit_code,
+            "caught_up_s": round(caught_up, 2),
+            "signal": found["signal"],
+            "window_s": round(t1 - t0, 1),
+            "writes": counts.writes,
+            "reads": counts.reads,
+            "calls": counts.to_json(self.n),
+            "usage": self.sampler().usage(t0, t1).to_json(),
+        }
+
+    def update(self) -> Result:
+        assert self.apps_watch is not None and self.deps_watch is not None
+        apps, deps = self.apps_watch.seen, self.deps_watch.seen
+        images = {name: load.image(f"u{self.n}-{i}") for i, name in enumerate(self.names)}
+        ns = self.namespace
+        self.say(f"update: a new digest on all {self.n} apps, {self.opts.concurrency} in flight")
+        t0 = time.time()
+        batch = load.Batch(
+            list(images.items()),
+            lambda it: self.api.set_image(ns, it[0], it[1]),
+            self.opts.concurrency,
+        )
+        timeout = self.opts.timeout(self.n)
+        self.wait(
+            "update Deployments",
+            lambda: (
+                deps.count_with_image(images) == self.n,
+                f"{batch.done}/{self.n} edited, {deps.count_with_image(images)} Deployments",
+            ),
+            timeout,
+        )
+        t_deps = deps.last_image(images) - t0
+        self.say(f"update: every Deployment has the new image after {t_deps:.1f}s")
+        wanted: dict[str, str | None] = dict(images)
+        self.wait(
+            "update apps Ready",
+            lambda: (apps.count_ready(wanted) == self.n, f"{apps.count_ready(wanted)}/{self.n}"),
+            timeout,
+        )
+        edited = batch.wait()
+        t_ready = apps.last_ready(self.names) - t0
+        self.calls.settle()
+        return {
+            "deployments_s": round(t_deps, 2),
+            "ready_s": round(t_ready, 2),
+            "latency_ms": latency(self._edit_latency(apps, deps, list(images.items()), edited)),
+            "calls": self.calls.window(OPERATOR_USER, t0, t0 + t_ready).to_json(self.n),
+            "usage": self.sampler().usage(t0, t0 + t_ready).to_json(),
+        }
+
+    def steady(self) -> Result:
+        assert self.apps_watch is not None and self.deps_watch is not None
+        apps, deps = self.apps_watch.seen, self.deps_watch.seen
+        rate, seconds = self.opts.steady_rate, self.opts.steady_seconds
+        count = max(1, math.floor(rate * seconds))
+        ns = self.namespace
+        timeout = self.opts.timeout(self.n)
+
+        new = {f"steady-{i:05d}": load.image(f"s{self.n}-{i}") for i in range(count)}
+        self.say(f"steady: {count} new apps at {rate:g}/s over {self.n} converged ones")
+        t0 = time.time()
+        batch = load.Batch(
+            list(new.items()),
+            lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
+            self.opts.concurrency,
+            rate=rate,
+        )
+        names = list(new)
+        self.wait(
+            "steady Deployments",
+            lambda: (
+                deps.count_added(names) == count,
+                f"{batch.done}/{count} created, {deps.count_added(names)} Deployments",
+            ),
+            seconds + timeout,
+        )
+        created = batch.wait()
+        t1 = max(deps.last_added(names), time.time())
+        create = {
+            "rate_per_s": rate,
+            "count": count,
+            "latency_ms": latency(self._created_latency(apps, deps, created, names)),
+            "usage": self.sampler().usage(t0, t1).to_json(),
+        }
+
+        # edits: the burst's apps in turn, each edit a new digest
+        edits = [
+            (f"{name}#{i}", (name, load.image(f"e{self.n}-{i}")))
+            for i, name in zip(range(count), itertools.cycle(self.names), strict=False)
+        ]
+        final = {name: img for _, (name, img) in edits}
+        self.say(f"steady: {count} digest edits at {rate:g}/s")
+        t0 = time.time()
+        batch = load.Batch(
+            edits,
+            lambda it: self.api.set_image(ns, it[0], it[1]),
+            self.opts.concurrency,
+            rate=rate,
+        )
+        self.wait(
+            "steady edits on Deployments",
+            lambda: (
+                deps.count_with_image(final) == len(final),
+                f"{batch.done}/{count} edits sent, {deps.count_with_image(final)}/{len(final)} "
+                "apps show their last edit",
+            ),
+            seconds + timeout,
+        )
+        returned = batch.wait()
+        t1 = time.time()
+        self.calls.settle()
+        pairs = [pair for _, pair in edits]
+        lat = self._edit_latency(
+            apps, deps, pairs, {k.split("#")[0]: v for k, v in returned.items()}
+        )
+        edit = {
+            "rate_per_s": rate,
+            "count": count,
+            "superseded": count - len(lat),
+            "latency_ms": latency(lat),
+            "usage": self.sampler().usage(t0, t1).to_json(),
+        }
+        return {"create": create, "edit": edit}
+
+    def finish(self) -> Result:
+        """Stop the operator; its totals over the whole run."""
+        result: Result = {}
+        if self.operator is not None:
+            sampler = self.sampler()
+            sampler.now()
+            result["sigterm_exit_code"] = self.operator.stop()
+            sampler.stop()
+        result["peak_rss_mib"] = round(max((s.peak_mib for s in self.samplers), default=0), 1)
+        result["cpu_s"] = round(sum(s.cpu_s for s in self.samplers), 1)
+        result["processes"] = len(self.samplers)
+        return result
+
+    def cleanup(self) -> None:
+        for w in (self.apps_watch, self.deps_watch):
+            if w is not None:
+                w.stop()
+        if self.operator is not None and self.operator.proc.poll() is None:
+            self.operator.stop()
+        for s in self.samplers:
+            s.stop()
+        self.say("deleting the benchmark namespace")
+        delete_namespaces(self.core, [self.namespace], self.say, self.opts.timeout(self.n))
+        self.harness.close()  # type: ignore[no-untyped-call]
+
+    # ------------------------------------------------------------------------------ figures
+
+    def _progress(self, deps: watch.Seen, batch: load.Batch) -> tuple[bool, str]:
+        seen, done = deps.count_added(self.names), batch.done
+        return seen == self.n, f"{done}/{self.n} apps created, {seen}/{self.n} Deployments"
+
+    @staticmethod
+    def _created_latency(
+        apps: watch.Seen,
+        deps: watch.Seen,
+        returned: dict[str, float],
+        names: list[str] | None = None,
+    ) -> list[float]:
+        """Milliseconds from each app's ADDED event to its Deployment's."""
+        out = []
+        for name in names or list(returned):
+            origin = apps.added.get(name, returned.get(name))
+            if origin is not None and name in deps.added:
+                out.append(1000 * (deps.added[name] - origin))
+        return out
+
+    @staticmethod
+    def _edit_latency(
+        apps: watch.Seen,
+        deps: watch.Seen,
+        pairs: list[tuple[str, str]],
+        returned: dict[str, float],
+    ) -> list[float]:
+        """Milliseconds from the first event showing each new image on the app to the first
+        showing it on the Deployment (edits overtaken by the next edit of the same app before
+        their Deployment showed them are left out)."""
+        out = []
+        for name, img in pairs:
+            origin = apps.image_at.get((name, img), returned.get(name))
+            seen = deps.image_at.get((name, img))
+            if origin is not None and seen is not None:
+                out.append(1000 * (seen - origin))
+        return out

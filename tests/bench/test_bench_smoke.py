@@ -1,0 +1,81 @@
+"""`python -m bench` end to end with 20 apps and short phases: the harness still works.
+
+No timed assertions (the machine is shared); only that every phase ran, saw every object it
+waited for, and counted calls the way the audit log must count them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import Cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = 20
+STEADY = 6  # 2 per second for 3 seconds
+
+
+@pytest.mark.cluster
+def test_bench_smoke(cluster: Cluster, tmp_path: Path) -> None:
+    if not cluster.is_devcluster:
+        pytest.skip("the benchmark reads the audit log of `pythonapp dev`")
+    args = [
+        "--apps", str(APPS), "--steady-rate", "2", "--steady-seconds", "3", "--idle", "4",
+        "--resync", "2", "--noise", "30", "--noise-namespaces", "2", "--settle", "2",
+        "--quiet", "3", "--timeout-base", "150", "--timeout-per-app", "2", "--out", str(tmp_path),
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "N=20 burst" in proc.stderr  # progress lines
+
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert data["meta"]["options"]["concurrency"] == 16
+    (r,) = data["results"]
+    assert "error" not in r
+    assert r["apps"] == APPS and r["ratio_to_baseline"] > 0
+
+    base = r["baseline"]
+    assert base["latency_ms"]["count"] == APPS
+    # exactly: create, five server-side applies, one status patch; no reads
+    assert base["calls"]["writes_per_app"] == 7 and base["calls"]["reads"] == 0
+    assert base["calls"]["per_app"]["patch deployments"] == 1
+
+    burst = r["burst"]
+    assert burst["latency_ms"]["count"] == APPS  # every Deployment seen by the watch
+    assert 0 < burst["deployments_s"] <= burst["ready_s"]
+    calls: dict[str, Any] = burst["calls"]
+    assert calls["writes_per_app"] >= 5 and calls["reads"] > 0
+    assert any(a.startswith("kopf/") for a in calls["by_agent"])  # kopf's own requests count
+    assert any(a.startswith("pythonapp-operator") for a in calls["by_agent"])
+    assert burst["usage"]["cpu_s"] > 0 and burst["usage"]["rss_peak_mib"] > 0
+
+    assert r["idle"]["seconds"] >= 4 and r["idle"]["usage"]["cpu_s"] >= 0
+    assert r["noise"]["objects"] == 30
+    restart = r["restart"]
+    assert restart["sigterm_exit_code"] == 0 and restart["caught_up_s"] > 0
+    assert restart["reads"] > 0  # it listed what it watches
+    assert r["update"]["latency_ms"]["count"] == APPS
+    assert r["steady"]["create"]["latency_ms"]["count"] == STEADY
+    assert r["steady"]["edit"]["count"] == STEADY
+    op = r["operator"]
+    assert op["sigterm_exit_code"] == 0 and op["peak_rss_mib"] > 0 and op["processes"] == 2
+
+    latencies = json.loads((tmp_path / "latency.json").read_text())[str(APPS)]
+    assert len(latencies["burst.latency_ms"]) == APPS
+    summary = (tmp_path / "summary.md").read_text()
+    assert f"| apps | {APPS} |" in summary and "ratio_to_baseline" in summary
