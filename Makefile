@@ -75,7 +75,7 @@ BENCH_ARGS ?=
 BENCH_EXTRA := $(VENV)/.bench-extra
 
 $(BENCH_EXTRA): $(BIN)/pythonapp pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test,dev,bench]'
+	$(BIN)/pip install --quiet -e '.[test,dev,devcluster,bench]'
 	touch $@
 
 bench: $(BENCH_EXTRA) controlplane

@@ -189,7 +189,12 @@ class Run:
             self.cluster.operator,
             out / f"operator-{self.n}.log",
             ["--all-namespaces", *self.opts.operator_args],
-            env={"PYTHONAPP_RESYNC_SECONDS": f"{self.opts.resync_seconds:g}"},
+            env={
+                "PYTHONAPP_RESYNC_SECONDS": f"{self.opts.resync_seconds:g}",
+                # the same requests in flight as the baseline (an operator without the
+                # setting ignores it)
+                "PYTHONAPP_WORKERS": str(self.opts.concurrency),
+            },
         ).wait_healthy()
         self.samplers.append(Sampler(self.operator.proc.pid))
 
