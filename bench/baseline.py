@@ -48,7 +48,7 @@ def reconcile_once(api: Client, namespace: str, name: str, image_ref: str) -> No
 def start(api: Client, namespace: str, images: dict[str, str], concurrency: int) -> Batch:
     """All apps at once, ``concurrency`` in flight, in the background."""
     return Batch(
-        list(images.items()),
+        [(name, (name, img)) for name, img in images.items()],
         lambda item: reconcile_once(api, namespace, item[0], item[1]),
         concurrency,
     )

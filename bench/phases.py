@@ -213,7 +213,7 @@ class Run:
         ns = self.namespace
         t0 = time.time()
         batch = load.Batch(
-            list(images.items()),
+            [(name, (name, img)) for name, img in images.items()],
             lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
             self.opts.concurrency,
         )
@@ -329,7 +329,7 @@ class Run:
         self.say(f"update: a new digest on all {self.n} apps, {self.opts.concurrency} in flight")
         t0 = time.time()
         batch = load.Batch(
-            list(images.items()),
+            [(name, (name, img)) for name, img in images.items()],
             lambda it: self.api.set_image(ns, it[0], it[1]),
             self.opts.concurrency,
         )
@@ -373,7 +373,7 @@ class Run:
         self.say(f"steady: {count} new apps at {rate:g}/s over {self.n} converged ones")
         t0 = time.time()
         batch = load.Batch(
-            list(new.items()),
+            [(name, (name, img)) for name, img in new.items()],
             lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
             self.opts.concurrency,
             rate=rate,
