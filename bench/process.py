@@ -176,9 +176,11 @@ class CaughtUp:
     """When a freshly started operator has caught up with the apps it found.
 
     Preferred signal: one of ``urls`` (by default the health address's ``/metrics`` and
-    ``/readyz``) serves the line ``pythonapp_caught_up 1``. Until an operator offers that, the
-    fallback is the audit log: caught up at its last call before ``quiet`` seconds without any
-    call at all (its watches count when opened, so they do not keep it "busy").
+    ``/readyz``) serves the line ``pythonapp_caught_up 1``. An operator that does not offer the
+    metric at all gets the audit log as a fallback (a converged restart makes no call, so
+    silence alone would end the wait before the reconciles do): caught up at its last call
+    before ``quiet`` seconds without any call at all (its watches count when opened, so they
+    do not keep it "busy").
     """
 
     calls: CallLog
@@ -188,13 +190,15 @@ class CaughtUp:
 
     def wait(self, since: float, timeout: float) -> dict[str, Any]:
         deadline = time.time() + timeout
+        offered = False  # once the operator serves the metric at all, only the metric counts
         while time.time() < deadline:
             for url in self.urls:
                 body = _get(url)
                 if body is not None and CAUGHT_UP_METRIC.search(body):
                     return {"signal": url, "caught_up_at": time.time()}
+                offered = offered or (body is not None and b"pythonapp_caught_up" in body)
             last = self.calls.last(self.user, since)
-            if last is not None and time.time() - last >= self.quiet:
+            if not offered and last is not None and time.time() - last >= self.quiet:
                 return {"signal": f"audit log: no call for {self.quiet:g}s", "caught_up_at": last}
             time.sleep(0.25)
         raise BenchError(f"the operator did not catch up within {timeout:.0f}s of its start")
