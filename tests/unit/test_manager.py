@@ -47,7 +47,8 @@ def child(rv: str, replicas: int = 0, owner: bool = True) -> dict[str, Any]:
 
 
 def controller() -> Controller:
-    return Controller(FakeApi(), Settings(workers=1), [])  # type: ignore[arg-type]
+    settings = Settings(workers=1, status_coalesce_seconds=0.05)
+    return Controller(FakeApi(), settings, [])  # type: ignore[arg-type]
 
 
 def test_events_enqueue_the_app_they_concern_once_and_echoes_nothing() -> None:
@@ -61,10 +62,12 @@ def test_events_enqueue_the_app_they_concern_once_and_echoes_nothing() -> None:
         c.observe(DEPLOYMENT, child("2"), "MODIFIED")  # the echo of our own apply
         assert len(c.queue) == 0
         c.observe(DEPLOYMENT, child("3", replicas=1), "MODIFIED")  # a pod became ready
-        assert len(c.queue) == 1
-        await c.queue.get()
+        c.observe(DEPLOYMENT, child("4", replicas=2), "MODIFIED")  # and the next one
+        assert len(c.queue) == 0 and c.queue.waiting == 1  # status churn is gathered
+        assert await asyncio.wait_for(c.queue.get(), 5) == ("team-a", "shop")
         c.queue.done(("team-a", "shop"))
-        c.observe(DEPLOYMENT, child("4", replicas=1), "DELETED")  # someone deleted it
+        assert c.queue.idle() and c.queue.waiting == 0  # one reconcile for both
+        c.observe(DEPLOYMENT, child("5", replicas=2), "DELETED")  # someone deleted it
         assert len(c.queue) == 1 and c.store.get(DEPLOYMENT, "team-a", "shop") is None
 
     asyncio.run(main())

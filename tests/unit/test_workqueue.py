@@ -126,3 +126,29 @@ def test_shutdown_releases_waiting_workers() -> None:
             await waiter
 
     run(main())
+
+
+def test_urgent_keys_go_first_and_a_queued_key_made_urgent_moves_up() -> None:
+    async def main() -> None:
+        q: WorkQueue[str] = WorkQueue()
+        for key in ("resync-1", "resync-2", "edited"):
+            q.add(key)
+        q.add("new", urgent=True)
+        q.add("edited", urgent=True)  # was queued behind the resyncs
+        assert len(q) == 4
+        assert [await q.get() for _ in range(4)] == ["new", "edited", "resync-1", "resync-2"]
+
+    run(main())
+
+
+def test_a_key_made_urgent_while_processed_is_requeued_urgent() -> None:
+    async def main() -> None:
+        q: WorkQueue[str] = WorkQueue()
+        q.add("a")
+        q.add("b")
+        key = await q.get()
+        q.add(key, urgent=True)
+        q.done(key)
+        assert await q.get() == "a"
+
+    run(main())

@@ -13,6 +13,7 @@ cache, and the operator's memory, does not grow with objects the operator does n
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -27,9 +28,20 @@ def _rv(obj: Obj) -> int | None:
 
 
 def _content(obj: Obj) -> Obj:
-    """What an object holds apart from its resourceVersion (to tell real changes from echoes)."""
+    """What an object holds apart from its resourceVersion and status."""
     meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
-    return {**obj, "metadata": meta}
+    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
+
+
+class Change(enum.Enum):
+    """What an update brought: nothing new (an echo), only status, or more."""
+
+    NONE = 0
+    STATUS = 1
+    OTHER = 2
+
+    def __bool__(self) -> bool:
+        return self is not Change.NONE
 
 
 @dataclass
@@ -47,8 +59,8 @@ class Store:
     def count(self, kind: WatchedKind) -> int:
         return len(self.objects.get(kind.kind, {}))
 
-    def upsert(self, kind: WatchedKind, obj: Obj) -> bool:
-        """Store a trimmed object (:func:`kinds.trim`); True when more than its rv changed.
+    def upsert(self, kind: WatchedKind, obj: Obj) -> Change:
+        """Store a trimmed object (:func:`kinds.trim`); what changed beyond its rv.
 
         An object older than the one held (a late echo of an earlier write) is ignored.
         """
@@ -60,9 +72,11 @@ class Store:
             same_object = old["metadata"].get("uid") == meta.get("uid")
             old_rv, new_rv = _rv(old), _rv(obj)
             if same_object and old_rv is not None and new_rv is not None and new_rv <= old_rv:
-                return False
+                return Change.NONE
         bucket[key] = obj
-        return old is None or _content(old) != _content(obj)
+        if old is None or _content(old) != _content(obj):
+            return Change.OTHER
+        return Change.STATUS if old.get("status") != obj.get("status") else Change.NONE
 
     def delete(self, kind: WatchedKind, namespace: str, name: str, uid: str | None) -> bool:
         """Forget an object that was deleted (only if it is still the same one: same uid)."""

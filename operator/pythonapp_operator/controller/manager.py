@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import GROUP, VERSION
-from .cache import Store
+from .cache import Change, Store
 from .client import ApiError, RestApi
 from .kinds import APP, CHILD_KINDS, Key, WatchedKind, owner_key, trim
 from .metrics import Metrics
@@ -48,6 +48,8 @@ class Settings:
     backoff_base: float = 1.0
     backoff_max: float = 300.0
     crd_poll_seconds: float = 60.0
+    #: status-only child changes within this window make one reconcile (one status write)
+    status_coalesce_seconds: float = 1.0
 
 
 class Controller:
@@ -90,7 +92,13 @@ class Controller:
 
     # -- watch events ------------------------------------------------------------------------
     def observe(self, kind: WatchedKind, body: Mapping[str, Any], event_type: str | None) -> None:
-        """A watch event (or a listed object): update the cache, enqueue whom it concerns."""
+        """A watch event (or a listed object): update the cache, enqueue whom it concerns.
+
+        Urgent: a new or edited app, a child deleted or edited by someone (what a person waits
+        for). Not urgent, and gathered over ``status_coalesce_seconds``: a child whose status
+        alone changed (pods starting make several such events per app in a few seconds; one
+        reconcile, one status write, reports them all).
+        """
         obj = trim(kind, body)
         meta = obj["metadata"]
         key: Key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
@@ -100,11 +108,18 @@ class Controller:
             if kind is APP:
                 self._forget(key)
                 return
-        elif not self.store.upsert(kind, obj):
-            return  # an echo of our own write, or nothing that matters changed
+            change = Change.OTHER
+        else:
+            change = self.store.upsert(kind, obj)
+            if not change:
+                return  # an echo of our own write, or nothing that matters changed
         owner = key if kind is APP else owner_key(obj)
-        if owner is not None and self.store.get(APP, *owner) is not None:
-            self.queue.add(owner)
+        if owner is None or self.store.get(APP, *owner) is None:
+            return
+        if change is Change.OTHER:
+            self.queue.add(owner, urgent=True)
+        else:
+            self.queue.add_after(owner, self.settings.status_coalesce_seconds)
 
     def _forget(self, key: Key) -> None:
         self.queue.forget(key)

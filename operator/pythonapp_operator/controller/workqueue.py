@@ -7,6 +7,9 @@
   ``forget`` resets a key's backoff after a success.
 - ``add_after`` delays a key (the resync spreads every key over a window this way); a key
   waiting for several delays fires at the earliest.
+- Two priorities, as controller-runtime's priority queue has: ``add(key, urgent=True)`` for
+  work a person waits for (a new or edited app, a deleted child), ahead of the rest (status
+  churn from pods starting, resyncs, retries). A queued key made urgent moves up.
 
 All methods run on the event loop's thread. The metrics controller-runtime exports by default
 are read from here (:mod:`.metrics`).
@@ -41,8 +44,10 @@ class WorkQueue(Generic[K]):
     ) -> None:
         self.base_delay, self.max_delay = base_delay, max_delay
         self._clock, self._rng = clock, rng
+        self._urgent: deque[K] = deque()
         self._queue: deque[K] = deque()
         self._dirty: set[K] = set()
+        self._dirty_urgent: set[K] = set()
         self._processing: dict[K, float] = {}  # key -> when its processing started
         self._added_at: dict[K, float] = {}
         self._waiting: dict[K, tuple[float, asyncio.TimerHandle]] = {}
@@ -56,16 +61,26 @@ class WorkQueue(Generic[K]):
         self.on_done: Callable[[float], None] | None = None  # seconds the work took
 
     # -- adding ------------------------------------------------------------------------------
-    def add(self, key: K) -> None:
-        """Queue ``key`` now (a no-op if it is already queued)."""
-        if self._shutting_down or key in self._dirty:
+    def add(self, key: K, *, urgent: bool = False) -> None:
+        """Queue ``key`` now (once: a no-op if it is queued, unless it becomes urgent)."""
+        if self._shutting_down:
+            return
+        if key in self._dirty:
+            if urgent and key not in self._dirty_urgent:
+                self._dirty_urgent.add(key)
+                if key not in self._processing:
+                    self._queue.remove(key)
+                    self._urgent.append(key)
+                    self._wakeup.set()
             return
         self.adds += 1
         self._dirty.add(key)
+        if urgent:
+            self._dirty_urgent.add(key)
         self._added_at[key] = self._clock()
         if key in self._processing:
             return  # queued again by done()
-        self._queue.append(key)
+        (self._urgent if urgent else self._queue).append(key)
         self._wakeup.set()
 
     def add_after(self, key: K, delay: float) -> None:
@@ -112,13 +127,14 @@ class WorkQueue(Generic[K]):
     # -- taking ------------------------------------------------------------------------------
     async def get(self) -> K:
         """The next key to process; it is not handed out again until ``done(key)``."""
-        while not self._queue:
+        while not self._queue and not self._urgent:
             if self._shutting_down:
                 raise ShutDown
             self._wakeup.clear()
             await self._wakeup.wait()
-        key = self._queue.popleft()
+        key = self._urgent.popleft() if self._urgent else self._queue.popleft()
         self._dirty.discard(key)
+        self._dirty_urgent.discard(key)
         now = self._clock()
         self._processing[key] = now
         added = self._added_at.pop(key, now)
@@ -132,7 +148,7 @@ class WorkQueue(Generic[K]):
         if started is not None and self.on_done is not None:
             self.on_done(self._clock() - started)
         if key in self._dirty:
-            self._queue.append(key)
+            (self._urgent if key in self._dirty_urgent else self._queue).append(key)
             self._wakeup.set()
 
     def shutdown(self) -> None:
@@ -142,13 +158,15 @@ class WorkQueue(Generic[K]):
             handle.cancel()
         self._waiting.clear()
         self._queue.clear()
+        self._urgent.clear()
         self._dirty.clear()
+        self._dirty_urgent.clear()
         self._wakeup.set()
 
     # -- state for metrics and the caught-up signal -----------------------------------------
     def __len__(self) -> int:
         """Keys ready to be processed (controller-runtime's ``workqueue_depth``)."""
-        return len(self._queue)
+        return len(self._queue) + len(self._urgent)
 
     @property
     def processing(self) -> int:
@@ -161,7 +179,7 @@ class WorkQueue(Generic[K]):
 
     def idle(self) -> bool:
         """Nothing queued and nothing being processed (delayed retries may still wait)."""
-        return not self._queue and not self._processing
+        return not self._queue and not self._urgent and not self._processing
 
     def longest_running(self) -> float:
         now = self._clock()
