@@ -11,14 +11,17 @@ export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
 .PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools \
-        crd golden demo demo-down bench kind-e2e clean
+        crd golden lock-dev demo demo-down bench kind-e2e clean
 
 all: test
 
-$(BIN)/pythonapp: pyproject.toml
+# The dev/test virtualenv from requirements-dev.lock (pinned and hash-checked, like the image's
+# requirements.lock), then the project itself, editable, built with the locked setuptools.
+# Regenerate the lock after changing dependencies: make lock-dev
+$(BIN)/pythonapp: pyproject.toml requirements-dev.lock
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(BIN)/pythonapp
@@ -40,6 +43,14 @@ tools:
 crd: venv
 	$(BIN)/pythonapp crd > crds/pythonapps.yaml
 	cp crds/pythonapps.yaml deploy/base/crds/pythonapps.yaml
+
+# Test and dev tools pinned with hashes, at the same versions as requirements.lock (runtime) and
+# requirements-build.lock (pip, setuptools, wheel); tests/deploy/test_lock.py checks all three.
+lock-dev: venv
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --extra test --extra dev \
+	  -c requirements.lock -c requirements-build.lock \
+	  -o requirements-dev.lock pyproject.toml requirements-build.in
 
 golden: venv
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/unit
