@@ -11,7 +11,7 @@ export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
 .PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools \
-        crd golden lock-dev demo demo-down bench kind-e2e clean
+        crd docs golden lock-dev demo demo-down bench kind-e2e clean
 
 all: test
 
@@ -43,6 +43,10 @@ tools:
 crd: venv
 	$(BIN)/pythonapp crd > crds/pythonapps.yaml
 	cp crds/pythonapps.yaml deploy/base/crds/pythonapps.yaml
+
+# The field reference is generated from the models too (a test fails when it drifts).
+docs: venv
+	$(BIN)/python -m pythonapp_operator.docs > docs/reference.md
 
 # Test and dev tools pinned with hashes, at the same versions as requirements.lock (runtime) and
 # requirements-build.lock (pip, setuptools, wheel); tests/deploy/test_lock.py checks all three.
