@@ -27,9 +27,10 @@ $(BIN)/pythonapp: pyproject.toml requirements-dev.lock
 venv: $(BIN)/pythonapp
 
 lint: venv
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator tests bench examples
+	$(BIN)/ruff format --check operator tests bench examples
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples/app/app.py
 
 # The control plane's binaries (built from Go modules once, cached by version).
 controlplane: venv
@@ -60,7 +61,7 @@ golden: venv
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/unit
 
 test-unit: venv
-	$(BIN)/pytest -q tests/unit tests/integration -m "not cluster"
+	$(BIN)/pytest -q tests/unit tests/app tests/integration -m "not cluster"
 
 test-checkers: venv tools
 	$(BIN)/pytest -q tests/policy
