@@ -207,7 +207,8 @@ def _walk(found: Found, place: _Place, doc: object) -> None:
         return
     for index, item in enumerate(items):
         if kind == LIST_KIND and isinstance(item, dict) and "kind" not in item:
-            # The API server's PythonAppList leaves kind and apiVersion off its items.
+            # Every item of a PythonAppList is a PythonApp: a list written by hand or by a
+            # client that leaves kind and apiVersion off the items is still checked.
             _walk(
                 found,
                 place.item(index),

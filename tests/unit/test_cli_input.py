@@ -98,7 +98,37 @@ def test_kubectl_get_output_with_status_and_managed_fields_is_valid(
     assert (code, lines) == (0, ["2 PythonApp(s) valid"])
 
 
-def test_a_pythonapplist_from_the_api_server_has_items_without_kind(
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    "capture",
+    ["kubectl-get-pythonapps.yaml", "pythonapplist.json"],
+    ids=["kubectl-get-o-yaml", "api-server-list"],
+)
+def test_lists_captured_from_a_real_api_server(
+    capture: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kubectl -n demo get pythonapps -o yaml` (a v1 List) and the API server's own
+    PythonAppList (`kubectl get --raw .../pythonapps`, JSON), captured from the dev cluster
+    running the examples: status, managedFields and all. All four apps are checked, and a
+    `latest` image in one of them fails the run."""
+    source = DATA / capture
+    code, lines = validate(capsys, str(source))
+    assert code == 0 and lines[-1] == "4 PythonApp(s) valid, 2 warning(s)", lines
+    broken = tmp_path / capture
+    broken.write_text(
+        source.read_text().replace(
+            "ghcr.io/acme/shop:1.4.2@sha256:", "ghcr.io/acme/shop:latest@sha256:", 1
+        )
+    )
+    code, lines = validate(capsys, str(broken))
+    errors = [line for line in lines if ": warning: " not in line]
+    assert code == 1 and len(errors) == 1, lines
+    assert errors[0].startswith(f"{broken}: demo/shop: spec.image: uses the tag 'latest'")
+
+
+def test_a_pythonapplist_with_items_without_kind(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bare = [
