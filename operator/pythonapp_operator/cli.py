@@ -1,8 +1,11 @@
 """The ``pythonapp`` command line: validate, render, crd, operator, dev.
 
-A thin layer over the pure modules: it reads files, prints results and maps problems to exit
-codes. It never prints a traceback for bad input: every problem is one line,
-``FILE: NAMESPACE/NAME: FIELD.PATH: message``.
+A thin layer over the pure modules: it reads files (bounded, see :mod:`.yamlio`), finds the
+PythonApps in them (:func:`.validation.find_pythonapps`), validates them, asks :mod:`.advice`
+for warnings, prints results and maps problems to exit codes. It never prints a traceback for
+bad input: every problem is one line, ``FILE: NAMESPACE/NAME: FIELD.PATH: message`` for a
+PythonApp, ``FILE: document N: message`` for a document that is not one, ``FILE: message`` for
+a file that cannot be read as YAML (``CHECK_HELP`` below is the user's version of this).
 """
 
 from __future__ import annotations
