@@ -11,22 +11,26 @@ export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
 .PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools \
-        crd golden demo demo-down bench bench-curve kind-e2e clean
+        crd docs golden lock-dev demo demo-down bench bench-curve kind-e2e clean
 
 all: test
 
-$(BIN)/pythonapp: pyproject.toml
+# The dev/test virtualenv from requirements-dev.lock (pinned and hash-checked, like the image's
+# requirements.lock), then the project itself, editable, built with the locked setuptools.
+# Regenerate the lock after changing dependencies: make lock-dev
+$(BIN)/pythonapp: pyproject.toml requirements-dev.lock
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev,devcluster]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(BIN)/pythonapp
 
 lint: venv
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator tests bench examples
+	$(BIN)/ruff format --check operator tests bench examples
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples/app/app.py
 
 # The control plane's binaries (built from Go modules once, cached by version).
 controlplane: venv
@@ -41,11 +45,23 @@ crd: venv
 	$(BIN)/pythonapp crd > crds/pythonapps.yaml
 	cp crds/pythonapps.yaml deploy/base/crds/pythonapps.yaml
 
+# The field reference is generated from the models too (a test fails when it drifts).
+docs: venv
+	$(BIN)/python -m pythonapp_operator.docs > docs/reference.md
+
+# Test and dev tools pinned with hashes, at the same versions as requirements.lock (runtime) and
+# requirements-build.lock (pip, setuptools, wheel); tests/deploy/test_lock.py checks all three.
+lock-dev: venv
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --extra test --extra dev --extra devcluster \
+	  -c requirements.lock -c requirements-build.lock \
+	  -o requirements-dev.lock pyproject.toml requirements-build.in
+
 golden: venv
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/unit
 
 test-unit: venv
-	$(BIN)/pytest -q tests/unit tests/integration -m "not cluster"
+	$(BIN)/pytest -q tests/unit tests/app tests/integration -m "not cluster"
 
 test-checkers: venv tools
 	$(BIN)/pytest -q tests/policy

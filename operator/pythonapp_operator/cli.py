@@ -1,8 +1,11 @@
 """The ``pythonapp`` command line: validate, render, crd, operator, dev.
 
-A thin layer over the pure modules: it reads files, prints results and maps problems to exit
-codes. It never prints a traceback for bad input: every problem is one line,
-``FILE: NAMESPACE/NAME: FIELD.PATH: message``.
+A thin layer over the pure modules: it reads files (bounded, see :mod:`.yamlio`), finds the
+PythonApps in them (:func:`.validation.find_pythonapps`), validates them, asks :mod:`.advice`
+for warnings, prints results and maps problems to exit codes. It never prints a traceback for
+bad input: every problem is one line, ``FILE: NAMESPACE/NAME: FIELD.PATH: message`` for a
+PythonApp, ``FILE: document N: message`` for a document that is not one, ``FILE: message`` for
+a file that cannot be read as YAML (``CHECK_HELP`` below is the user's version of this).
 """
 
 from __future__ import annotations
@@ -11,67 +14,139 @@ import argparse
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from . import __version__
+from .advice import advise
 from .crd import crd
 from .models import DNS1123_LABEL, PythonApp
 from .render import render
-from .validation import is_pythonapp, validate_document
-from .yamlio import YamlError, dump_all, load_all
+from .validation import find_pythonapps, validate_document
+from .yamlio import MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH, YamlError, decode, dump_all, load_all
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
+CHECK_HELP = f"""\
+Every PythonApp is checked wherever it sits: each document of a multi-document
+stream (---), and each item of a `kind: List` (what `kubectl get -o yaml`
+prints), of a PythonAppList or of any other *List with items, Lists in Lists
+too. Other kinds are skipped.
 
-def _read(path: str) -> str:
+Exit 1, with one line per problem on stderr:
+  FILE: NAMESPACE/NAME: FIELD.PATH: message
+      an invalid PythonApp
+  FILE: document N: message
+      a document that is not a Kubernetes object: a top-level YAML sequence,
+      a scalar, a mapping without kind
+  FILE: no PythonApp found ...
+      the file holds no PythonApp (only other kinds, or nothing): a gate that
+      checked nothing must not pass; --allow-empty accepts such files
+  FILE: message
+      unreadable, not UTF-8, not YAML, over {MAX_BYTES >> 20} MiB, nested over {MAX_DEPTH}
+      levels, aliases expanding past {MAX_ALIAS_NODES} nodes (a YAML bomb)
+Warnings, which leave the exit code alone unless --strict:
+  FILE: NAMESPACE/NAME: FIELD.PATH: warning: message
+      valid but risky: one replica, a worker without probes, no CPU request...
+Exit 0 when every PythonApp is valid. Never a traceback.
+"""
+
+
+def _read(path: str) -> bytes:
+    """At most one byte more than the reader accepts: a huge file or a device is never slurped."""
     if path == "-":
-        return sys.stdin.read()
-    return Path(path).read_text(encoding="utf-8")
+        return sys.stdin.buffer.read(MAX_BYTES + 1)
+    with open(path, "rb") as stream:
+        return stream.read(MAX_BYTES + 1)
 
 
-def check_files(paths: Sequence[str], err: TextIO) -> tuple[list[PythonApp], bool]:
-    """Validate every PythonApp in every file; print one line per problem to ``err``."""
-    apps: list[PythonApp] = []
-    ok = True
+@dataclass
+class Checked:
+    """The outcome of checking files: the valid apps, and how many lines of each kind."""
+
+    apps: list[PythonApp] = field(default_factory=list)
+    errors: int = 0
+    warnings: int = 0
+
+
+def _no_app_message(documents: int, other_kinds: list[str]) -> str:
+    if not documents:
+        return "no PythonApp found: the file holds no YAML document"
+    if not other_kinds:
+        return "no PythonApp found: its Lists are empty"
+    counts = Counter(other_kinds)
+    kinds = ", ".join(f"{k} x{n}" if n > 1 else k for k, n in counts.items())
+    return f"no PythonApp found (only {kinds}): this command checks PythonApps"
+
+
+def _check_file(path: str, source: str, checked: Checked, err: TextIO, allow_empty: bool) -> None:
+    def report(line: str, warning: bool = False) -> None:
+        print(line, file=err)
+        if warning:
+            checked.warnings += 1
+        else:
+            checked.errors += 1
+
+    try:
+        data = _read(path)
+    except OSError as exc:
+        report(f"{source}: cannot read: {exc.strerror or exc}")
+        return
+    try:
+        documents = load_all(decode(data))
+    except YamlError as exc:
+        report(f"{source}: {exc}")
+        return
+    found = find_pythonapps(documents)
+    for doc_problem in found.problems:
+        report(doc_problem.format(source))
+    if not found.apps and not found.problems and not allow_empty:
+        report(f"{source}: {_no_app_message(len(documents), found.other_kinds)}")
+    for doc in found.apps:
+        app, problems = validate_document(doc)
+        if app is not None:
+            problems = advise(app)
+            checked.apps.append(app)
+        for problem in problems:
+            report(problem.format(source), warning=problem.warning)
+
+
+def check_files(paths: Sequence[str], err: TextIO, *, allow_empty: bool = False) -> Checked:
+    """Validate every PythonApp in every file; one line per problem or warning to ``err``."""
+    checked = Checked()
     for path in paths:
         source = "<stdin>" if path == "-" else path
         try:
-            documents = load_all(_read(path))
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"{source}: cannot read: {getattr(exc, 'strerror', None) or exc}", file=err)
-            ok = False
-            continue
-        except YamlError as exc:
-            print(f"{source}: {exc}", file=err)
-            ok = False
-            continue
-        for doc in documents:
-            if not is_pythonapp(doc):
-                continue
-            app, problems = validate_document(doc)
-            for problem in problems:
-                print(problem.format(source), file=err)
-            if app is None:
-                ok = False
-            else:
-                apps.append(app)
-    return apps, ok
+            _check_file(path, source, checked, err, allow_empty)
+        except Exception as exc:  # a bug must fail the gate, in one line, never pass it
+            print(
+                f"{source}: internal error, please report it: {type(exc).__name__}: {exc}",
+                file=err,
+            )
+            checked.errors += 1
+    return checked
+
+
+def _failed(checked: Checked, strict: bool) -> bool:
+    return checked.errors > 0 or (strict and checked.warnings > 0)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    apps, ok = check_files(args.files, sys.stderr)
-    if ok:
-        print(f"{len(apps)} PythonApp(s) valid", file=sys.stderr)
-    return EXIT_OK if ok else EXIT_INVALID
+    checked = check_files(args.files, sys.stderr, allow_empty=args.allow_empty)
+    if _failed(checked, args.strict):
+        return EXIT_INVALID
+    warnings = f", {checked.warnings} warning(s)" if checked.warnings else ""
+    print(f"{len(checked.apps)} PythonApp(s) valid{warnings}", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    apps, ok = check_files([args.file], sys.stderr)
-    if not ok:
+    checked = check_files([args.file], sys.stderr)
+    if _failed(checked, args.strict):
         return EXIT_INVALID
-    sys.stdout.write(dump_all(obj for app in apps for obj in render(app)))
+    sys.stdout.write(dump_all(obj for app in checked.apps for obj in render(app)))
     return EXIT_OK
 
 
@@ -158,12 +233,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("validate", help="check PythonApps in YAML files (- = stdin)")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = sub.add_parser(
+        "validate",
+        help="check PythonApps in YAML files (- = stdin)",
+        description=CHECK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="YAML file, or - for stdin")
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="a file with no PythonApp is not an error (for globs over a whole repository)",
+    )
+    p.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("render", help="print every object the operator would apply")
-    p.add_argument("file", metavar="FILE")
+    p = sub.add_parser(
+        "render",
+        help="print every object the operator would apply",
+        description="Print, as multi-document YAML on stdout, every object the operator would\n"
+        "apply for each PythonApp in FILE (Deployment first). FILE is checked as by\n"
+        "`validate`; nothing is printed on stdout unless every PythonApp is valid.",
+        epilog=CHECK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", metavar="FILE", help="YAML file, or - for stdin")
+    p.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("crd", help="print the PythonApp CustomResourceDefinition")

@@ -1,4 +1,5 @@
 """requirements.lock: the image's runtime dependencies, pinned and hash-checked, and proven.
+requirements-dev.lock: the same for the dev/test virtualenv (`make venv`), agreeing with it.
 
 * every requirement is pinned with `==` and carries `--hash=sha256:` (so does the build
   toolchain's requirements-build.lock);
@@ -13,6 +14,7 @@ Regenerate the locks after changing dependencies (pip-tools is in the dev extra)
     -o requirements.lock pyproject.toml
   pip-compile --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
     --no-emit-find-links -o requirements-build.lock requirements-build.in
+  make lock-dev    # requirements-dev.lock, constrained by the two above
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from tests.deploy.tools import REPO
 
 LOCK = REPO / "requirements.lock"
 BUILD_LOCK = REPO / "requirements-build.lock"
+DEV_LOCK = REPO / "requirements-dev.lock"
 RUNTIME_UID = 10001
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
 
@@ -59,7 +62,7 @@ def requirements(lock: Path) -> dict[str, tuple[str, list[str]]]:
     return out
 
 
-@pytest.mark.parametrize("lock", [LOCK, BUILD_LOCK], ids=lambda p: p.name)
+@pytest.mark.parametrize("lock", [LOCK, BUILD_LOCK, DEV_LOCK], ids=lambda p: p.name)
 def test_every_line_is_pinned_and_hashed(lock: Path) -> None:
     reqs = requirements(lock)
     assert reqs, f"{lock.name} is empty"
@@ -106,6 +109,69 @@ def test_build_lock_has_the_build_backend() -> None:
         name = str(canonicalize_name(req.name))
         assert name in locked, f"build requirement {req.name} missing from requirements-build.lock"
         assert req.specifier.contains(Version(locked[name][0]))
+
+
+def test_dev_lock_covers_everything_make_venv_installs() -> None:
+    """Runtime, test and dev extras, and the build toolchain: `pip install --require-hashes`
+    refuses the whole install if one of them (or a dependency of one) is missing."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    specs = [
+        *project["dependencies"],
+        *(s for group in ("test", "dev") for s in project["optional-dependencies"][group]),
+        *pyproject["build-system"]["requires"],
+        *(
+            line.strip()
+            for line in (REPO / "requirements-build.in").read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ),
+    ]
+    locked = requirements(DEV_LOCK)
+    for spec in specs:
+        req = Requirement(spec)
+        name = str(canonicalize_name(req.name))
+        assert name in locked, f"{req.name} is not in requirements-dev.lock: run `make lock-dev`"
+        assert req.specifier.contains(Version(locked[name][0]), prereleases=True), (
+            f"requirements-dev.lock pins {req.name}=={locked[name][0]}, outside {req.specifier}:"
+            " run `make lock-dev`"
+        )
+
+
+@pytest.mark.parametrize("other", [LOCK, BUILD_LOCK], ids=lambda p: p.name)
+def test_dev_lock_agrees_with(other: Path) -> None:
+    """What the tests run is what the image runs: the same version of every shared package."""
+    dev = requirements(DEV_LOCK)
+    differ = {
+        name: (version, dev[name][0])
+        for name, (version, _) in requirements(other).items()
+        if name in dev and dev[name][0] != version
+    }
+    missing = sorted(set(requirements(other)) - set(dev))
+    assert not differ and not missing, (
+        f"requirements-dev.lock disagrees with {other.name} (theirs, dev): {differ}, "
+        f"missing {missing}: run `make lock-dev`"
+    )
+
+
+def test_make_venv_installs_only_from_the_dev_lock() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    rule = makefile.split("$(BIN)/pythonapp:", 1)[1].split("\n\n", 1)[0]
+    installs = [line.strip() for line in rule.splitlines() if "pip install" in line]
+    assert installs, rule
+    assert "--require-hashes -r requirements-dev.lock" in installs[0], installs
+    for line in installs[1:]:
+        assert "--no-deps" in line and "--no-build-isolation" in line, line
+
+
+def test_license_is_an_spdx_expression() -> None:
+    """setuptools >= 77 deprecates the ``{text = ...}`` table (a warning on every install)."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert isinstance(pyproject["project"]["license"], str), 'use license = "Apache-2.0"'
+    assert not any(c.startswith("License ::") for c in pyproject["project"].get("classifiers", []))
+    (setuptools,) = [
+        Requirement(r) for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")
+    ]
+    assert not setuptools.specifier.contains("76.9"), "license expressions need setuptools>=77"
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +246,26 @@ def test_locked_runtime_runs_as_the_image_user(locked_venv: Path) -> None:
     rendered = as_image_user([locked_venv / "bin/pythonapp", "render", example], tmp)
     kinds = [d["kind"] for d in yaml.safe_load_all(rendered.stdout) if d]
     assert kinds and kinds[0] == "Deployment", kinds
+
+
+def test_wheel_builds_without_warnings(locked_venv: Path) -> None:
+    """The locked toolchain builds the operator's wheel from a checkout without a warning
+    (setuptools deprecated the ``license = {text = ...}`` table; an SPDX string is current).
+    The README goes along, as in a checkout or an sdist: the image's build context leaves it
+    out, and setuptools then warns that the long description is missing."""
+    tmp = locked_venv.parent
+    shutil.copy2(REPO / "README.md", tmp / "src" / "README.md")
+    pip = tmp / "build/bin/pip"
+    out = run(
+        [pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp / "w2", tmp / "src"],
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
+    noise = [
+        line
+        for line in (out.stdout + out.stderr).splitlines()
+        if re.search(r"warn|deprecat", line, re.IGNORECASE)
+    ]
+    assert not noise, "\n".join(noise)
 
 
 def test_locked_runtime_imports_the_operator_stack(locked_venv: Path) -> None:
