@@ -34,15 +34,15 @@ def _events(path: Path) -> Iterator[dict[str, Any]]:
             yield event
 
 
-def count_writes(
+def writes(
     path: Path,
     namespace: str,
     since: float,
     until: float | None = None,
     agents: tuple[str, ...] = OPERATOR_AGENTS,
-) -> int:
-    """Completed write requests in ``namespace`` by ``agents`` between two epoch times."""
-    count = 0
+) -> Iterator[dict[str, Any]]:
+    """Audit events of completed write requests in ``namespace`` by ``agents`` between two epoch
+    times (``objectRef`` names the resource and subresource written)."""
     for event in _events(path):
         if event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITE_VERBS:
             continue
@@ -56,5 +56,15 @@ def count_writes(
         except ValueError:
             continue
         if when >= since and (until is None or when <= until):
-            count += 1
-    return count
+            yield event
+
+
+def count_writes(
+    path: Path,
+    namespace: str,
+    since: float,
+    until: float | None = None,
+    agents: tuple[str, ...] = OPERATOR_AGENTS,
+) -> int:
+    """Completed write requests in ``namespace`` by ``agents`` between two epoch times."""
+    return sum(1 for _ in writes(path, namespace, since, until, agents))
