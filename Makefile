@@ -11,7 +11,7 @@ export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
 .PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools \
-        crd golden demo demo-down bench kind-e2e clean
+        crd golden status-fixtures demo demo-down bench kind-e2e clean
 
 all: test
 
@@ -43,6 +43,11 @@ crd: venv
 
 golden: venv
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/unit
+
+# Re-capture tests/fixtures/status/ (PythonApps in each state, from the real operator) after an
+# intended status change; review the diff, then tests/gitops re-check Argo CD and Flux on them.
+status-fixtures: venv controlplane tools
+	UPDATE_STATUS_FIXTURES=1 $(BIN)/pytest -q tests/e2e/test_status_fixtures.py
 
 test-unit: venv
 	$(BIN)/pytest -q tests/unit tests/integration -m "not cluster"
