@@ -38,8 +38,14 @@ fail() {
 quietly() { printf '\n$ %s\n' "$*" >>"$LOG"; "$@" >>"$LOG" 2>&1; }
 
 : >"$LOG"
+BUILD=operator/pythonapp_operator/devcluster/build-controlplane.sh
 echo "pythonapp-operator demo: a local control plane (no Docker), the CRD, the operator, the examples."
-echo "The first run takes about 10 minutes (it builds the control plane from Go modules); later runs take seconds."
+plan=$(bash "$BUILD" --plan 2>&1 >/dev/null | head -n 1) || true
+case $plan in
+  *cached:*) echo "The control plane is already built: this takes under a minute." ;;
+  *) minutes=$(sed -n 's/.* about \([0-9]*\) minutes.*/\1/p' <<<"$plan")
+     echo "First run: about ${minutes:-10} minutes on 2 cores (the control plane is built from Go modules); later runs take seconds." ;;
+esac
 echo "Full log: $LOG"
 
 step "Python virtualenv (.venv)"
@@ -47,7 +53,7 @@ quietly make --no-print-directory venv || fail "creating the virtualenv"
 
 step "control plane binaries (cached in $CACHE/bin)"
 # The build script prints its own steps (n of m, time, what is left) and names its log.
-if ! bash operator/pythonapp_operator/devcluster/build-controlplane.sh 2>&1 >>"$LOG" | sed 's/^/    /'; then
+if ! bash "$BUILD" 2>&1 >>"$LOG" | sed 's/^/    /'; then
   say "FAILED: building the control plane (see above)"
   exit 1
 fi

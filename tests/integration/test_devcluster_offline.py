@@ -165,7 +165,7 @@ def test_build_script_says_each_step_n_of_m_with_its_time_and_what_is_left(
     k8s = binaries.K8S_VERSION
     assert lines == [
         "missing: k8s-modules kube-apiserver kube-controller-manager kube-scheduler kubectl; "
-        "building them takes about 8 minutes on 2 cores the first time, seconds after",
+        "building takes about 8 minutes on 2 cores the first time, seconds after",
         f"1/5 Kubernetes {k8s} modules (download, resolve) (usually ~1m00s); "
         "then kube-apiserver, kube-controller-manager, kube-scheduler, kubectl",
         f"2/5 kube-apiserver {k8s} (usually ~4m00s); "

@@ -92,7 +92,7 @@ step() {
 
 expected=0
 for s in "${steps[@]}"; do expected=$((expected + estimate[$s])); done
-say "missing: ${steps[*]}; building them takes about $(( (expected + 30) / 60 )) minutes on 2 cores the first time, seconds after"
+say "missing: ${steps[*]}; building takes about $(( (expected + 30) / 60 )) minutes on 2 cores the first time, seconds after"
 if [ "$PLAN" = 1 ]; then
   for s in "${steps[@]}"; do step "$s"; done
   exit 0
