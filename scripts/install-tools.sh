@@ -177,7 +177,7 @@ install_kstatus_check() {
     # Builds of other sources are kept: another checkout sharing this cache may still use one.
     mkdir -p "$dir/bin"
     if ! (cd "$KSTATUS_CHECK_SRC" && GOTOOLCHAIN=local \
-        go build -mod=readonly -trimpath -ldflags="-s -w" -o "$bin" . >&2); then
+        go build -mod=readonly -buildvcs=false -trimpath -ldflags="-s -w" -o "$bin" . >&2); then
         rm -rf "$dir"
         die "building kstatus-check failed: go build in $KSTATUS_CHECK_SRC (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
     fi
