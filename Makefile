@@ -11,7 +11,7 @@ export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
 .PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools \
-        crd docs golden lock-dev demo demo-down bench bench-curve kind-e2e clean
+        crd docs golden lock-dev status-fixtures demo demo-down bench bench-curve kind-e2e clean
 
 all: test
 
@@ -60,6 +60,11 @@ lock-dev: venv
 golden: venv
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/unit
 
+# Re-capture tests/fixtures/status/ (PythonApps in each state, from the real operator) after an
+# intended status change; review the diff, then tests/gitops re-check Argo CD and Flux on them.
+status-fixtures: venv controlplane tools
+	UPDATE_STATUS_FIXTURES=1 $(BIN)/pytest -q tests/e2e/test_status_fixtures.py
+
 test-unit: venv
 	$(BIN)/pytest -q tests/unit tests/app tests/integration -m "not cluster"
 
@@ -77,7 +82,9 @@ test-cluster: venv controlplane
 test: lint controlplane tools
 	$(BIN)/pytest -q tests
 
-demo: venv controlplane
+# No prerequisites: the script says up front how long a first run takes, then creates the venv
+# and builds the control plane itself, one line per step (the tools' output goes to a log).
+demo:
 	bash scripts/demo.sh
 
 demo-down: venv

@@ -4,12 +4,16 @@
 #     kube-score, kube-linter, Polaris (Go, built from the Go module proxy) and Checkov (PyPI, in
 #     a virtualenv of its own: it pins old boto3/packaging, so it stays out of the project's venv);
 #   kubectl-validate (schema validation of deploy/, offline built-in schemas) and actionlint
-#     (the GitHub Actions workflow), both Go.
+#     (the GitHub Actions workflow), both Go;
+#   kstatus-check (tests/gitops/kstatus, this repo's Go source): kstatus and Flux's CEL health
+#     checks, run by tests/gitops on the captured PythonApp objects.
 #
 #   scripts/install-tools.sh [TOOL...]
-#     TOOL: kube-score kube-linter polaris checkov kubectl-validate actionlint (default: all)
+#     TOOL: kube-score kube-linter polaris checkov kubectl-validate actionlint kstatus-check
+#           (default: all)
 #
-# Idempotent. Each tool lands in a cache outside the repo, keyed by version:
+# Idempotent. Each tool lands in a cache outside the repo, keyed by version (kstatus-check: by
+# a hash of its sources, so an edit rebuilds it):
 #   ${PYTHONAPP_CACHE:-$HOME/.cache/pythonapp-operator}/tools/<name>-<version>/bin/<name>
 # and is recorded (only once it ran offline) in tools/tools.env, lines NAME=/abs/path, which
 # tests/installed_tools.py reads. The last stdout line is the path of that env file.
@@ -35,6 +39,7 @@ CHECKOV_VERSION=3.3.30
 # reach Kubernetes 1.30; tests/deploy pass --version 1.30 so nothing is ever downloaded).
 KUBECTL_VALIDATE_VERSION=v0.0.4
 ACTIONLINT_VERSION=v1.7.9
+KSTATUS_CHECK_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/gitops/kstatus"
 
 CACHE="${PYTHONAPP_CACHE:-$HOME/.cache/pythonapp-operator}"
 TOOLS="$CACHE/tools"
@@ -148,6 +153,37 @@ EOF
     finish checkov "$dir" "$t0" "$bin" --version
 }
 
+# source_hash DIR: sha256 of DIR's files in name order, 12 hex digits (tests/gitops/kstatus.py
+# computes the same to refuse a binary built from other sources).
+source_hash() {
+    local f
+    (cd "$1" && for f in $(find . -maxdepth 1 -type f -printf '%f\n' | LC_ALL=C sort); do cat "$f"; done) \
+        | sha256sum | cut -c1-12
+}
+
+# kstatus-check: built from the repo's own module (its go.mod and go.sum pin every dependency).
+install_kstatus_check() {
+    local hash dir bin t0=$SECONDS
+    hash=$(source_hash "$KSTATUS_CHECK_SRC")
+    dir="$TOOLS/kstatus-check-$hash"
+    bin="$dir/bin/kstatus-check"
+    if [[ -f $dir/.installed && -x $bin ]]; then
+        record kstatus-check "$bin"
+        log "kstatus-check $hash already installed ($dir)"
+        return
+    fi
+    need_go
+    log "building kstatus-check from $KSTATUS_CHECK_SRC (sources $hash) with $(go env GOVERSION); a few minutes the first time ..."
+    # Builds of other sources are kept: another checkout sharing this cache may still use one.
+    mkdir -p "$dir/bin"
+    if ! (cd "$KSTATUS_CHECK_SRC" && GOTOOLCHAIN=local \
+        go build -mod=readonly -buildvcs=false -trimpath -ldflags="-s -w" -o "$bin" . >&2); then
+        rm -rf "$dir"
+        die "building kstatus-check failed: go build in $KSTATUS_CHECK_SRC (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
+    fi
+    finish kstatus-check "$dir" "$t0" "$bin" -version
+}
+
 install_one() {
     case $1 in
     kube-score)
@@ -163,6 +199,7 @@ install_one() {
         go_tool polaris "${POLARIS_VERSION#v}" github.com/fairwindsops/polaris "$POLARIS_VERSION" "" \
             "$POLARIS_GOSUM" github.com/fairwindsops/polaris "-X main.Version=${POLARIS_VERSION#v}" version ;;
     checkov) install_checkov ;;
+    kstatus-check) install_kstatus_check ;;
     kubectl-validate)
         go_tool kubectl-validate "${KUBECTL_VALIDATE_VERSION#v}" sigs.k8s.io/kubectl-validate \
             "$KUBECTL_VALIDATE_VERSION" "" "" sigs.k8s.io/kubectl-validate "" --help ;;
@@ -174,7 +211,7 @@ install_one() {
     esac
 }
 
-ALL_TOOLS="kube-score kube-linter polaris checkov kubectl-validate actionlint"
+ALL_TOOLS="kube-score kube-linter polaris checkov kubectl-validate actionlint kstatus-check"
 if (($# == 0)); then
     # shellcheck disable=SC2086  # word splitting of the list is the point
     set -- $ALL_TOOLS

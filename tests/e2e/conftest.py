@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,64 @@ def crd(k: Kubectl) -> None:
         "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds" / "pythonapps.yaml")
     )
     k.run("wait", "--for=condition=Established", "crd/pythonapps.pythonapp.dev", "--timeout=60s")
+
+
+def crd_without_validation() -> dict[str, Any]:
+    """The generated CRD with its validation stripped (CEL rules, patterns, bounds)."""
+    crd = yaml.safe_load((ROOT / "crds" / "pythonapps.yaml").read_text())
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: strip(v)
+                for key, v in node.items()
+                if key
+                not in ("x-kubernetes-validations", "pattern", "minimum", "maximum", "minLength")
+            }
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return strip(crd)  # type: ignore[no-any-return]
+
+
+def apply_past_validation(k: Kubectl, doc: dict[str, Any]) -> None:
+    """Apply an object the CRD would refuse, as one stored under an older, laxer CRD would be:
+    the CRD's validation is swapped out for the apply and the generated CRD put back after."""
+    k.run(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump(crd_without_validation()),
+    )
+    try:
+        # Each attempt re-applies: the API server may still hold the strict schema for a moment.
+        wait_for(
+            lambda: k.apply(doc, check=False).returncode == 0,
+            30,
+            "the lax CRD to accept the object",
+        )
+    finally:
+        k.run(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            str(ROOT / "crds" / "pythonapps.yaml"),
+        )
+
+
+@contextmanager
+def operator_down(operator: OperatorProcess) -> Iterator[None]:
+    """The session's operator stopped (SIGTERM, clean exit checked) and started again after."""
+    code = operator.stop()
+    assert code == 0, f"operator did not exit cleanly on SIGTERM (exit {code})"
+    try:
+        yield
+    finally:
+        operator.restart()
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from tests.e2e.conftest import ROOT, Kubectl
+from tests.e2e.conftest import Kubectl, apply_past_validation
 from tests.operator_process import OperatorProcess
 
 from pythonapp_operator.controller.compare import HASH_ANNOTATION, desired_hash, is_subset
@@ -172,24 +171,6 @@ def test_api_server_refuses_latest_and_digestless_images(
     assert k.get("pythonapp", "shop", namespace) is None
 
 
-def _crd_without_validation() -> dict[str, Any]:
-    crd = yaml.safe_load((ROOT / "crds" / "pythonapps.yaml").read_text())
-
-    def strip(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {
-                key: strip(v)
-                for key, v in node.items()
-                if key
-                not in ("x-kubernetes-validations", "pattern", "minimum", "maximum", "minLength")
-            }
-        if isinstance(node, list):
-            return [strip(v) for v in node]
-        return node
-
-    return strip(crd)  # type: ignore[no-any-return]
-
-
 def test_invalid_object_that_bypassed_validation_is_stalled_and_deployment_untouched(
     operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
 ) -> None:
@@ -197,23 +178,7 @@ def test_invalid_object_that_bypassed_validation_is_stalled_and_deployment_untou
     wait(lambda: ready(k, namespace), 90, "Ready before the bad update")
     before = k.get("deployment", "shop", namespace)
     assert before is not None
-    lax = _crd_without_validation()
-    k.run("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=yaml.safe_dump(lax))
-    try:
-        # Each attempt re-applies: the API server may still hold the strict schema for a moment.
-        wait(
-            lambda: k.apply(app_doc(namespace, image="python:latest"), check=False).returncode == 0,
-            30,
-            "the lax CRD to accept a bad image",
-        )
-    finally:
-        k.run(
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            str(ROOT / "crds" / "pythonapps.yaml"),
-        )
+    apply_past_validation(k, app_doc(namespace, image="python:latest"))
     app = wait(
         lambda: (
             (a := k.get("pythonapp", "shop", namespace))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -112,3 +115,71 @@ def test_status_without_a_cluster(tmp_path: Path) -> None:
     assert not st.running and not st.ready and st.components == []
     assert st.to_json()["kubeconfig"] == str(devcluster.kubeconfig_path(tmp_path / "none"))
     devcluster.down(tmp_path / "none")  # a no-op, not an error
+
+
+def _build_script(cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONAPP_CACHE": str(cache),
+        "K8S_VERSION": binaries.K8S_VERSION,
+        "ETCD_VERSION": binaries.ETCD_VERSION,
+        "KWOK_VERSION": binaries.KWOK_VERSION,
+        "PYTHONAPP_NO_DOWNLOAD": "1",
+    }
+    return subprocess.run(
+        ["bash", str(binaries.BUILD_SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+def _fake_bin_dir(cache: Path, names: tuple[str, ...]) -> Path:
+    tag = f"k8s-{binaries.K8S_VERSION}-etcd-{binaries.ETCD_VERSION}-kwok-{binaries.KWOK_VERSION}"
+    bin_dir = cache / "bin" / tag
+    bin_dir.mkdir(parents=True)
+    for name in names:
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def test_build_script_with_everything_cached_says_one_line(tmp_path: Path) -> None:
+    bin_dir = _fake_bin_dir(tmp_path, binaries.NAMES)
+    proc = _build_script(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"{bin_dir}\n"
+    assert re.fullmatch(rf"\[controlplane +0s\] cached: {re.escape(str(bin_dir))}\n", proc.stderr)
+
+
+def test_build_script_says_each_step_n_of_m_with_its_time_and_what_is_left(
+    tmp_path: Path,
+) -> None:
+    """What a cold `make demo` shows (here with kwok and etcd already built)."""
+    _fake_bin_dir(tmp_path, ("kwok", "etcd"))
+    proc = _build_script(tmp_path, "--plan")
+    assert proc.returncode == 0, proc.stderr
+    lines = [re.sub(r"^\[controlplane +\d+s\] ", "", line) for line in proc.stderr.splitlines()]
+    k8s = binaries.K8S_VERSION
+    assert lines == [
+        "missing: k8s-modules kube-apiserver kube-controller-manager kube-scheduler kubectl; "
+        "building takes about 8 minutes on 2 cores the first time, seconds after",
+        f"1/5 Kubernetes {k8s} modules (download, resolve) (usually ~1m00s); "
+        "then kube-apiserver, kube-controller-manager, kube-scheduler, kubectl",
+        f"2/5 kube-apiserver {k8s} (usually ~4m00s); "
+        "then kube-controller-manager, kube-scheduler, kubectl",
+        f"3/5 kube-controller-manager {k8s} (usually ~1m30s); then kube-scheduler, kubectl",
+        f"4/5 kube-scheduler {k8s} (usually ~30s); then kubectl",
+        f"5/5 kubectl {k8s} (usually ~30s)",
+    ]
+    assert proc.stdout == ""
+    assert not (tmp_path / "build").exists(), "--plan builds nothing"
+
+
+def test_a_cold_build_is_announced_as_about_ten_minutes(tmp_path: Path) -> None:
+    proc = _build_script(tmp_path, "--plan")
+    first = proc.stderr.splitlines()[0]
+    assert "about 10 minutes on 2 cores the first time, seconds after" in first, first
+    assert len(proc.stderr.splitlines()) == 1 + 7  # the announcement and seven steps

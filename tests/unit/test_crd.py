@@ -124,3 +124,22 @@ def test_list_map_keys_make_names_unique_server_side() -> None:
     for field in ("env", "secrets"):
         assert props[field]["x-kubernetes-list-type"] == "map"
         assert props[field]["x-kubernetes-list-map-keys"] == ["name"]
+
+
+def test_wide_output_adds_the_ready_message() -> None:
+    """`kubectl get pyapp -o wide` shows why an app is (not) Ready; the default view stays
+    narrow (priority 1 columns appear only with -o wide)."""
+    columns = crd()["spec"]["versions"][0]["additionalPrinterColumns"]
+    message = next(c for c in columns if c["name"] == "Message")
+    assert message == {
+        "name": "Message",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].message',
+        "priority": 1,
+    }
+    assert [c["name"] for c in columns if not c.get("priority")] == [
+        "Image",
+        "Ready",
+        "Status",
+        "Age",
+    ]

@@ -145,6 +145,25 @@ def calls(path: Path, since: float = 0.0, keep: tuple[bytes, ...] = ()) -> Itera
                     yield call
 
 
+def writes(
+    path: Path,
+    namespace: str,
+    since: float,
+    until: float | None = None,
+    agents: tuple[str, ...] = OPERATOR_AGENTS,
+) -> Iterator[Call]:
+    """Completed write requests in ``namespace`` by ``agents`` between two epoch times
+    (``resource`` names the resource and subresource written, e.g. ``pythonapps/status``)."""
+    for c in calls(path, since):
+        if (
+            c.is_write
+            and c.namespace == namespace
+            and c.agent.startswith(agents)
+            and (until is None or c.when <= until)
+        ):
+            yield c
+
+
 def count_writes(
     path: Path,
     namespace: str,
@@ -153,14 +172,7 @@ def count_writes(
     agents: tuple[str, ...] = OPERATOR_AGENTS,
 ) -> int:
     """Completed write requests in ``namespace`` by ``agents`` between two epoch times."""
-    return sum(
-        1
-        for c in calls(path, since)
-        if c.is_write
-        and c.namespace == namespace
-        and c.agent.startswith(agents)
-        and (until is None or c.when <= until)
-    )
+    return sum(1 for _ in writes(path, namespace, since, until, agents))
 
 
 class Follower:

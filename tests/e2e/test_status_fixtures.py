@@ -1,0 +1,148 @@
+"""The live operator still produces every captured status shape (tests/fixtures/status/).
+
+tests/gitops check the Argo CD health script and Flux's readers on objects captured from the
+operator. This module drives the real operator into each state again and compares the shape
+(status fields, condition types/statuses/reasons, generation) with the captured one, so a
+change of the status fails here until the fixtures are re-captured and the GitOps checks
+re-run on them:
+
+    UPDATE_STATUS_FIXTURES=1 .venv/bin/pytest tests/e2e/test_status_fixtures.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.conftest import wait_for
+from tests.e2e.conftest import Kubectl, apply_past_validation, operator_down
+from tests.e2e.test_operator import app_doc, condition, ready
+from tests.gitops import argocd, kstatus, status_fixtures
+from tests.operator_process import OperatorProcess
+
+pytestmark = pytest.mark.cluster
+
+#: more CPU than any fake node has (kwok nodes: 32): the pods stay Pending
+UNSCHEDULABLE = {"requests": {"cpu": "64"}, "limits": {"memory": "256Mi"}}
+
+
+def _get(k: Kubectl, namespace: str) -> dict[str, Any] | None:
+    return k.get("pythonapp", "shop", namespace)
+
+
+def _with(k: Kubectl, namespace: str, kind: str, status: str, reason: str) -> Any:
+    app = _get(k, namespace)
+    c = condition(app, kind)
+    observed = ((app or {}).get("status") or {}).get("observedGeneration")
+    current = app and observed == app["metadata"]["generation"]
+    return app if current and c.get("status") == status and c.get("reason") == reason else None
+
+
+def capture_ready(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
+    k.apply(app_doc(ns))
+    app: dict[str, Any] = wait_for(lambda: ready(k, ns), 90, "Ready")
+    return app
+
+
+def _rolling_out(k: Kubectl, ns: str) -> dict[str, Any] | None:
+    app = _with(k, ns, "Reconciling", "True", "Progressing")
+    return app if app and app["status"].get("updatedReplicas") == 2 else None
+
+
+def capture_rolling_out(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
+    k.apply(app_doc(ns, resources=UNSCHEDULABLE))
+    app: dict[str, Any] = wait_for(lambda: _rolling_out(k, ns), 90, "Reconciling=True Progressing")
+    return app
+
+
+def capture_stalled_invalid_spec(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
+    k.apply(app_doc(ns))
+    wait_for(lambda: ready(k, ns), 90, "Ready before the bad update")
+    apply_past_validation(k, app_doc(ns, image="python:latest"))
+    app: dict[str, Any] = wait_for(
+        lambda: _with(k, ns, "Stalled", "True", "InvalidSpec"), 60, "Stalled=True InvalidSpec"
+    )
+    return app
+
+
+def capture_stalled_progress_deadline(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
+    """Pods that never schedule, and a progress deadline shortened behind the operator's back:
+    the Deployment controller marks the rollout timed out at once and keeps it so (also after
+    the operator puts its 600 s back), which the operator reports as Stalled."""
+    k.apply(app_doc(ns, resources=UNSCHEDULABLE))
+    wait_for(lambda: _rolling_out(k, ns), 90, "the rollout to start")
+
+    def timed_out() -> dict[str, Any] | None:
+        app = _with(k, ns, "Stalled", "True", "ProgressDeadlineExceeded")
+        dep = k.get("deployment", "shop", ns)
+        if app is None and dep and dep["spec"]["progressDeadlineSeconds"] != 1:
+            # again if the operator put its value back before the Deployment controller looked
+            k.run(
+                "patch", "deployment", "shop", "-n", ns, "--type=merge",
+                "-p", '{"spec":{"progressDeadlineSeconds":1}}',
+            )  # fmt: skip
+        return app
+
+    app: dict[str, Any] = wait_for(timed_out, 60, "Stalled=True ProgressDeadlineExceeded")
+    return app
+
+
+def capture_stale_generation(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
+    k.apply(app_doc(ns))
+    wait_for(lambda: ready(k, ns), 90, "Ready")
+    with operator_down(op):
+        k.apply(app_doc(ns, replicas=3))
+        app = _get(k, ns)
+    assert app is not None
+    return app
+
+
+def capture_no_status(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
+    with operator_down(op):
+        k.apply(app_doc(ns))
+        app = _get(k, ns)
+    assert app is not None
+    return app
+
+
+CAPTURE = {
+    "ready": capture_ready,
+    "rolling-out": capture_rolling_out,
+    "stalled-invalid-spec": capture_stalled_invalid_spec,
+    "stalled-progress-deadline": capture_stalled_progress_deadline,
+    "stale-generation": capture_stale_generation,
+    "no-status": capture_no_status,
+}
+
+
+def test_every_state_has_a_capture() -> None:
+    assert set(CAPTURE) == set(status_fixtures.STATES)
+
+
+def _verdicts(obj: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    path = tmp_path / "obj.yaml"
+    path.write_text(yaml.safe_dump(obj))
+    (flux,) = kstatus.verdicts([path])
+    return {
+        "argocd": argocd.health(obj)["status"],
+        "kstatus": flux["kstatus"]["status"],
+        "healthCheckExprs": flux["healthCheckExprs"]["status"],
+    }
+
+
+@pytest.mark.parametrize("state", sorted(CAPTURE))
+def test_live_operator_produces_the_captured_shape(
+    operator: OperatorProcess, k: Kubectl, namespace: str, state: str, tmp_path: Path
+) -> None:
+    live = CAPTURE[state](k, namespace, operator)
+    if status_fixtures.updating():
+        status_fixtures.write(state, live)
+    captured = status_fixtures.load(state)
+    assert status_fixtures.shape(live) == status_fixtures.shape(captured), (
+        f"the operator's {state!r} status changed shape: re-capture with "
+        f"{status_fixtures.UPDATE_ENV}=1 and re-run tests/gitops (Argo CD, Flux) on it"
+    )
+    # and Argo CD and Flux read the live object as they read the captured one
+    assert _verdicts(live, tmp_path) == _verdicts(captured, tmp_path)
