@@ -16,8 +16,8 @@ from tests.e2e.test_operator import app_doc, condition, ready
 from tests.gitops.argocd import HEALTH_LUA, KEY, PATCH
 from tests.operator_process import OperatorProcess
 
+from pythonapp_operator.controller.kinds import CHILD_KINDS
 from pythonapp_operator.devcluster import audit
-from pythonapp_operator.reconcile import CHILD_KINDS
 
 pytestmark = pytest.mark.cluster
 Wait = Callable[..., Any]
