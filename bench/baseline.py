@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pythonapp_operator.api.validation import validate_document
 from pythonapp_operator.controller.compare import with_hash
 from pythonapp_operator.controller.reconcile import utc_now
 from pythonapp_operator.controller.status import compute_status
 from pythonapp_operator.render import render
-from pythonapp_operator.validation import validate_document
 
 from .load import Batch, Client, pythonapp
 from .process import BenchError

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from .models import PythonApp
+from .api.models import PythonApp
+from .api.validation import Problem
 from .render import DEFAULT_HEALTH_PATH, DEFAULT_READINESS_PATH, DEFAULT_REQUESTS
-from .validation import Problem
 
 #: env names that usually hold a credential: the name ends in one of these words.
 SECRETISH_NAME = re.compile(

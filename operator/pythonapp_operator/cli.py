@@ -21,10 +21,10 @@ from typing import Any, TextIO
 
 from . import __version__
 from .advice import advise
-from .crd import crd
-from .models import DNS1123_LABEL, PythonApp
+from .api.crd import crd
+from .api.models import DNS1123_LABEL, PythonApp
+from .api.validation import find_pythonapps, validate_document
 from .render import render
-from .validation import find_pythonapps, validate_document
 from .yamlio import MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH, YamlError, decode, dump_all, load_all
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -77,7 +77,9 @@ def _no_app_message(documents: int, other_kinds: list[str]) -> str:
     if not other_kinds:
         return "no PythonApp found: its Lists are empty"
     counts = Counter(other_kinds)
-    kinds = ", ".join(f"{k} x{n}" if n > 1 else k for k, n in counts.items())
+    # a kind is the file's own text: escape what would break the one-line-per-problem output
+    shown = {k: k if k.isprintable() else ascii(k) for k in counts}
+    kinds = ", ".join(f"{shown[k]} x{n}" if n > 1 else shown[k] for k, n in counts.items())
     return f"no PythonApp found (only {kinds}): this command checks PythonApps"
 
 

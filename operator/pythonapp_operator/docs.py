@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from . import GROUP, KIND, PLURAL, VERSION
-from .crd import crd
+from .api.crd import crd
 
 Schema = dict[str, Any]
 

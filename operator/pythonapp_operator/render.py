@@ -29,8 +29,8 @@ import hashlib
 import re
 from typing import Any
 
-from .image import parse_image
-from .models import (
+from .api.image import parse_image
+from .api.models import (
     RESOURCE_NAMES,
     Probe,
     PythonApp,

@@ -15,7 +15,7 @@ from bench.process import BenchError, Sampler, read_sample
 from bench.profile import package, summarize
 
 from bench import load, report, watch
-from pythonapp_operator.validation import validate_document
+from pythonapp_operator.api.validation import validate_document
 
 
 def test_percentiles_are_nearest_rank() -> None:

@@ -12,9 +12,9 @@ import pytest
 from tests.e2e.conftest import Kubectl, apply_past_validation
 from tests.operator_process import OperatorProcess
 
+from pythonapp_operator.api.validation import validate_document
 from pythonapp_operator.controller.compare import HASH_ANNOTATION, desired_hash, is_subset
 from pythonapp_operator.render import render
-from pythonapp_operator.validation import validate_document
 
 pytestmark = pytest.mark.cluster
 

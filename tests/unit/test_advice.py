@@ -11,8 +11,8 @@ import yaml
 from tests.unit.factories import make_doc
 
 from pythonapp_operator.advice import advise
+from pythonapp_operator.api.validation import validate_document
 from pythonapp_operator.cli import main
-from pythonapp_operator.validation import validate_document
 
 ROOT = Path(__file__).resolve().parents[2]
 CPU = {"requests": {"cpu": "250m"}, "limits": {"memory": "512Mi"}}

@@ -7,9 +7,9 @@ from typing import Any
 
 from tests.unit.factories import make_doc
 
+from pythonapp_operator.api.validation import validate_document
 from pythonapp_operator.controller.compare import HASH_ANNOTATION, is_subset, needs_apply, with_hash
 from pythonapp_operator.render import render
-from pythonapp_operator.validation import validate_document
 
 
 def _deployment(**spec: Any) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pythonapp_operator import image, models
-from pythonapp_operator.crd import crd
+from pythonapp_operator.api import image, models
+from pythonapp_operator.api.crd import crd
 from pythonapp_operator.yamlio import dump_all
 
 ROOT = Path(__file__).resolve().parents[2]

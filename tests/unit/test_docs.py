@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pythonapp_operator.crd import crd
+from pythonapp_operator.api.crd import crd
 from pythonapp_operator.docs import reference
 
 ROOT = Path(__file__).resolve().parents[2]

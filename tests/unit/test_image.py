@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pythonapp_operator import image
-from pythonapp_operator.image import ImageError, parse_image
+from pythonapp_operator.api import image
+from pythonapp_operator.api.image import ImageError, parse_image
 
 D = "sha256:" + "0123456789abcdef" * 4
 

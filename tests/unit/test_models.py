@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from tests.unit.factories import DIGEST, make_doc
 
-from pythonapp_operator import image, models
-from pythonapp_operator.validation import validate_document
+from pythonapp_operator.api import image, models
+from pythonapp_operator.api.validation import validate_document
 
 
 def problems(doc: dict[str, Any]) -> list[tuple[str, str]]:

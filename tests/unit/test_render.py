@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.unit.factories import make_doc
 
-from pythonapp_operator.models import PythonApp
+from pythonapp_operator.api.models import PythonApp
+from pythonapp_operator.api.validation import validate_document
 from pythonapp_operator.render import render, volume_name
-from pythonapp_operator.validation import validate_document
 from pythonapp_operator.yamlio import dump_all, load_all
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from ..models import DNS1123_LABEL
+from ..api.models import DNS1123_LABEL
 from .client import ApiError, RestApi
 from .manager import Controller, Settings
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..image import ImageError, parse_image
+from ..api.image import ImageError, parse_image
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
 

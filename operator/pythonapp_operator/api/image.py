@@ -5,7 +5,7 @@ What runs must be what was tested, so an image is accepted only as
 distribution/reference rules (lowercase path components separated by ``.``, ``_``, ``__`` or
 ``-`` runs; a first component that holds a ``.`` or ``:`` or is ``localhost`` is a registry).
 
-The same regular expressions feed the CRD's CEL rules (:mod:`pythonapp_operator.crd`), and the
+The same regular expressions feed the CRD's CEL rules (:mod:`pythonapp_operator.api.crd`), and the
 same messages are used in both places, so ``pythonapp validate`` and ``kubectl apply`` refuse the
 same references with the same words.
 """

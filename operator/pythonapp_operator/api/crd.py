@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import GROUP, KIND, PLURAL, VERSION
+from .. import GROUP, KIND, PLURAL, VERSION
 from .models import DNS1035_LABEL, MSG_NAME, PythonAppSpec, PythonAppStatus, cel
 
 Schema = dict[str, Any]

@@ -32,7 +32,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from . import GROUP, VERSION, image
+from .. import GROUP, VERSION
+from . import image
 
 API_VERSION = f"{GROUP}/{VERSION}"
 

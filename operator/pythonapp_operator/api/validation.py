@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import KIND
+from .. import KIND
 from .models import API_VERSION, PythonApp
 
 _FRIENDLY = {
