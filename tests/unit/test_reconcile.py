@@ -13,10 +13,20 @@ from tests.unit.fake_api import FakeApi
 from pythonapp_operator.controller.cache import Store
 from pythonapp_operator.controller.client import ApiError
 from pythonapp_operator.controller.kinds import APP, CHILD_KINDS, KINDS_BY_KIND, trim
-from pythonapp_operator.controller.reconcile import Outcome, Settled, Snapshot, reconcile
+from pythonapp_operator.controller.reconcile import Memory, Outcome, Snapshot, reconcile
 
 NOW = "2026-12-02T00:00:00Z"
 ORDER = ["ServiceAccount", "NetworkPolicy", "Service", "PodDisruptionBudget", "Deployment"]
+
+
+def unchanged(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal but for the resourceVersion (the test's watch stamps new ones)."""
+
+    def strip(o: dict[str, Any]) -> dict[str, Any]:
+        meta = {k: v for k, v in o["metadata"].items() if k != "resourceVersion"}
+        return {**o, "metadata": meta}
+
+    return strip(a) == strip(b)
 
 
 class World:
@@ -25,32 +35,41 @@ class World:
     def __init__(self, **spec: Any) -> None:
         self.api = FakeApi()
         self.store = Store()
-        self.settled: Settled = {}
+        self.memory = Memory()
         self.app = self.api.put(make_doc(**spec))
         self.sync()
 
     def sync(self) -> None:
-        """Deliver every managed object the fake holds to the cache (the watch)."""
-        self.store = Store()
-        for (kind, _, _), obj in self.api.objects.items():
+        """Deliver every managed object the fake holds to the cache (the watch). Tests edit the
+        fake's objects in place; a real API server would give each edit a new
+        resourceVersion, so every object gets one here (unchanged content stays unchanged)."""
+        seen = set()
+        for (kind, ns, name), obj in self.api.objects.items():
+            obj["metadata"]["resourceVersion"] = str(next(self.api._rv))
             labels = obj["metadata"].get("labels") or {}
             wk = KINDS_BY_KIND[kind]
             if wk is APP or labels.get("app.kubernetes.io/managed-by") == "pythonapp-operator":
                 self.store.upsert(wk, trim(wk, obj))
+                seen.add((kind, ns, name))
+        for kind, bucket in self.store.objects.items():
+            for ns, name in list(bucket):
+                if (kind, ns, name) not in seen:
+                    self.store.delete(KINDS_BY_KIND[kind], ns, name, None)
 
     def snapshot(self) -> Snapshot:
         app = self.store.get(APP, "team-a", "shop")
         assert app is not None
-        children = {}
+        children, versions = {}, {}
         for kind in CHILD_KINDS:
             child = self.store.get(kind, "team-a", "shop")
             if child is not None:
                 children[kind.kind] = child
-        return Snapshot(app, children)
+                versions[kind.kind] = self.store.version(kind, "team-a", "shop")
+        return Snapshot(app, children, versions)
 
     def reconcile(self) -> Outcome:
         self.api.calls.clear()
-        outcome = reconcile(self.api, self.snapshot(), self.settled, now=lambda: NOW)
+        outcome = reconcile(self.api, self.snapshot(), self.memory, now=lambda: NOW)
         for kind, obj in outcome.written:
             self.store.upsert(kind, trim(kind, obj))
         for kind, ns, name, uid in outcome.removed:
@@ -109,7 +128,7 @@ def test_a_cached_child_controlled_by_someone_else_is_never_written() -> None:
     outcome = world.reconcile()
     applied = [kind for verb, kind in world.api.calls if verb == "apply"]
     assert applied == ["ServiceAccount", "NetworkPolicy"]  # stopped before Service and pods
-    assert world.api.objects["Service", "team-a", "shop"] == theirs
+    assert unchanged(world.api.objects["Service", "team-a", "shop"], theirs)
     assert outcome.failure is not None and outcome.failure.reason == "NotOwned"
     stalled = world.condition("Stalled")
     assert stalled["status"] == "True" and stalled["reason"] == "NotOwned"
@@ -133,7 +152,7 @@ def test_an_uncached_object_holding_the_name_is_found_before_creating_and_left_a
     outcome = world.reconcile()
     assert world.api.calls[0] == ("get", "ServiceAccount")
     assert [c for c in world.api.calls if c[0] == "apply"] == []
-    assert world.api.objects["ServiceAccount", "team-a", "shop"] == theirs
+    assert unchanged(world.api.objects["ServiceAccount", "team-a", "shop"], theirs)
     assert outcome.failure is not None and outcome.failure.reason == "NotOwned"
     assert "has no controller" in outcome.failure.message
 
@@ -240,7 +259,7 @@ def test_an_invalid_spec_touches_no_child_and_says_so_once() -> None:
     world.sync()
     world.reconcile()
     assert [c for c in world.api.calls if c[0] == "apply"] == []
-    assert world.api.objects["Deployment", "team-a", "shop"] == before
+    assert unchanged(world.api.objects["Deployment", "team-a", "shop"], before)
     assert world.condition("Stalled")["reason"] == "InvalidSpec"
     assert [e[1] for e in world.api.events] == ["InvalidSpec"]
     world.sync()
@@ -285,7 +304,7 @@ def test_a_value_the_server_re_spells_settles_after_one_apply_and_drift_still_wo
 
     world.api.normalise = respell
     world.reconcile()
-    assert world.settled  # the subset test alone would call this drift forever
+    assert world.memory.settled  # the subset test alone would call this drift forever
     for _ in range(3):
         world.sync()
         world.reconcile()
@@ -297,3 +316,48 @@ def test_a_value_the_server_re_spells_settles_after_one_apply_and_drift_still_wo
     world.reconcile()
     assert ("apply", "Service") in world.api.calls  # a real edit is still corrected
     assert world.api.objects["Service", "team-a", "shop"]["spec"]["selector"] != {"app": "other"}
+
+
+def test_a_cached_child_deleted_meanwhile_is_created_again() -> None:
+    """The cache still holds a child the API server no longer has (its DELETED event not yet
+    seen): the apply with its uid is refused (409), the operator looks, and creates it."""
+    world = World()
+    world.reconcile()
+    world.sync()
+    del world.api.objects["Service", "team-a", "shop"]
+    cached = world.store.get(KINDS_BY_KIND["Service"], "team-a", "shop")
+    assert cached is not None
+    cached["spec"]["selector"] = {"app": "edited"}  # forces an apply with the cached uid
+    outcome = world.reconcile()
+    assert outcome.failure is None
+    assert ("Service", "team-a", "shop") in world.api.objects
+
+
+def test_a_converged_app_whose_pods_change_is_neither_validated_nor_rendered_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the Deployment's status changed: the status follows, from memory of the last
+    check (the spec's generation and each child's content version), with no render."""
+    world = World()
+    world.reconcile()
+    world.sync()
+    world.reconcile()  # checks every child once and remembers it
+
+    def boom(*_: Any) -> Any:
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr("pythonapp_operator.controller.reconcile.render", boom)
+    monkeypatch.setattr("pythonapp_operator.controller.reconcile.validate_document", boom)
+    dep = world.api.objects["Deployment", "team-a", "shop"]
+    dep["status"] = {
+        "observedGeneration": 1,
+        "replicas": 2,
+        "readyReplicas": 2,
+        "updatedReplicas": 2,
+        "availableReplicas": 2,
+        "conditions": [{"type": "Available", "status": "True"}],
+    }
+    world.sync()
+    outcome = world.reconcile()
+    assert outcome.status_patched and world.api.writes() == [("patch_status", "PythonApp")]
+    assert world.condition("Ready")["status"] == "True"

@@ -91,8 +91,7 @@ def test_without_the_crd_health_is_503_with_the_reason_and_recovers() -> None:
                     break
                 await asyncio.sleep(0.01)
             assert (await client.get("/healthz")).status == 200
-            assert (await client.get("/readyz")).status == 503  # nothing listed yet
-            controller.mark_synced()
+            await asyncio.wait_for(controller.synced.wait(), 10)  # listed (nothing to list)
             assert (await client.get("/readyz")).status == 200
         finally:
             await client.close()

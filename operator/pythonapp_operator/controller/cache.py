@@ -49,9 +49,17 @@ class Store:
     """Objects by kind and (namespace, name); the app keys known to exist."""
 
     objects: dict[str, dict[Key, Obj]] = field(default_factory=dict)
+    #: (kind, key) -> a counter bumped whenever the object's content (not its status) changes,
+    #: so reconcile can remember "checked, in sync" without comparing again
+    versions: dict[tuple[str, Key], int] = field(default_factory=dict)
+    _counter: int = 0
 
     def get(self, kind: WatchedKind, namespace: str, name: str) -> Obj | None:
         return self.objects.get(kind.kind, {}).get((namespace, name))
+
+    def version(self, kind: WatchedKind, namespace: str, name: str) -> int:
+        """The content version of a held object (0 if none)."""
+        return self.versions.get((kind.kind, (namespace, name)), 0)
 
     def keys(self, kind: WatchedKind) -> Iterator[Key]:
         yield from list(self.objects.get(kind.kind, {}))
@@ -75,6 +83,8 @@ class Store:
                 return Change.NONE
         bucket[key] = obj
         if old is None or _content(old) != _content(obj):
+            self._counter += 1
+            self.versions[kind.kind, key] = self._counter
             return Change.OTHER
         return Change.STATUS if old.get("status") != obj.get("status") else Change.NONE
 
@@ -85,4 +95,5 @@ class Store:
         if old is None or (uid is not None and old["metadata"].get("uid") != uid):
             return False
         del bucket[(namespace, name)]
+        self.versions.pop((kind.kind, (namespace, name)), None)
         return True

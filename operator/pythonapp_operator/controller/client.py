@@ -67,6 +67,11 @@ class ApiError(Exception):
         return self.status == 422 and any(c.get("field") == "metadata.uid" for c in self.causes)
 
     @property
+    def uid_gone(self) -> bool:
+        """The apply named a uid (an object the cache still held) but no object exists."""
+        return self.status == 409 and "no existing object was found" in self.message
+
+    @property
     def namespace_terminating(self) -> bool:
         return self.status == 403 and (
             any(c.get("reason") == "NamespaceTerminating" for c in self.causes)

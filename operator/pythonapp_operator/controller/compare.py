@@ -79,12 +79,17 @@ def is_subset(desired: Any, live: Any) -> bool:
     return bool(desired == live)
 
 
-def needs_apply(desired: dict[str, Any], live: dict[str, Any] | None) -> str | None:
-    """Why the child must be applied (``missing``, ``changed``, ``drift``), or None."""
+def needs_apply(
+    desired: dict[str, Any], live: dict[str, Any] | None, digest: str | None = None
+) -> str | None:
+    """Why the child must be applied (``missing``, ``changed``, ``drift``), or None.
+
+    ``digest``: ``desired_hash(desired)`` when the caller has it already.
+    """
     if live is None:
         return "missing"
     annotations = (live.get("metadata") or {}).get("annotations") or {}
-    if annotations.get(HASH_ANNOTATION) != desired_hash(desired):
+    if annotations.get(HASH_ANNOTATION) != (digest or desired_hash(desired)):
         return "changed"
     if not is_subset(desired, live):
         return "drift"

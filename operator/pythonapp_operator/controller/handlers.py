@@ -6,13 +6,10 @@ PythonApp (writes, and noise in GitOps diffs), and they are edge-triggered. Here
 only updates the cache and enqueues a key; the controller's level-based reconcile does the rest
 (:mod:`.manager`).
 
-Each watched kind gets both:
-
-- an indexer, which kopf runs on every listed or changed object *before* any event handler:
-  it fills the cache. kopf holds every event handler back until every indexed kind has been
-  listed, so
-- the event handler's first call proves the cache complete (``mark_synced``); it also handles
-  deletions, which indexers do not see.
+Each watched kind gets one event handler: kopf calls it for every listed, changed or deleted
+object, and it hands the object to the controller's cache (:meth:`Controller.observe`). The
+controller lists every kind itself before its workers start (:meth:`Controller.prime`), so
+kopf's own listing finds the cache already filled and causes no work.
 
 Children are watched with a server-side label selector (``app.kubernetes.io/managed-by``), so
 objects the operator does not manage never reach it.
@@ -81,19 +78,10 @@ def _register(kind: WatchedKind) -> None:
     # too; both must agree)
     labels = dict([kind.selector.split("=", 1)]) if kind.selector else None
 
-    async def feed(body: kopf.Body, **_: Any) -> None:
-        if HOLDER.controller is not None:
-            HOLDER.controller.observe(kind, body, None)
-
     async def event(event: kopf.RawEvent, **_: Any) -> None:
-        controller = HOLDER.controller
-        if controller is None:
-            return
-        controller.mark_synced()
-        if event["type"] == "DELETED":
-            controller.observe(kind, event["object"], "DELETED")
+        if HOLDER.controller is not None:
+            HOLDER.controller.observe(kind, event["object"], event["type"])
 
-    kopf.index(kind.api_version, kind.plural, labels=labels, id=f"cache-{kind.plural}")(feed)
     kopf.on.event(kind.api_version, kind.plural, labels=labels, id=f"events-{kind.plural}")(event)
 
 

@@ -40,9 +40,12 @@ class WatchedKind:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    def path(self, namespace: str, name: str | None = None) -> str:
-        """The REST path of the collection, or of one object when ``name`` is given."""
+    def path(self, namespace: str | None, name: str | None = None) -> str:
+        """The REST path of the collection (every namespace when ``namespace`` is None), or of
+        one object when ``name`` is given."""
         root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if namespace is None:
+            return f"{root}/{self.plural}"
         path = f"{root}/namespaces/{namespace}/{self.plural}"
         return f"{path}/{name}" if name else path
 

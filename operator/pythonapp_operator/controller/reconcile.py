@@ -45,8 +45,34 @@ from .status import Failure, compute_status, status_differs
 
 log = logging.getLogger(__name__)
 
-#: (kind, namespace, name) -> (desired hash, fingerprint of the live object) known settled
-Settled = dict[tuple[str, str, str], tuple[str, str]]
+ChildKey = tuple[str, str, str]  # (kind, namespace, name)
+
+
+@dataclass
+class Memory:
+    """What reconciles remember between runs, so a converged app costs next to nothing.
+
+    - ``plans``: per app, the desired hash of each child for the app's (uid, generation), or
+      the problems of an invalid spec: the spec is validated and rendered once per generation;
+    - ``verified``: per child, (desired hash, cache content version) last found in sync: a
+      child whose content has not changed since (only its status did) is not compared again;
+    - ``settled``: per child, (desired hash, fingerprint) of a state the API server answered
+      an apply with unchanged although the subset test calls it drift (its own spelling).
+
+    Entries are per app and written only by the reconcile of that app (one at a time).
+    """
+
+    plans: dict[tuple[str, str], tuple[str, int, dict[str, str] | None, list[str]]] = field(
+        default_factory=dict
+    )
+    verified: dict[ChildKey, tuple[str, int]] = field(default_factory=dict)
+    settled: dict[ChildKey, tuple[str, str]] = field(default_factory=dict)
+
+    def forget(self, namespace: str, name: str) -> None:
+        self.plans.pop((namespace, name), None)
+        for memo in (self.verified, self.settled):
+            for key in [k for k in memo if k[1:] == (namespace, name)]:
+                memo.pop(key, None)
 
 
 def utc_now() -> str:
@@ -56,10 +82,12 @@ def utc_now() -> str:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What one reconcile reads: the app and its children (by kind) as cached."""
+    """What one reconcile reads: the app and its children (by kind) as cached, with each
+    child's content version (:attr:`Store.versions`)."""
 
     app: Obj
     children: dict[str, Obj]
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,7 +118,7 @@ class _Stop(Exception):
 class _Run:
     api: KubeApi
     snap: Snapshot
-    settled: Settled
+    memory: Memory
     now: Callable[[], str]
     out: Outcome = field(default_factory=Outcome)
 
@@ -124,24 +152,35 @@ class _Run:
 
 
 def reconcile(
-    api: KubeApi, snap: Snapshot, settled: Settled, now: Callable[[], str] = utc_now
+    api: KubeApi, snap: Snapshot, memory: Memory, now: Callable[[], str] = utc_now
 ) -> Outcome:
     """Bring one PythonApp's children and status in line with its spec (see the module doc)."""
-    run = _Run(api, snap, settled, now)
+    run = _Run(api, snap, memory, now)
     meta = run.meta
     if meta.get("deletionTimestamp"):
         run.out.gone = True  # garbage collection removes the children
         return run.out
-    app, problems = validate_document({k: v for k, v in snap.app.items() if k != "status"})
     deployment: Obj | None = None
     try:
-        if app is None:
-            run.out.problems = [f"{p.path}: {p.message}" for p in problems]
+        plan = _known_plan(run)
+        if plan is not None and plan[2] is None:  # invalid, as already found
+            run.out.problems = list(plan[3])
             deployment = _owned(snap.children.get("Deployment"), meta["uid"])
+        elif plan is not None and _all_verified(run, plan[2] or {}):
+            deployment = snap.children.get("Deployment")  # converged: nothing to compare
         else:
-            desired = sorted(render(app), key=lambda m: KINDS_BY_KIND[m["kind"]].order)
-            deployment = _apply_children(run, desired)
-            _remove_stale(run, {m["kind"] for m in desired})
+            app, problems = validate_document({k: v for k, v in snap.app.items() if k != "status"})
+            key = (meta["namespace"], meta["name"])
+            if app is None:
+                run.out.problems = [f"{p.path}: {p.message}" for p in problems]
+                memory.plans[key] = (meta["uid"], meta.get("generation", 0), None, run.out.problems)
+                deployment = _owned(snap.children.get("Deployment"), meta["uid"])
+            else:
+                desired = sorted(render(app), key=lambda m: KINDS_BY_KIND[m["kind"]].order)
+                hashes = {m["kind"]: desired_hash(m) for m in desired}
+                memory.plans[key] = (meta["uid"], meta.get("generation", 0), hashes, [])
+                deployment = _apply_children(run, desired, hashes)
+                _remove_stale(run, set(hashes))
     except _Stop:
         if run.out.gone:
             return run.out
@@ -150,26 +189,62 @@ def reconcile(
     return run.out
 
 
+def _known_plan(run: _Run) -> tuple[str, int, dict[str, str] | None, list[str]] | None:
+    meta = run.meta
+    plan = run.memory.plans.get((meta["namespace"], meta["name"]))
+    if plan is None or plan[:2] != (meta["uid"], meta.get("generation", 0)):
+        return None
+    return plan
+
+
+def _all_verified(run: _Run, hashes: dict[str, str]) -> bool:
+    """Every child exists, is ours and unchanged since it was last found in sync; no stale
+    child of another kind is left."""
+    meta = run.meta
+    for kind, held in run.snap.children.items():
+        if kind not in hashes and is_controlled_by(held, meta["uid"]):
+            return False  # a stale child to remove
+    for kind, digest in hashes.items():
+        child = run.snap.children.get(kind)
+        if child is None or not is_controlled_by(child, meta["uid"]):
+            return False
+        key = (kind, meta["namespace"], meta["name"])
+        if run.memory.verified.get(key) != (digest, run.snap.versions.get(kind, 0)):
+            return False
+    return True
+
+
 def _owned(obj: Obj | None, uid: str) -> Obj | None:
     return obj if obj is not None and is_controlled_by(obj, uid) else None
 
 
-def _apply_children(run: _Run, desired: list[Obj]) -> Obj | None:
+def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Obj | None:
     """Apply what is missing, changed or drifted, in order; returns the live Deployment."""
     uid = run.meta["uid"]
     previous = run.snap.app.get("status") or {}
     deployment: Obj | None = None
     for manifest in desired:
         kind, name = manifest["kind"], manifest["metadata"]["name"]
+        digest = hashes[kind]
+        memo_key = (kind, manifest["metadata"]["namespace"], name)
         live = run.snap.children.get(kind)
         if live is not None and not is_controlled_by(live, uid):
             run.fail(failures.not_owned(kind, name, live))
-        why = needs_apply(manifest, live)
-        memo_key = (kind, manifest["metadata"]["namespace"], name)
-        settled = (desired_hash(manifest), fingerprint(live)) if live is not None else None
-        if why == "drift" and run.settled.get(memo_key) == settled:
-            why = None  # applied before with this very live state: the server's own spelling
+        version = run.snap.versions.get(kind, 0)
+        if live is not None and run.memory.verified.get(memo_key) == (digest, version):
+            why = None  # found in sync before, and only its status changed since
+        else:
+            why = needs_apply(manifest, live, digest)
+            if (
+                why == "drift"
+                and live is not None
+                and run.memory.settled.get(memo_key) == (digest, fingerprint(live))
+            ):
+                why = None  # applied before with this very state: the server's own spelling
+        if why is None and live is not None:
+            run.memory.verified[memo_key] = (digest, version)
         if why is not None:
+            run.memory.verified.pop(memo_key, None)
             live = _apply(run, manifest, live, why)
             if why == "missing" and _was_reconciled(previous):
                 run.event("Normal", "Recreated", f"{kind} {name} was recreated.")
@@ -192,14 +267,13 @@ def _apply(run: _Run, manifest: Obj, live: Obj | None, why: str) -> Obj:
         try:
             result = run.api.apply(applied, uid=live["metadata"]["uid"] if live else None)
         except ApiError as err:
-            if not err.uid_mismatch:
+            if not (err.uid_mismatch or err.uid_gone):
                 raise
-            # The cached child was replaced under the same name: whose is it now?
+            # The cached child was replaced under the same name, or deleted: what is there now?
             other = run.api.get(kind, namespace, name)
-            if other is None or not is_controlled_by(other, run.meta["uid"]):
+            if other is not None and not is_controlled_by(other, run.meta["uid"]):
                 run.fail(failures.not_owned(kind, name, other))
-            assert other is not None
-            result = run.api.apply(applied, uid=other["metadata"]["uid"])
+            result = run.api.apply(applied, uid=other["metadata"]["uid"] if other else None)
             live = other
     except ApiError as err:
         run.api_error(err, kind, name, "apply")
@@ -209,11 +283,11 @@ def _apply(run: _Run, manifest: Obj, live: Obj | None, why: str) -> Obj:
     run.out.applied.append(f"{kind}/{name} ({why})")
     memo_key = (kind, manifest["metadata"]["namespace"], name)
     if is_subset(manifest, result):
-        run.settled.pop(memo_key, None)
+        run.memory.settled.pop(memo_key, None)
     else:
         # The server keeps a spelling of its own for a value the comparison does not know.
         # Remember that this state is settled; any later edit changes the fingerprint.
-        run.settled[memo_key] = (desired_hash(manifest), fingerprint(result))
+        run.memory.settled[memo_key] = (desired_hash(manifest), fingerprint(result))
         log.info(
             "the API server re-spells part of this child; drift correction compares with its "
             "answer from now on",
@@ -271,7 +345,8 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
         result = run.api.patch_status(meta["namespace"], meta["name"], status, meta["uid"])
     except ApiError as err:
         if err.status == 404:
-            run.out.gone = True
+            run.out.gone = True  # deleted meanwhile: forget it (its DELETED event may be lost)
+            run.out.removed.append((APP, meta["namespace"], meta["name"], meta["uid"]))
             return
         if run.out.failure is None:
             run.out.failure = failures.from_api_error(err, "PythonApp", meta["name"], "patch")

@@ -8,7 +8,6 @@ health endpoint reports unhealthy until the CRD appears.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -110,7 +109,6 @@ def run_operator(
 
         handlers.HOLDER.health = await serve(controller, health, metrics or health)
         controller.start()
-        await _sync_if_nothing_to_list(controller, api, namespaces if not clusterwide else [])
 
     @kopf.on.cleanup()
     async def stop(**_: Any) -> None:
@@ -122,28 +120,3 @@ def run_operator(
 
     kopf.run(standalone=True, clusterwide=clusterwide, namespaces=namespaces)
     return 0
-
-
-async def _sync_if_nothing_to_list(
-    controller: Controller, api: RestApi, namespaces: list[str]
-) -> None:
-    """With no PythonApp in scope there is nothing to wait for: the cache counts as synced.
-
-    (kopf signals the end of the listings only through the first event it delivers; with no
-    app at all, the only signal is this one cheap LIST per scope.)
-    """
-    from .kinds import APP  # noqa: PLC0415
-
-    paths = [APP.path(ns) for ns in namespaces] or [f"/apis/{APP.group}/{APP.version}/{APP.plural}"]
-    loop = asyncio.get_running_loop()
-    for path in paths:
-        try:
-            status, data = await loop.run_in_executor(
-                None,
-                lambda p=path: api.request("GET", p, query={"limit": "1"}),  # type: ignore[misc]
-            )
-        except ApiError:
-            return
-        if status != 200 or b'"items":[]' not in data.replace(b" ", b""):
-            return
-    controller.mark_synced()
