@@ -8,6 +8,7 @@ Secrets for rotation, Jobs for migrations, HorizontalPodAutoscalers) each add on
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,11 +94,11 @@ def trim(kind: WatchedKind, body: Any) -> Obj:
         if value is None:
             continue
         if key == "annotations":
-            value = {k: v for k, v in value.items() if k not in _DROPPED_ANNOTATIONS}
+            value = _plain({k: v for k, v in value.items() if k not in _DROPPED_ANNOTATIONS})
         elif key == "ownerReferences":
-            value = [dict(ref) for ref in value if ref.get("controller")]
-        elif isinstance(value, dict):
-            value = dict(value)
+            value = [_plain(ref) for ref in value if ref.get("controller")]
+        else:
+            value = _plain(value)
         meta[key] = value
     out: Obj = {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": meta}
     for key, value in body.items():
@@ -110,12 +111,22 @@ def trim(kind: WatchedKind, body: Any) -> Obj:
 
 
 def _plain(value: Any) -> Any:
-    """A deep copy into plain dicts and lists (kopf hands out read-only mapping views)."""
+    """A deep copy into plain dicts and lists (kopf hands out read-only mapping views).
+
+    Keys and short strings are interned: thousands of cached children repeat the same keys
+    and values ("containerPort", "TCP", label values), and one shared copy of each roughly
+    halves the cache's memory.
+    """
     if isinstance(value, dict) or hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
+        return {sys.intern(str(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, str) and len(value) <= _INTERN_MAX:
+        return sys.intern(value)
     return value
+
+
+_INTERN_MAX = 64
 
 
 def controller_of(obj: Obj) -> Obj | None:
