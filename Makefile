@@ -53,7 +53,7 @@ docs: venv
 # requirements-build.lock (pip, setuptools, wheel); tests/deploy/test_lock.py checks all three.
 lock-dev: venv
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-	  --no-emit-index-url --no-emit-find-links --extra test --extra dev --extra devcluster \
+	  --no-emit-index-url --no-emit-find-links --extra test --extra dev --extra devcluster --extra bench \
 	  -c requirements.lock -c requirements-build.lock \
 	  -o requirements-dev.lock pyproject.toml requirements-build.in
 
@@ -95,16 +95,10 @@ demo-down: venv
 # bench.png). BENCH_ARGS passes more options (python -m bench --help), e.g. --profile.
 BENCH_APPS ?= 500
 BENCH_ARGS ?=
-BENCH_EXTRA := $(VENV)/.bench-extra
-
-$(BENCH_EXTRA): $(BIN)/pythonapp pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test,dev,devcluster,bench]'
-	touch $@
-
-bench: $(BENCH_EXTRA) controlplane
+bench: venv controlplane
 	$(BIN)/python -m bench --apps $(BENCH_APPS) $(BENCH_ARGS)
 
-bench-curve: $(BENCH_EXTRA) controlplane
+bench-curve: venv controlplane
 	$(BIN)/python -m bench --apps 100 500 2000 $(BENCH_ARGS)
 
 # The operator image on kind (needs Docker and kind; cannot run on a machine without Docker).
