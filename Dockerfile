@@ -69,13 +69,14 @@ ENV PATH=/opt/venv/bin:$PATH \
 # uses the mounted service-account token, never ~/.kube.
 USER 10001:10001
 
-EXPOSE 8080
+# 8080: /healthz and /readyz (the probes); 9090: /metrics (Prometheus).
+EXPOSE 8080 9090
 
-# kopf's liveness endpoint (`--health`). slim has no curl: Python's urllib does the probe and
+# The operator's liveness endpoint (`--health`): 503 while the PythonApp CRD is missing. slim has no curl: Python's urllib does the probe and
 # exits non-zero on a refused connection, a timeout or a non-2xx answer.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 
 # Exec form: the operator is PID 1 and gets SIGTERM itself (kopf stops cleanly on it).
 ENTRYPOINT ["pythonapp", "operator"]
-CMD ["--all-namespaces", "--health", "0.0.0.0:8080"]
+CMD ["--all-namespaces", "--health", "0.0.0.0:8080", "--metrics", "0.0.0.0:9090"]

@@ -246,15 +246,18 @@ def test_operator_deployment_is_hardened(built: dict[str, Any]) -> None:
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
 
 
-def test_probes_use_kopf_health_endpoint(built: dict[str, Any]) -> None:
+def test_probes_use_the_operator_health_endpoints(built: dict[str, Any]) -> None:
     (container,) = operator_pod(built["deploy"])["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 8080, "metrics": 9090}
     probes = {k: container[k] for k in ("startupProbe", "livenessProbe", "readinessProbe")}
     for kind, probe in probes.items():
         assert probe["httpGet"]["port"] == "health", kind
-        assert probe["httpGet"]["path"].split("?")[0] == "/healthz", kind
-    assert probes["livenessProbe"] != probes["readinessProbe"]
+    assert probes["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert probes["livenessProbe"]["httpGet"]["path"] == "/healthz"  # 503 without the CRD
+    assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz"  # 200 once listed
+    args = container["args"]
+    assert args[args.index("--metrics") + 1] == "0.0.0.0:9090"
 
 
 def test_service_account_token_is_projected_explicitly(built: dict[str, Any]) -> None:

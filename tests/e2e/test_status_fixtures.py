@@ -25,7 +25,8 @@ from tests.operator_process import OperatorProcess
 pytestmark = pytest.mark.cluster
 
 #: more CPU than any fake node has (kwok nodes: 32): the pods stay Pending
-UNSCHEDULABLE = {"requests": {"cpu": "64"}, "limits": {"memory": "256Mi"}}
+# more CPU than any dev-cluster node has (the nodes are sized for thousands of pods)
+UNSCHEDULABLE = {"requests": {"cpu": "100000"}, "limits": {"memory": "256Mi"}}
 
 
 def _get(k: Kubectl, namespace: str) -> dict[str, Any] | None:
