@@ -78,6 +78,7 @@ def test_report_files(tmp_path: Path) -> None:
 def test_chart(tmp_path: Path) -> None:
     # matplotlib comes with the dev lock (`make venv`); a venv without it fails here, loudly
     import matplotlib  # noqa: F401
+
     results = [result_for(10), result_for(20)]
     samples = {str(r["apps"]): report.split_samples(r)[1] for r in results}
     assert report.chart(tmp_path / "b.png", [report.split_samples(r)[0] for r in results], samples)
