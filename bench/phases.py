@@ -208,7 +208,7 @@ class Run:
         ns = self.namespace
         t0 = time.time()
         batch = load.Batch(
-            list(images.items()),
+            load.keyed(images),
             lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
             self.opts.concurrency,
         )
@@ -324,7 +324,7 @@ class Run:
         self.say(f"update: a new digest on all {self.n} apps, {self.opts.concurrency} in flight")
         t0 = time.time()
         batch = load.Batch(
-            list(images.items()),
+            load.keyed(images),
             lambda it: self.api.set_image(ns, it[0], it[1]),
             self.opts.concurrency,
         )
@@ -368,7 +368,7 @@ class Run:
         self.say(f"steady: {count} new apps at {rate:g}/s over {self.n} converged ones")
         t0 = time.time()
         batch = load.Batch(
-            list(new.items()),
+            load.keyed(new),
             lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
             self.opts.concurrency,
             rate=rate,
@@ -443,7 +443,7 @@ class Run:
         result["processes"] = len(self.samplers)
         return result
 
-    def cleanup(self) -> None:
+    def cleanup(self, wait: bool = True) -> None:
         for w in (self.apps_watch, self.deps_watch):
             if w is not None:
                 w.stop()
@@ -452,7 +452,8 @@ class Run:
         for s in self.samplers:
             s.stop()
         self.say("deleting the benchmark namespace")
-        delete_namespaces(self.core, [self.namespace], self.say, self.opts.timeout(self.n))
+        timeout = self.opts.timeout(self.n) if wait else 0
+        delete_namespaces(self.core, [self.namespace], self.say, timeout)
         self.harness.close()  # type: ignore[no-untyped-call]
 
     # ------------------------------------------------------------------------------ figures

@@ -29,18 +29,20 @@ from .cluster import ROOT, delete_namespaces, leftover_namespaces, prepare
 from .phases import Options, Run
 from .process import BenchError
 
-NOTES = [
-    "Definitions. Latency: from the harness's watch receiving the PythonApp's ADDED event (an "
-    "edit: the first event with the new image) to its watch receiving the Deployment's ADDED "
-    "event (the first with the new image); both ends are watch receipts in the same process. "
-    "Calls: the API server's audit log, every request of the operator's own user (its client "
-    "and kopf's), a watch counted once when opened; reads = get/list/watch. Baseline: a bare "
-    "client (kubernetes package, threads, server-side apply of the operator's own render) "
-    "with the same requests in flight. Restart: caught up = the operator's `pythonapp_caught_up "
-    "1` metric if it serves one, else its last call before 5 s without any. CPU and RSS: "
-    "/proc of the operator process. The machine is shared and noisy: compare ratios, not "
-    "seconds, across runs.",
-]
+
+def notes(opts: Options) -> list[str]:
+    return [
+        "Definitions. Latency: from the harness's watch receiving the PythonApp's ADDED event (an "
+        "edit: the first event with the new image) to its watch receiving the Deployment's ADDED "
+        "event (the first with the new image); both ends are watch receipts in the same process. "
+        "Calls: the API server's audit log, every request of the operator's own user (its client "
+        "and kopf's), a watch counted once when opened; reads = get/list/watch. Baseline: a bare "
+        "client (kubernetes package, threads, server-side apply of the operator's own render) "
+        "with the same requests in flight. Restart: caught up = the operator's "
+        "`pythonapp_caught_up 1` metric if it serves one, else its last call before "
+        f"{opts.quiet_seconds:g} s without any. CPU and RSS: /proc of the operator process. The "
+        "machine is shared and noisy: compare ratios, not seconds, across runs.",
+    ]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -101,7 +103,7 @@ def meta(opts: Options, status: devcluster.ClusterStatus) -> dict[str, Any]:
             "noise": opts.noise,
             "quiet_s": opts.quiet_seconds,
         },
-        "notes": NOTES,
+        "notes": notes(opts),
     }
 
 
@@ -146,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: list[dict[str, Any]] = []
     try:
+        if opts.quiet_seconds >= opts.resync_seconds:
+            raise BenchError(
+                "--quiet must be shorter than --resync: the audit-log caught-up signal needs a "
+                "quiet gap, and the resync loop leaves one of --resync seconds between walks"
+            )
         if opts.profile:
             from .profile import find_py_spy  # noqa: PLC0415
 
@@ -178,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 result["operator"] = run.finish()
                 result["seconds"] = round(time.time() - t_n, 1)
                 report.write(opts.out, meta(opts, cluster.status), results, args.merge)
-                run.cleanup()
+                run.cleanup(wait=n != args.apps[-1])  # the next run removes what is left
             log(
                 f"N={n} done in {result['seconds']:.0f}s: ratio {result['ratio_to_baseline']}, "
                 f"burst p99 {result['burst']['latency_ms'].get('p99')} ms, peak RSS "
