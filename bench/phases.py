@@ -160,14 +160,8 @@ class Run:
         self.calls.settle()
         counts = self.calls.window(BASELINE_USER, t0, t_done)
         self.say(f"baseline: all Deployments after {t_deps:.1f}s; waiting for pods")
-        wanted: dict[str, str | None] = dict.fromkeys(self.names)
-        self.wait(
-            "baseline Deployments available",
-            lambda: (
-                deps.seen.count_ready(wanted) == self.n,
-                f"{deps.seen.count_ready(wanted)}/{self.n} available",
-            ),
-            timeout,
+        self._wait_ready(
+            "baseline Deployments available", deps.seen, dict.fromkeys(self.names), timeout
         )
         t_avail = deps.seen.last_ready(self.names) - t0
         result = {
@@ -216,12 +210,7 @@ class Run:
         self.wait("burst Deployments", lambda: self._progress(deps, batch), timeout)
         t_deps = deps.last_added(self.names) - t0
         self.say(f"burst: all Deployments after {t_deps:.1f}s; waiting for every app Ready")
-        wanted: dict[str, str | None] = dict.fromkeys(self.names)
-        self.wait(
-            "burst apps Ready",
-            lambda: (apps.count_ready(wanted) == self.n, f"{apps.count_ready(wanted)}/{self.n}"),
-            timeout,
-        )
+        self._wait_ready("burst apps Ready", apps, dict.fromkeys(self.names), timeout)
         created = batch.wait()
         t_ready = apps.last_ready(self.names) - t0
         result: Result = {
@@ -339,12 +328,7 @@ class Run:
         )
         t_deps = deps.last_image(images) - t0
         self.say(f"update: every Deployment has the new image after {t_deps:.1f}s")
-        wanted: dict[str, str | None] = dict(images)
-        self.wait(
-            "update apps Ready",
-            lambda: (apps.count_ready(wanted) == self.n, f"{apps.count_ready(wanted)}/{self.n}"),
-            timeout,
-        )
+        self._wait_ready("update apps Ready", apps, dict(images), timeout)
         edited = batch.wait()
         t_ready = apps.last_ready(self.names) - t0
         self.calls.settle()
@@ -455,6 +439,16 @@ class Run:
         timeout = self.opts.timeout(self.n) if wait else 0
         delete_namespaces(self.core, [self.namespace], self.say, timeout)
         self.harness.close()  # type: ignore[no-untyped-call]
+
+    def _wait_ready(
+        self, what: str, seen: watch.Seen, wanted: dict[str, str | None], timeout: float
+    ) -> None:
+        """Until every wanted object is ready (showing the wanted image, if one is given)."""
+        self.wait(
+            what,
+            lambda: (seen.count_ready(wanted) == len(wanted), f"{seen.count_ready(wanted)} ready"),
+            timeout,
+        )
 
     # ------------------------------------------------------------------------------ figures
 

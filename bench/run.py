@@ -17,6 +17,7 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,20 +47,46 @@ def notes(opts: Options) -> list[str]:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="The operator against the bare-client limit on the dev cluster (see "
+        "bench/phases.py for the phases). Results in --out: summary.md, result.json, bench.png.",
+    )
     p.add_argument("--apps", type=int, nargs="+", default=[500], help="sizes N (default 500)")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
     p.add_argument("--steady-rate", type=float, default=5.0, help="steady load per second (5)")
     p.add_argument("--steady-seconds", type=float, default=60.0, help="steady load time (60)")
-    p.add_argument("--idle", type=float, default=60.0, help="minimum idle window, s (60)")
     p.add_argument(
-        "--resync", type=float, default=30.0, help="operator resync interval, s (30); the idle "
-        "window is at least twice as long, so a full resync falls inside it",
+        "--idle",
+        dest="idle_seconds",
+        metavar="S",
+        type=float,
+        default=60.0,
+        help="minimum idle window, s (60)",
+    )
+    p.add_argument(
+        "--resync", dest="resync_seconds", metavar="S", type=float, default=30.0,
+        help="operator resync interval, s (30); the idle window is at least twice as long, so "
+        "a full resync falls inside it",
     )  # fmt: skip
     p.add_argument("--noise", type=int, default=1000, help="unowned objects (1000; 0 = skip)")
     p.add_argument("--noise-namespaces", type=int, default=10)
-    p.add_argument("--settle", type=float, default=10.0, help="s after the noise is created (10)")
-    p.add_argument("--quiet", type=float, default=5.0, help="caught up after s without calls")
+    p.add_argument(
+        "--settle",
+        dest="settle_seconds",
+        metavar="S",
+        type=float,
+        default=10.0,
+        help="s after the noise is created (10)",
+    )
+    p.add_argument(
+        "--quiet",
+        dest="quiet_seconds",
+        metavar="S",
+        type=float,
+        default=5.0,
+        help="caught up after s without calls",
+    )
     p.add_argument("--timeout-base", type=float, default=300.0)
     p.add_argument("--timeout-per-app", type=float, default=1.0)
     p.add_argument("--nodes", type=int, help="resize the dev cluster: kwok nodes")
@@ -86,9 +113,15 @@ def _git(*args: str) -> str:
 def meta(opts: Options, status: devcluster.ClusterStatus) -> dict[str, Any]:
     dirty = "+dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""
     size = status.sizing or devcluster.Sizing()
+    # the last commit that changed the code the operator runs (the dev cluster's excluded)
+    core = _git(
+        "log", "-1", "--format=%h %cs", "--", "operator/pythonapp_operator",
+        ":(exclude)operator/pythonapp_operator/devcluster",
+        ":(exclude)operator/pythonapp_operator/cli.py",
+    )  # fmt: skip
     return {
-        "operator": f"pythonapp-operator {__version__} ({_git('rev-parse', '--short', 'HEAD')}"
-        f"{dirty})",
+        "operator": f"pythonapp-operator {__version__}, controller code of {core} (checkout "
+        f"{_git('rev-parse', '--short', 'HEAD')}{dirty})",
         "cluster": f"dev cluster k8s {devcluster.K8S_VERSION}, {size.nodes} kwok nodes x "
         f"{size.pods_per_node} pods",
         "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} "
@@ -129,20 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[bench {time.time() - t_start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
+    given = vars(args)
     opts = Options(
-        out=args.out,
-        concurrency=args.concurrency,
-        steady_rate=args.steady_rate,
-        steady_seconds=args.steady_seconds,
-        idle_seconds=args.idle,
-        resync_seconds=args.resync,
-        noise=args.noise,
-        noise_namespaces=args.noise_namespaces,
-        quiet_seconds=args.quiet,
-        settle_seconds=args.settle,
-        timeout_base=args.timeout_base,
-        timeout_per_app=args.timeout_per_app,
-        profile=args.profile,
+        **{f.name: given[f.name] for f in fields(Options) if f.name in given},
         operator_args=tuple(args.operator_arg),
         caught_up_urls=tuple(args.caught_up_url),
     )
