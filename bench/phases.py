@@ -66,7 +66,7 @@ class Options:
     quiet_seconds: float = 5.0
     settle_seconds: float = 10.0
     timeout_base: float = 300.0
-    timeout_per_app: float = 1.0
+    timeout_per_app: float = 2.0
     profile: bool = False
     operator_args: tuple[str, ...] = ()
     caught_up_urls: tuple[str, ...] = ()

@@ -88,7 +88,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="caught up after s without calls",
     )
     p.add_argument("--timeout-base", type=float, default=300.0)
-    p.add_argument("--timeout-per-app", type=float, default=1.0)
+    p.add_argument(
+        "--timeout-per-app",
+        type=float,
+        default=2.0,
+        help="a phase fails after --timeout-base (300) + this (2) x N seconds",
+    )
     p.add_argument("--nodes", type=int, help="resize the dev cluster: kwok nodes")
     p.add_argument("--pods-per-node", type=int, help="resize the dev cluster: pods per node")
     p.add_argument("--profile", action="store_true", help="py-spy the operator in the burst")
