@@ -51,6 +51,9 @@ Log = Callable[[str], None]
 Result = dict[str, Any]
 
 
+SKIPPABLE = ("idle", "noise", "restart", "update", "steady")
+
+
 @dataclass(frozen=True)
 class Options:
     """Knobs of one run (``python -m bench --help`` explains each)."""
@@ -68,6 +71,7 @@ class Options:
     timeout_base: float = 300.0
     timeout_per_app: float = 2.0
     profile: bool = False
+    skip: frozenset[str] = frozenset()
     operator_args: tuple[str, ...] = ()
     caught_up_urls: tuple[str, ...] = ()
     prefix: str = "bench"
@@ -243,7 +247,7 @@ class Run:
             "usage": self.sampler().usage(t0, t1).to_json(),
         }
 
-    def noise(self, idle: Result) -> Result:
+    def noise(self, idle: Result | None) -> Result:
         spaces = [f"{self.namespace}-noise-{k}" for k in range(self.opts.noise_namespaces)]
         for ns in spaces:
             create_namespace(self.core, ns)
@@ -257,14 +261,16 @@ class Run:
         t1 = time.time()
         self.calls.settle()
         usage = self.sampler().usage(t0, t1)
-        idle_rate = idle["usage"]["cpu_s"] / max(idle["usage"]["seconds"], 1e-9)
+        idle_rate = idle["usage"]["cpu_s"] / max(idle["usage"]["seconds"], 1e-9) if idle else None
         result = {
             "objects": len(objects),
             "namespaces": len(spaces),
             "create_s": round(created_s, 1),
             "usage": usage.to_json(),
             "cpu_s": round(usage.cpu_s, 2),
-            "idle_cpu_s_same_length": round(idle_rate * usage.seconds, 2),
+            "idle_cpu_s_same_length": None
+            if idle_rate is None
+            else round(idle_rate * usage.seconds, 2),
             "rss_delta_mib": round(usage.rss_end_mib - usage.rss_start_mib, 1),
             "calls": self.calls.window(OPERATOR_USER, t0, t1).to_json(self.n),
         }

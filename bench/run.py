@@ -27,7 +27,7 @@ from pythonapp_operator import __version__, devcluster
 from . import report
 from .calls import CallLog
 from .cluster import ROOT, delete_namespaces, leftover_namespaces, prepare
-from .phases import Options, Run
+from .phases import SKIPPABLE, Options, Run
 from .process import BenchError
 
 
@@ -104,6 +104,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--caught-up-url", action="append", default=[], help="URL serving `pythonapp_caught_up "
         "1` when caught up ({health} = the health address); default /metrics and /readyz there",
     )  # fmt: skip
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=SKIPPABLE,
+        help="leave a phase out (repeatable); baseline and burst always run",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
     p.add_argument("--merge", action="store_true", help="keep other sizes from result.json")
     return p.parse_args(argv)
@@ -140,6 +147,7 @@ def meta(opts: Options, status: devcluster.ClusterStatus) -> dict[str, Any]:
             "resync_s": opts.resync_seconds,
             "noise": opts.noise,
             "quiet_s": opts.quiet_seconds,
+            "skipped": sorted(opts.skip),
         },
         "notes": notes(opts),
     }
@@ -152,12 +160,17 @@ def measure(run: Run, result: dict[str, Any]) -> None:
     result["ratio_to_baseline"] = round(
         result["burst"]["deployments_s"] / result["baseline"]["deployments_s"], 2
     )
-    result["idle"] = run.idle()
-    if run.opts.noise:
-        result["noise"] = run.noise(result["idle"])
-    result["restart"] = run.restart()
-    result["update"] = run.update()
-    result["steady"] = run.steady()
+    skip = run.opts.skip
+    if "idle" not in skip:
+        result["idle"] = run.idle()
+    if run.opts.noise and "noise" not in skip:
+        result["noise"] = run.noise(result.get("idle"))
+    if "restart" not in skip:
+        result["restart"] = run.restart()
+    if "update" not in skip:
+        result["update"] = run.update()
+    if "steady" not in skip:
+        result["steady"] = run.steady()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     given = vars(args)
     opts = Options(
         **{f.name: given[f.name] for f in fields(Options) if f.name in given},
+        skip=frozenset(args.skip),
         operator_args=tuple(args.operator_arg),
         caught_up_urls=tuple(args.caught_up_url),
     )
