@@ -180,13 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[bench {time.time() - t_start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
-    given = vars(args)
-    opts = Options(
-        **{f.name: given[f.name] for f in fields(Options) if f.name in given},
-        skip=frozenset(args.skip),
-        operator_args=tuple(args.operator_arg),
-        caught_up_urls=tuple(args.caught_up_url),
-    )
+    given = vars(args) | {
+        "skip": frozenset(args.skip),
+        "operator_args": tuple(args.operator_arg),
+        "caught_up_urls": tuple(args.caught_up_url),
+    }
+    opts = Options(**{f.name: given[f.name] for f in fields(Options) if f.name in given})
     results: list[dict[str, Any]] = []
     try:
         if opts.quiet_seconds >= opts.resync_seconds:
