@@ -116,6 +116,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def options(args: argparse.Namespace) -> Options:
+    """The run's :class:`Options` from the parsed command line."""
+    given = vars(args) | {
+        "skip": frozenset(args.skip),
+        "operator_args": tuple(args.operator_arg),
+        "caught_up_urls": tuple(args.caught_up_url),
+    }
+    return Options(**{f.name: given[f.name] for f in fields(Options) if f.name in given})
+
+
 def _git(*args: str) -> str:
     cmd = ["git", "-C", str(ROOT), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -180,12 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[bench {time.time() - t_start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
-    given = vars(args) | {
-        "skip": frozenset(args.skip),
-        "operator_args": tuple(args.operator_arg),
-        "caught_up_urls": tuple(args.caught_up_url),
-    }
-    opts = Options(**{f.name: given[f.name] for f in fields(Options) if f.name in given})
+    opts = options(args)
     results: list[dict[str, Any]] = []
     try:
         if opts.quiet_seconds >= opts.resync_seconds:
