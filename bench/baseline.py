@@ -20,7 +20,7 @@ from pythonapp_operator.controller.reconcile import utc_now
 from pythonapp_operator.controller.status import compute_status
 from pythonapp_operator.render import render
 
-from .load import Batch, Client, pythonapp
+from .load import Batch, Client, keyed, pythonapp
 from .process import BenchError
 
 
@@ -48,7 +48,7 @@ def reconcile_once(api: Client, namespace: str, name: str, image_ref: str) -> No
 def start(api: Client, namespace: str, images: dict[str, str], concurrency: int) -> Batch:
     """All apps at once, ``concurrency`` in flight, in the background."""
     return Batch(
-        [(name, (name, img)) for name, img in images.items()],
+        keyed(images),
         lambda item: reconcile_once(api, namespace, item[0], item[1]),
         concurrency,
     )

@@ -22,6 +22,13 @@ from pythonapp_operator.devcluster import audit
 USER_PREFIX = "pythonapp-bench-"
 
 
+def key(call: audit.Call) -> str:
+    """``verb resource``; API discovery (``GET /api``, ``/apis/<group>/<version>``) as one."""
+    if call.resource.startswith(("/api/", "/apis/")) or call.resource in ("/api", "/apis"):
+        return f"{call.verb} discovery"
+    return call.key
+
+
 @dataclass(frozen=True)
 class Counts:
     """The calls of one user in one time window."""
@@ -85,7 +92,7 @@ class CallLog:
         with self.lock:
             for c in self.calls:
                 if c.user == user and c.when >= since and (until is None or c.when <= until):
-                    by_agent.setdefault(c.agent, Counter())[c.key] += 1
+                    by_agent.setdefault(c.agent, Counter())[key(c)] += 1
         return Counts(by_agent)
 
     def last(self, user: str, since: float) -> float | None:

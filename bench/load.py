@@ -50,6 +50,11 @@ def pythonapp(namespace: str, name: str, image_ref: str) -> Obj:
     }
 
 
+def keyed(images: dict[str, str]) -> list[tuple[str, tuple[str, str]]]:
+    """Batch items for {app name: image}: keyed by name, the call gets (name, image)."""
+    return [(name, (name, image_ref)) for name, image_ref in images.items()]
+
+
 def retrying(call: Callable[[], Any], attempts: int = 6) -> Any:
     """``call()``, retried with backoff on throttling, server errors and dropped connections."""
     for attempt in range(attempts):

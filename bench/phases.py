@@ -51,6 +51,9 @@ Log = Callable[[str], None]
 Result = dict[str, Any]
 
 
+SKIPPABLE = ("idle", "noise", "restart", "update", "steady")
+
+
 @dataclass(frozen=True)
 class Options:
     """Knobs of one run (``python -m bench --help`` explains each)."""
@@ -66,8 +69,9 @@ class Options:
     quiet_seconds: float = 5.0
     settle_seconds: float = 10.0
     timeout_base: float = 300.0
-    timeout_per_app: float = 1.0
+    timeout_per_app: float = 2.0
     profile: bool = False
+    skip: frozenset[str] = frozenset()
     operator_args: tuple[str, ...] = ()
     caught_up_urls: tuple[str, ...] = ()
     prefix: str = "bench"
@@ -160,14 +164,8 @@ class Run:
         self.calls.settle()
         counts = self.calls.window(BASELINE_USER, t0, t_done)
         self.say(f"baseline: all Deployments after {t_deps:.1f}s; waiting for pods")
-        wanted: dict[str, str | None] = dict.fromkeys(self.names)
-        self.wait(
-            "baseline Deployments available",
-            lambda: (
-                deps.seen.count_ready(wanted) == self.n,
-                f"{deps.seen.count_ready(wanted)}/{self.n} available",
-            ),
-            timeout,
+        self._wait_ready(
+            "baseline Deployments available", deps.seen, dict.fromkeys(self.names), timeout
         )
         t_avail = deps.seen.last_ready(self.names) - t0
         result = {
@@ -213,7 +211,7 @@ class Run:
         ns = self.namespace
         t0 = time.time()
         batch = load.Batch(
-            [(name, (name, img)) for name, img in images.items()],
+            load.keyed(images),
             lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
             self.opts.concurrency,
         )
@@ -221,12 +219,7 @@ class Run:
         self.wait("burst Deployments", lambda: self._progress(deps, batch), timeout)
         t_deps = deps.last_added(self.names) - t0
         self.say(f"burst: all Deployments after {t_deps:.1f}s; waiting for every app Ready")
-        wanted: dict[str, str | None] = dict.fromkeys(self.names)
-        self.wait(
-            "burst apps Ready",
-            lambda: (apps.count_ready(wanted) == self.n, f"{apps.count_ready(wanted)}/{self.n}"),
-            timeout,
-        )
+        self._wait_ready("burst apps Ready", apps, dict.fromkeys(self.names), timeout)
         created = batch.wait()
         t_ready = apps.last_ready(self.names) - t0
         result: Result = {
@@ -259,7 +252,7 @@ class Run:
             "usage": self.sampler().usage(t0, t1).to_json(),
         }
 
-    def noise(self, idle: Result) -> Result:
+    def noise(self, idle: Result | None) -> Result:
         spaces = [f"{self.namespace}-noise-{k}" for k in range(self.opts.noise_namespaces)]
         for ns in spaces:
             create_namespace(self.core, ns)
@@ -273,14 +266,16 @@ class Run:
         t1 = time.time()
         self.calls.settle()
         usage = self.sampler().usage(t0, t1)
-        idle_rate = idle["usage"]["cpu_s"] / max(idle["usage"]["seconds"], 1e-9)
+        idle_rate = idle["usage"]["cpu_s"] / max(idle["usage"]["seconds"], 1e-9) if idle else None
         result = {
             "objects": len(objects),
             "namespaces": len(spaces),
             "create_s": round(created_s, 1),
             "usage": usage.to_json(),
             "cpu_s": round(usage.cpu_s, 2),
-            "idle_cpu_s_same_length": round(idle_rate * usage.seconds, 2),
+            "idle_cpu_s_same_length": None
+            if idle_rate is None
+            else round(idle_rate * usage.seconds, 2),
             "rss_delta_mib": round(usage.rss_end_mib - usage.rss_start_mib, 1),
             "calls": self.calls.window(OPERATOR_USER, t0, t1).to_json(self.n),
         }
@@ -329,7 +324,7 @@ class Run:
         self.say(f"update: a new digest on all {self.n} apps, {self.opts.concurrency} in flight")
         t0 = time.time()
         batch = load.Batch(
-            [(name, (name, img)) for name, img in images.items()],
+            load.keyed(images),
             lambda it: self.api.set_image(ns, it[0], it[1]),
             self.opts.concurrency,
         )
@@ -344,12 +339,7 @@ class Run:
         )
         t_deps = deps.last_image(images) - t0
         self.say(f"update: every Deployment has the new image after {t_deps:.1f}s")
-        wanted: dict[str, str | None] = dict(images)
-        self.wait(
-            "update apps Ready",
-            lambda: (apps.count_ready(wanted) == self.n, f"{apps.count_ready(wanted)}/{self.n}"),
-            timeout,
-        )
+        self._wait_ready("update apps Ready", apps, dict(images), timeout)
         edited = batch.wait()
         t_ready = apps.last_ready(self.names) - t0
         self.calls.settle()
@@ -373,7 +363,7 @@ class Run:
         self.say(f"steady: {count} new apps at {rate:g}/s over {self.n} converged ones")
         t0 = time.time()
         batch = load.Batch(
-            [(name, (name, img)) for name, img in new.items()],
+            load.keyed(new),
             lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
             self.opts.concurrency,
             rate=rate,
@@ -448,7 +438,7 @@ class Run:
         result["processes"] = len(self.samplers)
         return result
 
-    def cleanup(self) -> None:
+    def cleanup(self, wait: bool = True) -> None:
         for w in (self.apps_watch, self.deps_watch):
             if w is not None:
                 w.stop()
@@ -457,8 +447,19 @@ class Run:
         for s in self.samplers:
             s.stop()
         self.say("deleting the benchmark namespace")
-        delete_namespaces(self.core, [self.namespace], self.say, self.opts.timeout(self.n))
+        timeout = self.opts.timeout(self.n) if wait else 0
+        delete_namespaces(self.core, [self.namespace], self.say, timeout)
         self.harness.close()  # type: ignore[no-untyped-call]
+
+    def _wait_ready(
+        self, what: str, seen: watch.Seen, wanted: dict[str, str | None], timeout: float
+    ) -> None:
+        """Until every wanted object is ready (showing the wanted image, if one is given)."""
+        self.wait(
+            what,
+            lambda: (seen.count_ready(wanted) == len(wanted), f"{seen.count_ready(wanted)} ready"),
+            timeout,
+        )
 
     # ------------------------------------------------------------------------------ figures
 

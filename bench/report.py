@@ -68,7 +68,8 @@ def write(out: Path, meta: Result, results: list[Result], merge: bool) -> None:
     (out / "result.json").write_text(json.dumps({"meta": meta, "results": clean}, indent=2) + "\n")
     (out / "latency.json").write_text(json.dumps(samples) + "\n")
     (out / "summary.md").write_text(summary(meta, clean))
-    chart(out / "bench.png", clean, samples)
+    rate = meta.get("options", {}).get("steady_rate_per_s")
+    chart(out / "bench.png", clean, samples, f"steady {rate:g}/s" if rate else "steady")
 
 
 def _merged(
@@ -189,7 +190,14 @@ def summary(meta: Result, results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def chart(path: Path, results: list[Result], samples: dict[str, Any]) -> bool:
+def _legend(ax: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
+def chart(
+    path: Path, results: list[Result], samples: dict[str, Any], steady: str = "steady"
+) -> bool:
     """The PNG; False (and no file) without matplotlib."""
     try:
         import matplotlib  # noqa: PLC0415  (the optional `bench` extra)
@@ -205,11 +213,11 @@ def chart(path: Path, results: list[Result], samples: dict[str, Any]) -> bool:
             values = sorted(by_path.get(key) or [])
             if values:
                 ys = [(i + 1) / len(values) for i in range(len(values))]
-                label = f"{n} apps, {'burst' if key.startswith('burst') else 'steady 5/s'}"
+                label = f"{n} apps, {'burst' if key.startswith('burst') else steady}"
                 ax.step([max(v, 1.0) for v in values], ys, style, where="post", label=label)
     ax.set(xscale="log", xlabel="create -> Deployment (ms)", ylabel="fraction of apps")
     ax.set_title("latency distribution")
-    ax.legend(fontsize=8)
+    _legend(ax)
     ns = [int(r["apps"]) for r in results]
 
     def line(ax: Any, path: str, label: str) -> None:
@@ -237,9 +245,10 @@ def chart(path: Path, results: list[Result], samples: dict[str, Any]) -> bool:
         for p, label in series:
             line(ax, p, label)
         ax.set(xlabel="apps", ylabel=ylabel, title=title)
+        ax.set_ylim(bottom=0)
         ax.set_xscale("log")
         ax.set_xticks(ns, [str(n) for n in ns])
-        ax.legend(fontsize=8)
+        _legend(ax)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -17,6 +17,7 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,40 +27,73 @@ from pythonapp_operator import __version__, devcluster
 from . import report
 from .calls import CallLog
 from .cluster import ROOT, delete_namespaces, leftover_namespaces, prepare
-from .phases import Options, Run
+from .phases import SKIPPABLE, Options, Run
 from .process import BenchError
 
-NOTES = [
-    "Definitions. Latency: from the harness's watch receiving the PythonApp's ADDED event (an "
-    "edit: the first event with the new image) to its watch receiving the Deployment's ADDED "
-    "event (the first with the new image); both ends are watch receipts in the same process. "
-    "Calls: the API server's audit log, every request of the operator's own user (its client "
-    "and kopf's), a watch counted once when opened; reads = get/list/watch. Baseline: a bare "
-    "client (kubernetes package, threads, server-side apply of the operator's own render) "
-    "with the same requests in flight. Restart: caught up = the operator's `pythonapp_caught_up "
-    "1` metric if it serves one, else its last call before 5 s without any. CPU and RSS: "
-    "/proc of the operator process. The machine is shared and noisy: compare ratios, not "
-    "seconds, across runs.",
-]
+
+def notes(opts: Options) -> list[str]:
+    return [
+        "Definitions. Latency: from the harness's watch receiving the PythonApp's ADDED event (an "
+        "edit: the first event with the new image) to its watch receiving the Deployment's ADDED "
+        "event (the first with the new image); both ends are watch receipts in the same process. "
+        "Calls: the API server's audit log, every request of the operator's own user (its client "
+        "and kopf's), a watch counted once when opened; reads = get/list/watch. Baseline: a bare "
+        "client (kubernetes package, threads, server-side apply of the operator's own render) "
+        "with the same requests in flight. Restart: caught up = the operator's "
+        "`pythonapp_caught_up 1` metric if it serves one, else its last call before "
+        f"{opts.quiet_seconds:g} s without any. CPU and RSS: /proc of the operator process. The "
+        "machine is shared and noisy: compare ratios, not seconds, across runs.",
+    ]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="The operator against the bare-client limit on the dev cluster (see "
+        "bench/phases.py for the phases). Results in --out: summary.md, result.json, bench.png.",
+    )
     p.add_argument("--apps", type=int, nargs="+", default=[500], help="sizes N (default 500)")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
     p.add_argument("--steady-rate", type=float, default=5.0, help="steady load per second (5)")
     p.add_argument("--steady-seconds", type=float, default=60.0, help="steady load time (60)")
-    p.add_argument("--idle", type=float, default=60.0, help="minimum idle window, s (60)")
     p.add_argument(
-        "--resync", type=float, default=30.0, help="operator resync interval, s (30); the idle "
-        "window is at least twice as long, so a full resync falls inside it",
+        "--idle",
+        dest="idle_seconds",
+        metavar="S",
+        type=float,
+        default=60.0,
+        help="minimum idle window, s (60)",
+    )
+    p.add_argument(
+        "--resync", dest="resync_seconds", metavar="S", type=float, default=30.0,
+        help="operator resync interval, s (30); the idle window is at least twice as long, so "
+        "a full resync falls inside it",
     )  # fmt: skip
     p.add_argument("--noise", type=int, default=1000, help="unowned objects (1000; 0 = skip)")
     p.add_argument("--noise-namespaces", type=int, default=10)
-    p.add_argument("--settle", type=float, default=10.0, help="s after the noise is created (10)")
-    p.add_argument("--quiet", type=float, default=5.0, help="caught up after s without calls")
+    p.add_argument(
+        "--settle",
+        dest="settle_seconds",
+        metavar="S",
+        type=float,
+        default=10.0,
+        help="s after the noise is created (10)",
+    )
+    p.add_argument(
+        "--quiet",
+        dest="quiet_seconds",
+        metavar="S",
+        type=float,
+        default=5.0,
+        help="caught up after s without calls",
+    )
     p.add_argument("--timeout-base", type=float, default=300.0)
-    p.add_argument("--timeout-per-app", type=float, default=1.0)
+    p.add_argument(
+        "--timeout-per-app",
+        type=float,
+        default=2.0,
+        help="a phase fails after --timeout-base (300) + this (2) x N seconds",
+    )
     p.add_argument("--nodes", type=int, help="resize the dev cluster: kwok nodes")
     p.add_argument("--pods-per-node", type=int, help="resize the dev cluster: pods per node")
     p.add_argument("--profile", action="store_true", help="py-spy the operator in the burst")
@@ -70,9 +104,26 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--caught-up-url", action="append", default=[], help="URL serving `pythonapp_caught_up "
         "1` when caught up ({health} = the health address); default /metrics and /readyz there",
     )  # fmt: skip
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=SKIPPABLE,
+        help="leave a phase out (repeatable); baseline and burst always run",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
     p.add_argument("--merge", action="store_true", help="keep other sizes from result.json")
     return p.parse_args(argv)
+
+
+def options(args: argparse.Namespace) -> Options:
+    """The run's :class:`Options` from the parsed command line."""
+    given = vars(args) | {
+        "skip": frozenset(args.skip),
+        "operator_args": tuple(args.operator_arg),
+        "caught_up_urls": tuple(args.caught_up_url),
+    }
+    return Options(**{f.name: given[f.name] for f in fields(Options) if f.name in given})
 
 
 def _git(*args: str) -> str:
@@ -84,9 +135,15 @@ def _git(*args: str) -> str:
 def meta(opts: Options, status: devcluster.ClusterStatus) -> dict[str, Any]:
     dirty = "+dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""
     size = status.sizing or devcluster.Sizing()
+    # the last commit that changed the code the operator runs (the dev cluster's excluded)
+    core = _git(
+        "log", "-1", "--format=%h %cs", "--", "operator/pythonapp_operator",
+        ":(exclude)operator/pythonapp_operator/devcluster",
+        ":(exclude)operator/pythonapp_operator/cli.py",
+    )  # fmt: skip
     return {
-        "operator": f"pythonapp-operator {__version__} ({_git('rev-parse', '--short', 'HEAD')}"
-        f"{dirty})",
+        "operator": f"pythonapp-operator {__version__}, controller code of {core} (checkout "
+        f"{_git('rev-parse', '--short', 'HEAD')}{dirty})",
         "cluster": f"dev cluster k8s {devcluster.K8S_VERSION}, {size.nodes} kwok nodes x "
         f"{size.pods_per_node} pods",
         "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} "
@@ -100,8 +157,9 @@ def meta(opts: Options, status: devcluster.ClusterStatus) -> dict[str, Any]:
             "resync_s": opts.resync_seconds,
             "noise": opts.noise,
             "quiet_s": opts.quiet_seconds,
+            "skipped": sorted(opts.skip),
         },
-        "notes": NOTES,
+        "notes": notes(opts),
     }
 
 
@@ -112,12 +170,17 @@ def measure(run: Run, result: dict[str, Any]) -> None:
     result["ratio_to_baseline"] = round(
         result["burst"]["deployments_s"] / result["baseline"]["deployments_s"], 2
     )
-    result["idle"] = run.idle()
-    if run.opts.noise:
-        result["noise"] = run.noise(result["idle"])
-    result["restart"] = run.restart()
-    result["update"] = run.update()
-    result["steady"] = run.steady()
+    skip = run.opts.skip
+    if "idle" not in skip:
+        result["idle"] = run.idle()
+    if run.opts.noise and "noise" not in skip:
+        result["noise"] = run.noise(result.get("idle"))
+    if "restart" not in skip:
+        result["restart"] = run.restart()
+    if "update" not in skip:
+        result["update"] = run.update()
+    if "steady" not in skip:
+        result["steady"] = run.steady()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,25 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[bench {time.time() - t_start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
-    opts = Options(
-        out=args.out,
-        concurrency=args.concurrency,
-        steady_rate=args.steady_rate,
-        steady_seconds=args.steady_seconds,
-        idle_seconds=args.idle,
-        resync_seconds=args.resync,
-        noise=args.noise,
-        noise_namespaces=args.noise_namespaces,
-        quiet_seconds=args.quiet,
-        settle_seconds=args.settle,
-        timeout_base=args.timeout_base,
-        timeout_per_app=args.timeout_per_app,
-        profile=args.profile,
-        operator_args=tuple(args.operator_arg),
-        caught_up_urls=tuple(args.caught_up_url),
-    )
+    opts = options(args)
     results: list[dict[str, Any]] = []
     try:
+        if opts.quiet_seconds >= opts.resync_seconds:
+            raise BenchError(
+                "--quiet must be shorter than --resync: the audit-log caught-up signal needs a "
+                "quiet gap, and the resync loop leaves one of --resync seconds between walks"
+            )
         if opts.profile:
             from .profile import find_py_spy  # noqa: PLC0415
 
@@ -178,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                 result["operator"] = run.finish()
                 result["seconds"] = round(time.time() - t_n, 1)
                 report.write(opts.out, meta(opts, cluster.status), results, args.merge)
-                run.cleanup()
+                run.cleanup(wait=n != args.apps[-1])  # the next run removes what is left
             log(
                 f"N={n} done in {result['seconds']:.0f}s: ratio {result['ratio_to_baseline']}, "
                 f"burst p99 {result['burst']['latency_ms'].get('p99')} ms, peak RSS "

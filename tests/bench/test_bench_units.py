@@ -14,7 +14,7 @@ from bench.calls import Counts
 from bench.process import BenchError, Sampler, read_sample
 from bench.profile import package, summarize
 
-from bench import load, report, watch
+from bench import load, report, run, watch
 from pythonapp_operator.api.validation import validate_document
 
 
@@ -196,3 +196,10 @@ def test_sampler_reads_this_process() -> None:
     sampler.stop()
     assert usage.rss_peak_mib > 0 and usage.cpu_s >= 0
     assert sampler.peak_mib > 0
+
+
+def test_command_line_options() -> None:
+    opts = run.options(run.parse(["--apps", "7", "--resync", "12", "--skip", "noise"]))
+    assert opts.resync_seconds == 12 and opts.idle_window == 60 and opts.skip == {"noise"}
+    assert opts.timeout(100) == 500 and opts.concurrency == 16 and opts.operator_args == ()
+    assert run.parse([]).apps == [500]
