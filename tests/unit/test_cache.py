@@ -67,3 +67,21 @@ def test_a_recreated_object_replaces_the_old_one_whatever_its_version() -> None:
     assert store.get(SERVICE, "team-a", "shop") is not None
     assert store.delete(SERVICE, "team-a", "shop", "new")
     assert store.get(SERVICE, "team-a", "shop") is None
+
+
+def test_a_read_is_a_copy_and_a_status_change_is_told_from_a_content_change() -> None:
+    store = Store()
+    dep = {**obj("1"), "kind": "Deployment", "status": {"replicas": 1}}
+    store.upsert(DEPLOYMENT, trim(DEPLOYMENT, dep))
+    first = store.get(DEPLOYMENT, "team-a", "shop")
+    assert first is not None and first["metadata"]["resourceVersion"] == "1"
+    first["spec"]["ports"] = []  # a reader's change stays the reader's
+    again = store.get(DEPLOYMENT, "team-a", "shop")
+    assert again is not None and again["spec"] == {"ports": [{"port": 80}]}
+    assert store.status(DEPLOYMENT, "team-a", "shop") == {"replicas": 1}
+    assert store.status(SERVICE, "team-a", "shop") == {}
+    version = store.version(DEPLOYMENT, "team-a", "shop")
+    moved = {**dep, "metadata": {**dep["metadata"], "resourceVersion": "2"}, "status": {}}
+    assert store.upsert(DEPLOYMENT, trim(DEPLOYMENT, moved)).name == "STATUS"
+    assert store.version(DEPLOYMENT, "team-a", "shop") == version  # content unchanged
+    assert store.has(DEPLOYMENT, "team-a", "shop") and not store.has(SERVICE, "team-a", "x")

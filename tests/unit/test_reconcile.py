@@ -169,6 +169,8 @@ def test_a_cached_child_replaced_by_someone_elses_is_refused_by_uid_and_reported
     cached = world.store.get(KINDS_BY_KIND["Service"], "team-a", "shop")
     assert cached is not None
     cached["spec"]["selector"] = {"app": "edited"}  # the cache saw ours edited, not replaced
+    cached["metadata"]["resourceVersion"] = str(next(world.api._rv))
+    assert world.store.upsert(KINDS_BY_KIND["Service"], cached)
     outcome = world.reconcile()
     assert outcome.failure is not None and outcome.failure.reason == "NotOwned"
     assert world.api.objects["Service", "team-a", "shop"]["spec"]["selector"] == {"app": "theirs"}
@@ -328,6 +330,8 @@ def test_a_cached_child_deleted_meanwhile_is_created_again() -> None:
     cached = world.store.get(KINDS_BY_KIND["Service"], "team-a", "shop")
     assert cached is not None
     cached["spec"]["selector"] = {"app": "edited"}  # forces an apply with the cached uid
+    cached["metadata"]["resourceVersion"] = str(next(world.api._rv))
+    assert world.store.upsert(KINDS_BY_KIND["Service"], cached)
     outcome = world.reconcile()
     assert outcome.failure is None
     assert ("Service", "team-a", "shop") in world.api.objects

@@ -8,7 +8,6 @@ Secrets for rotation, Jobs for migrations, HorizontalPodAutoscalers) each add on
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,22 +110,12 @@ def trim(kind: WatchedKind, body: Any) -> Obj:
 
 
 def _plain(value: Any) -> Any:
-    """A deep copy into plain dicts and lists (kopf hands out read-only mapping views).
-
-    Keys and short strings are interned: thousands of cached children repeat the same keys
-    and values ("containerPort", "TCP", label values), and one shared copy of each roughly
-    halves the cache's memory.
-    """
+    """A deep copy into plain dicts and lists (kopf hands out read-only mapping views)."""
     if isinstance(value, dict) or hasattr(value, "items"):
-        return {sys.intern(str(k)): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if isinstance(value, str) and len(value) <= _INTERN_MAX:
-        return sys.intern(value)
     return value
-
-
-_INTERN_MAX = 64
 
 
 def controller_of(obj: Obj) -> Obj | None:

@@ -42,6 +42,11 @@ from .workqueue import ShutDown, WorkQueue
 log = logging.getLogger("pythonapp_operator")
 
 
+#: objects per page when listing (here and in kopf): a page is parsed whole, and 50
+#: Deployments with their managedFields are ~3.5 MB of dicts
+LIST_PAGE = 50
+
+
 @dataclass
 class Settings:
     """Knobs of the controller (CLI flags and environment, see runner)."""
@@ -117,7 +122,7 @@ class Controller:
             if not change:
                 return  # an echo of our own write, or nothing that matters changed
         owner = key if kind is APP else owner_key(obj)
-        if owner is None or self.store.get(APP, *owner) is None:
+        if owner is None or not self.store.has(APP, *owner):
             return
         if change is Change.OTHER:
             self.queue.add(owner, urgent=True)
@@ -163,7 +168,7 @@ class Controller:
         scopes: list[str | None] = list(self.namespaces) or [None]
         for kind in (APP, *CHILD_KINDS):
             for namespace in scopes:
-                query = {"limit": "500"}
+                query = {"limit": str(LIST_PAGE)}
                 if kind.selector:
                     query["labelSelector"] = kind.selector
                 while True:

@@ -143,8 +143,7 @@ class _StateCollector(Collector):
         )
         tally: Tally[tuple[str, str, str]] = Tally()
         for key in self.store.keys(APP):
-            app = self.store.get(APP, *key) or {}
-            conds = (app.get("status") or {}).get("conditions") or []
+            conds = self.store.status(APP, *key).get("conditions") or []
             if not conds:
                 tally["Ready", "Unknown", "NotReconciled"] += 1
             for cond in conds:
