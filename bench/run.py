@@ -98,6 +98,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pods-per-node", type=int, help="resize the dev cluster: pods per node")
     p.add_argument("--profile", action="store_true", help="py-spy the operator in the burst")
     p.add_argument(
+        "--profile-gil", action="store_true", help="the same, sampling only the GIL holder (CPU)"
+    )
+    p.add_argument(
         "--operator-arg", action="append", default=[], help="extra `pythonapp operator` argument"
     )
     p.add_argument(
@@ -198,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--quiet must be shorter than --resync: the audit-log caught-up signal needs a "
                 "quiet gap, and the resync loop leaves one of --resync seconds between walks"
             )
-        if opts.profile:
+        if opts.profile or opts.profile_gil:
             from .profile import find_py_spy  # noqa: PLC0415
 
             find_py_spy()
