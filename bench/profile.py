@@ -4,9 +4,9 @@
 with its sample count) on the operator's pid, non-blocking so the operator is not paused, and
 stops it with SIGINT when the burst is over. It samples every thread that is not idle, so
 threads blocked in a socket read count (where the *time* goes); ``--profile-gil`` samples only
-the thread holding the GIL (where the Python *CPU* goes). :func:`summarize` turns the stacks into shares
-by package (of samples in which the package is on the stack, and of samples spent in the
-package itself) and the top functions by self time. py-spy is not a dependency of the
+the thread holding the GIL (where the Python *CPU* goes). :func:`summarize` turns the stacks
+into shares by package (of samples in which the package is on the stack, and of samples spent
+in the package itself) and the top functions by self time. py-spy is not a dependency of the
 project: install it in the venv (``pip install py-spy``) to use this.
 """
 
