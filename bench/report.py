@@ -118,7 +118,8 @@ def _rows(meta: Result) -> list[Row]:
     noise = meta.get("options", {}).get("noise")
 
     def lat(path: str) -> Callable[[Result], str]:
-        return lambda r: " / ".join(_ms(_get(r, f"{path}.{k}")) for k in ("p50", "p99", "max"))
+        keys = ("p50", "p95", "p99", "max")
+        return lambda r: " / ".join(_ms(_get(r, f"{path}.{k}")) for k in keys)
 
     def pair(a: str, b: str, digits: int = 1) -> Callable[[Result], str]:
         return lambda r: f"{_num(_get(r, a), digits)} / {_num(_get(r, b), digits)}"
@@ -133,9 +134,12 @@ def _rows(meta: Result) -> list[Row]:
          pair("burst.deployments_s", "baseline.deployments_s")),
         ("burst: s to all Ready (bare client: all pods available)",
          pair("burst.ready_s", "baseline.deployments_available_s")),
-        ("burst latency ms, create -> Deployment: p50 / p99 / max", lat("burst.latency_ms")),
-        ("steady: new app -> Deployment ms: p50 / p99 / max", lat("steady.create.latency_ms")),
-        ("steady: digest edit -> Deployment ms: p50 / p99 / max", lat("steady.edit.latency_ms")),
+        ("burst: create -> Deployment ms, p50 / p95 / p99 / max", lat("burst.latency_ms")),
+        ("steady: new app -> Deployment ms, p50 / p95 / p99 / max",
+         lat("steady.create.latency_ms")),
+        ("steady: digest edit -> Deployment ms, p50 / p95 / p99 / max",
+         lat("steady.edit.latency_ms")),
+        ("update: edit -> Deployment ms, p50 / p95 / p99 / max", lat("update.latency_ms")),
         ("calls per app, create -> Ready: writes / reads (operator)",
          pair("burst.calls.writes_per_app", "burst.calls.reads_per_app", 2)),
         ("calls per app: writes / reads (bare client)",
