@@ -67,9 +67,18 @@ def write(out: Path, meta: Result, results: list[Result], merge: bool) -> None:
         clean, samples = _merged(out, clean, samples)
     (out / "result.json").write_text(json.dumps({"meta": meta, "results": clean}, indent=2) + "\n")
     (out / "latency.json").write_text(json.dumps(samples) + "\n")
-    (out / "summary.md").write_text(summary(meta, clean))
+    rewrite(out)
+
+
+def rewrite(out: Path) -> None:
+    """summary.md and bench.png again from result.json and latency.json (after a change to
+    the report, or results merged by hand)."""
+    data = json.loads((out / "result.json").read_text())
+    samples = json.loads((out / "latency.json").read_text())
+    meta, results = data["meta"], data["results"]
+    (out / "summary.md").write_text(summary(meta, results))
     rate = meta.get("options", {}).get("steady_rate_per_s")
-    chart(out / "bench.png", clean, samples, f"steady {rate:g}/s" if rate else "steady")
+    chart(out / "bench.png", results, samples, f"steady {rate:g}/s" if rate else "steady")
 
 
 def _merged(

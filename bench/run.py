@@ -116,6 +116,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
     p.add_argument("--merge", action="store_true", help="keep other sizes from result.json")
+    p.add_argument(
+        "--report-only", action="store_true", help="only rewrite summary.md and bench.png in --out"
+    )
     return p.parse_args(argv)
 
 
@@ -188,6 +191,9 @@ def measure(run: Run, result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.report_only:
+        report.rewrite(args.out)
+        return 0
     t_start = time.time()
 
     def log(msg: str) -> None:
