@@ -71,6 +71,7 @@ class Options:
     timeout_base: float = 300.0
     timeout_per_app: float = 2.0
     profile: bool = False
+    profile_gil: bool = False
     skip: frozenset[str] = frozenset()
     operator_args: tuple[str, ...] = ()
     caught_up_urls: tuple[str, ...] = ()
@@ -203,9 +204,10 @@ class Run:
         self.start_operator()
         assert self.operator is not None
         profiler = None
-        if self.opts.profile:
-            path = self.opts.out / f"profile-{self.n}-burst.txt"
-            profiler = Profiler(self.operator.proc.pid, path)
+        if self.opts.profile or self.opts.profile_gil:
+            kind = "gil" if self.opts.profile_gil else "burst"
+            path = self.opts.out / f"profile-{self.n}-{kind}.txt"
+            profiler = Profiler(self.operator.proc.pid, path, gil=self.opts.profile_gil)
         self.say(f"burst: creating {self.n} PythonApps, {self.opts.concurrency} in flight")
         images = {name: load.image(f"n{self.n}-{i}") for i, name in enumerate(self.names)}
         ns = self.namespace

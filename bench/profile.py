@@ -2,9 +2,11 @@
 
 ``--profile`` runs ``py-spy record --format raw`` (collapsed stacks, one line per distinct stack
 with its sample count) on the operator's pid, non-blocking so the operator is not paused, and
-stops it with SIGINT when the burst is over. :func:`summarize` turns the stacks into shares
-by package (of samples in which the package is on the stack, and of samples spent in the
-package itself) and the top functions by self time. py-spy is not a dependency of the
+stops it with SIGINT when the burst is over. It samples every thread that is not idle, so
+threads blocked in a socket read count (where the *time* goes); ``--profile-gil`` samples only
+the thread holding the GIL (where the Python *CPU* goes). :func:`summarize` turns the stacks
+into shares by package (of samples in which the package is on the stack, and of samples spent
+in the package itself) and the top functions by self time. py-spy is not a dependency of the
 project: install it in the venv (``pip install py-spy``) to use this.
 """
 
@@ -34,12 +36,13 @@ def find_py_spy() -> str:
 class Profiler:
     """py-spy recording one pid into ``out`` until :meth:`stop`."""
 
-    def __init__(self, pid: int, out: Path, rate: int = 50) -> None:
+    def __init__(self, pid: int, out: Path, rate: int = 50, gil: bool = False) -> None:
         self.out = out
         self.proc = subprocess.Popen(
             [
                 find_py_spy(), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
                 "--nonblocking", "--full-filenames", "--output", str(out),
+                *(["--gil"] if gil else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

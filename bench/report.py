@@ -67,9 +67,18 @@ def write(out: Path, meta: Result, results: list[Result], merge: bool) -> None:
         clean, samples = _merged(out, clean, samples)
     (out / "result.json").write_text(json.dumps({"meta": meta, "results": clean}, indent=2) + "\n")
     (out / "latency.json").write_text(json.dumps(samples) + "\n")
-    (out / "summary.md").write_text(summary(meta, clean))
+    rewrite(out)
+
+
+def rewrite(out: Path) -> None:
+    """summary.md and bench.png again from result.json and latency.json (after a change to
+    the report, or results merged by hand)."""
+    data = json.loads((out / "result.json").read_text())
+    samples = json.loads((out / "latency.json").read_text())
+    meta, results = data["meta"], data["results"]
+    (out / "summary.md").write_text(summary(meta, results))
     rate = meta.get("options", {}).get("steady_rate_per_s")
-    chart(out / "bench.png", clean, samples, f"steady {rate:g}/s" if rate else "steady")
+    chart(out / "bench.png", results, samples, f"steady {rate:g}/s" if rate else "steady")
 
 
 def _merged(
@@ -118,7 +127,8 @@ def _rows(meta: Result) -> list[Row]:
     noise = meta.get("options", {}).get("noise")
 
     def lat(path: str) -> Callable[[Result], str]:
-        return lambda r: " / ".join(_ms(_get(r, f"{path}.{k}")) for k in ("p50", "p99", "max"))
+        keys = ("p50", "p95", "p99", "max")
+        return lambda r: " / ".join(_ms(_get(r, f"{path}.{k}")) for k in keys)
 
     def pair(a: str, b: str, digits: int = 1) -> Callable[[Result], str]:
         return lambda r: f"{_num(_get(r, a), digits)} / {_num(_get(r, b), digits)}"
@@ -133,9 +143,12 @@ def _rows(meta: Result) -> list[Row]:
          pair("burst.deployments_s", "baseline.deployments_s")),
         ("burst: s to all Ready (bare client: all pods available)",
          pair("burst.ready_s", "baseline.deployments_available_s")),
-        ("burst latency ms, create -> Deployment: p50 / p99 / max", lat("burst.latency_ms")),
-        ("steady: new app -> Deployment ms: p50 / p99 / max", lat("steady.create.latency_ms")),
-        ("steady: digest edit -> Deployment ms: p50 / p99 / max", lat("steady.edit.latency_ms")),
+        ("burst: create -> Deployment ms, p50 / p95 / p99 / max", lat("burst.latency_ms")),
+        ("steady: new app -> Deployment ms, p50 / p95 / p99 / max",
+         lat("steady.create.latency_ms")),
+        ("steady: digest edit -> Deployment ms, p50 / p95 / p99 / max",
+         lat("steady.edit.latency_ms")),
+        ("update: edit -> Deployment ms, p50 / p95 / p99 / max", lat("update.latency_ms")),
         ("calls per app, create -> Ready: writes / reads (operator)",
          pair("burst.calls.writes_per_app", "burst.calls.reads_per_app", 2)),
         ("calls per app: writes / reads (bare client)",

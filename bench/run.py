@@ -98,6 +98,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pods-per-node", type=int, help="resize the dev cluster: pods per node")
     p.add_argument("--profile", action="store_true", help="py-spy the operator in the burst")
     p.add_argument(
+        "--profile-gil", action="store_true", help="the same, sampling only the GIL holder (CPU)"
+    )
+    p.add_argument(
         "--operator-arg", action="append", default=[], help="extra `pythonapp operator` argument"
     )
     p.add_argument(
@@ -113,6 +116,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
     p.add_argument("--merge", action="store_true", help="keep other sizes from result.json")
+    p.add_argument(
+        "--report-only", action="store_true", help="only rewrite summary.md and bench.png in --out"
+    )
     return p.parse_args(argv)
 
 
@@ -185,6 +191,9 @@ def measure(run: Run, result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.report_only:
+        report.rewrite(args.out)
+        return 0
     t_start = time.time()
 
     def log(msg: str) -> None:
@@ -198,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--quiet must be shorter than --resync: the audit-log caught-up signal needs a "
                 "quiet gap, and the resync loop leaves one of --resync seconds between walks"
             )
-        if opts.profile:
+        if opts.profile or opts.profile_gil:
             from .profile import find_py_spy  # noqa: PLC0415
 
             find_py_spy()
