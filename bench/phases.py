@@ -159,7 +159,6 @@ class Run:
         timeout = self.opts.timeout(self.n)
         self.wait("baseline Deployments", lambda: self._progress(deps.seen, batch), timeout)
         batch.wait()
-        bare.close()
         t_deps = deps.seen.last_added(self.names) - t0
         t_done = max(batch.returned.values())
         self.calls.settle()
@@ -176,11 +175,46 @@ class Run:
             "latency_ms": latency(self._created_latency(apps.seen, deps.seen, batch.returned)),
             "calls": counts.to_json(self.n),
         }
+        if "steady" not in self.opts.skip:
+            result["steady"] = self._baseline_steady(bare, ns, apps.seen, deps.seen, timeout)
+        bare.close()
         for w in (apps, deps):
             w.stop()
         self.say(f"baseline: {t_deps:.1f}s to all Deployments; deleting its namespace")
         delete_namespaces(self.core, [ns], self.say, timeout)
         return result
+
+    def _baseline_steady(
+        self, bare: load.Client, ns: str, apps: watch.Seen, deps: watch.Seen, timeout: float
+    ) -> Result:
+        """The steady load's new apps, done by the bare client over its N converged apps: the
+        latency the cluster itself allows at that rate (the operator's steady figure is read
+        against it; a rate above what the API server sustains queues up for any client)."""
+        rate, seconds = self.opts.steady_rate, self.opts.steady_seconds
+        count = max(1, math.floor(rate * seconds))
+        new = {f"steady-{i:05d}": load.image(f"b{self.n}-{i}") for i in range(count)}
+        names = list(new)
+        self.say(f"baseline steady: {count} new apps at {rate:g}/s by the bare client")
+        batch = load.Batch(
+            load.keyed(new),
+            lambda it: baseline.reconcile_once(bare, ns, it[0], it[1]),
+            self.opts.concurrency,
+            rate=rate,
+        )
+        self.wait(
+            "baseline steady Deployments",
+            lambda: (
+                deps.count_added(names) == count,
+                f"{batch.done}/{count} done, {deps.count_added(names)} Deployments",
+            ),
+            seconds + timeout,
+        )
+        returned = batch.wait()
+        return {
+            "rate_per_s": rate,
+            "count": count,
+            "latency_ms": latency(self._created_latency(apps, deps, returned, names)),
+        }
 
     def start_operator(self) -> None:
         out = self.opts.out

@@ -146,6 +146,8 @@ def _rows(meta: Result) -> list[Row]:
         ("burst: create -> Deployment ms, p50 / p95 / p99 / max", lat("burst.latency_ms")),
         ("steady: new app -> Deployment ms, p50 / p95 / p99 / max",
          lat("steady.create.latency_ms")),
+        ("steady, bare client: new app -> Deployment ms, p50 / p95 / p99 / max",
+         lat("baseline.steady.latency_ms")),
         ("steady: digest edit -> Deployment ms, p50 / p95 / p99 / max",
          lat("steady.edit.latency_ms")),
         ("update: edit -> Deployment ms, p50 / p95 / p99 / max", lat("update.latency_ms")),

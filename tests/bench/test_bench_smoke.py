@@ -74,6 +74,7 @@ def test_bench_smoke(cluster: Cluster, tmp_path: Path) -> None:
     assert restart["reads"] > 0  # it listed what it watches
     assert r["update"]["latency_ms"]["count"] == APPS
     assert r["steady"]["create"]["latency_ms"]["count"] == STEADY
+    assert r["baseline"]["steady"]["latency_ms"]["count"] == STEADY  # the cluster's own figure
     assert r["steady"]["edit"]["count"] == STEADY
     op = r["operator"]
     assert op["sigterm_exit_code"] == 0 and op["peak_rss_mib"] > 0 and op["processes"] == 2
