@@ -1,6 +1,6 @@
 """kopf glue: watches feed the controller's cache; nothing else happens here.
 
-Why raw watch handlers (``@kopf.index`` and ``@kopf.on.event``) rather than
+Why raw watch handlers (``@kopf.on.event``) rather than
 create/update/resume handlers: those make kopf write its own annotations onto every
 PythonApp (writes, and noise in GitOps diffs), and they are edge-triggered. Here every event
 only updates the cache and enqueues a key; the controller's level-based reconcile does the rest
@@ -77,6 +77,8 @@ def tune(settings: kopf.OperatorSettings, *, clusterwide: bool) -> None:
     # restart over 500 converged apps peaked at 157 MiB RSS. Small pages, at most 64 objects'
     # tasks at a time and a short idle time bound that (with the compact cache: ~100 MiB).
     settings.watching.chunk_size = LIST_PAGE
+    # (safe here: a worker limit below the number of objects deadlocks start-up only with
+    # @kopf.index handlers, kopf#1243, and there are none)
     settings.queueing.worker_limit = 64
     settings.queueing.idle_timeout = 0.1
 
