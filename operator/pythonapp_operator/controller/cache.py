@@ -8,7 +8,7 @@ wins, so an echo of an older write never replaces a newer state.
 
 Objects are kept trimmed (:func:`kinds.trim`): no ``managedFields``, status only where it feeds
 the app's status; and compact, as JSON text decoded when a reconcile reads them
-(:class:`_Entry`). Only objects matching the watches' label selectors ever arrive, so the
+(:class:`Entry`). Only objects matching the watches' label selectors ever arrive, so the
 cache, and the operator's memory, does not grow with objects the operator does not manage.
 """
 
@@ -47,7 +47,7 @@ class Change(enum.Enum):
 
 
 @dataclass(slots=True)
-class _Entry:
+class Entry:
     """One cached object, held as compact JSON.
 
     A parsed Deployment as nested dicts costs about five times its JSON text in CPython
@@ -72,13 +72,13 @@ class _Entry:
         return obj
 
 
-def _entry(obj: Obj) -> _Entry:
+def _entry(obj: Obj) -> Entry:
     meta = obj["metadata"]
     rv_text = meta.get("resourceVersion")
     content = {k: v for k, v in obj.items() if k != "status"}
     content["metadata"] = {k: v for k, v in meta.items() if k != "resourceVersion"}
     status = obj.get("status")
-    return _Entry(
+    return Entry(
         uid=meta.get("uid"),
         rv=_rv(obj),
         rv_text=None if rv_text is None else str(rv_text),
@@ -91,7 +91,7 @@ def _entry(obj: Obj) -> _Entry:
 class Store:
     """Objects by kind and (namespace, name); the app keys known to exist."""
 
-    objects: dict[str, dict[Key, _Entry]] = field(default_factory=dict)
+    objects: dict[str, dict[Key, Entry]] = field(default_factory=dict)
     #: (kind, key) -> a counter bumped whenever the object's content (not its status) changes,
     #: so reconcile can remember "checked, in sync" without comparing again
     versions: dict[tuple[str, Key], int] = field(default_factory=dict)
@@ -123,17 +123,25 @@ class Store:
     def count(self, kind: WatchedKind) -> int:
         return len(self.objects.get(kind.kind, {}))
 
+    @staticmethod
+    def encode(obj: Obj) -> tuple[Key, Entry]:
+        """A trimmed object's key and compact form; pure, so any thread may encode."""
+        meta = obj["metadata"]
+        # one shared copy of each namespace name across all its keys
+        key = (sys.intern(str(meta.get("namespace", ""))), str(meta["name"]))
+        return key, _entry(obj)
+
     def upsert(self, kind: WatchedKind, obj: Obj) -> Change:
         """Store a trimmed object (:func:`kinds.trim`); what changed beyond its rv.
 
         An object older than the one held (a late echo of an earlier write) is ignored.
         """
-        meta = obj["metadata"]
-        # one shared copy of each namespace name across all its keys
-        key = (sys.intern(str(meta.get("namespace", ""))), str(meta["name"]))
+        return self.put(kind, *self.encode(obj))
+
+    def put(self, kind: WatchedKind, key: Key, new: Entry) -> Change:
+        """:meth:`upsert` of an object already encoded (:meth:`encode`)."""
         bucket = self.objects.setdefault(kind.kind, {})
         old = bucket.get(key)
-        new = _entry(obj)
         if old is not None:
             same_object = old.uid == new.uid
             if same_object and old.rv is not None and new.rv is not None and new.rv <= old.rv:

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import GROUP, VERSION
-from .cache import Change, Store
+from .cache import Change, Entry, Store
 from .client import ApiError, RestApi
-from .kinds import APP, CHILD_KINDS, Key, Obj, WatchedKind, owner_key, trim
+from .kinds import APP, CHILD_KINDS, Key, WatchedKind, owner_key, trim
 from .metrics import Metrics
 from .reconcile import Memory, Outcome, Snapshot, reconcile
 from .workqueue import ShutDown, WorkQueue
@@ -157,14 +157,20 @@ class Controller:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
-        for kind, obj in listed:
-            self.store.upsert(kind, obj)
+        for kind, key, entry in listed:
+            self.store.put(kind, key, entry)
         self.mark_synced()
         for key in self.store.keys(APP):
             self.queue.add(key)
 
-    def _list_all(self) -> list[tuple[WatchedKind, Obj]]:
-        out: list[tuple[WatchedKind, Obj]] = []
+    def _list_all(self) -> list[tuple[WatchedKind, Key, Entry]]:
+        """Every watched object, already in the cache's compact form.
+
+        Each page is encoded as soon as it is parsed: holding the listed objects as dicts until
+        the end would hold the whole cache as dicts (~5x its compact size) at once, which at
+        2,000 apps made a restart peak at 172 MiB RSS.
+        """
+        out: list[tuple[WatchedKind, Key, Entry]] = []
         scopes: list[str | None] = list(self.namespaces) or [None]
         for kind in (APP, *CHILD_KINDS):
             for namespace in scopes:
@@ -178,7 +184,8 @@ class Controller:
                     if status >= 300:
                         raise ApiError.from_response(status, data)
                     page = json.loads(data)
-                    out += [(kind, trim(kind, item)) for item in page.get("items") or []]
+                    for item in page.get("items") or []:
+                        out.append((kind, *Store.encode(trim(kind, item))))
                     token = (page.get("metadata") or {}).get("continue")
                     if not token:
                         break
