@@ -75,7 +75,8 @@ def tune(settings: kopf.OperatorSettings, *, clusterwide: bool) -> None:
     # managedFields), until it has been idle for ``idle_timeout``. A page of 500 Deployments
     # is ~36 MB of dicts (tracemalloc), and at start-up every object gets its task at once: a
     # restart over 500 converged apps peaked at 157 MiB RSS. Small pages, at most 64 objects'
-    # tasks at a time and a short idle time bound that (with the compact cache: ~100 MiB).
+    # tasks at a time and a short idle time bound that (with the compact cache: ~100 MiB at
+    # 500 apps; docs/benchmark.md).
     settings.watching.chunk_size = LIST_PAGE
     # (safe here: a worker limit below the number of objects deadlocks start-up only with
     # @kopf.index handlers, kopf#1243, and there are none)
