@@ -4,6 +4,7 @@ pointless writes, drift correction that settles. The real API server proves the 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,11 +13,23 @@ from tests.unit.fake_api import FakeApi
 
 from pythonapp_operator.controller.cache import Store
 from pythonapp_operator.controller.client import ApiError
+from pythonapp_operator.controller.fanout import Fanout, ThreadFanout, sequential
 from pythonapp_operator.controller.kinds import APP, CHILD_KINDS, KINDS_BY_KIND, trim
 from pythonapp_operator.controller.reconcile import Memory, Outcome, Snapshot, reconcile
 
 NOW = "2026-12-02T00:00:00Z"
-ORDER = ["ServiceAccount", "NetworkPolicy", "Service", "PodDisruptionBudget", "Deployment"]
+ISOLATION = {"ServiceAccount", "NetworkPolicy", "Service", "PodDisruptionBudget"}
+
+
+@pytest.fixture(params=["sequential", "threads"])
+def fanout(request: pytest.FixtureRequest) -> Iterator[Fanout]:
+    """Both ways of making a stage's calls: in turn, and at once on threads (the operator's)."""
+    if request.param == "sequential":
+        yield sequential
+        return
+    pool = ThreadFanout(4)
+    yield pool
+    pool.shutdown()
 
 
 def unchanged(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -32,7 +45,8 @@ def unchanged(a: dict[str, Any], b: dict[str, Any]) -> bool:
 class World:
     """The fake API server plus the operator's cache, kept in step as the watches would."""
 
-    def __init__(self, **spec: Any) -> None:
+    def __init__(self, fanout: Fanout = sequential, **spec: Any) -> None:
+        self.fanout = fanout
         self.api = FakeApi()
         self.store = Store()
         self.memory = Memory()
@@ -69,7 +83,9 @@ class World:
 
     def reconcile(self) -> Outcome:
         self.api.calls.clear()
-        outcome = reconcile(self.api, self.snapshot(), self.memory, now=lambda: NOW)
+        outcome = reconcile(
+            self.api, self.snapshot(), self.memory, now=lambda: NOW, fanout=self.fanout
+        )
         for kind, obj in outcome.written:
             self.store.upsert(kind, trim(kind, obj))
         for kind, ns, name, uid in outcome.removed:
@@ -84,11 +100,18 @@ class World:
         return next(c for c in self.status()["conditions"] if c["type"] == kind)
 
 
-def test_first_reconcile_applies_every_child_with_the_deployment_last() -> None:
-    world = World()
+def test_first_reconcile_looks_first_then_applies_the_isolation_then_the_deployment(
+    fanout: Fanout,
+) -> None:
+    world = World(fanout)
     outcome = world.reconcile()
+    verbs = [verb for verb, _ in world.api.calls]
+    assert verbs == ["get"] * 5 + ["apply"] * 5 + ["patch_status"]  # every look, then writes
     applied = [kind for verb, kind in world.api.calls if verb == "apply"]
-    assert applied == ORDER
+    assert set(applied[:4]) == ISOLATION and applied[4] == "Deployment"
+    assert sorted(kind.kind for kind, _ in outcome.written[:5]) == sorted(
+        [*ISOLATION, "Deployment"]
+    )
     assert outcome.failure is None and outcome.status_patched
     assert world.condition("Ready")["reason"] == "Progressing"  # pods not there yet
 
@@ -101,8 +124,8 @@ def test_a_converged_app_makes_no_request_at_all() -> None:
     assert world.api.calls == []
 
 
-def test_a_cached_child_controlled_by_someone_else_is_never_written() -> None:
-    world = World()
+def test_a_cached_child_controlled_by_someone_else_is_never_written(fanout: Fanout) -> None:
+    world = World(fanout)
     theirs = world.api.put(
         {
             "apiVersion": "v1",
@@ -127,7 +150,7 @@ def test_a_cached_child_controlled_by_someone_else_is_never_written() -> None:
     world.sync()
     outcome = world.reconcile()
     applied = [kind for verb, kind in world.api.calls if verb == "apply"]
-    assert applied == ["ServiceAccount", "NetworkPolicy"]  # stopped before Service and pods
+    assert applied == []  # found in the cache before any write: nothing at all is applied
     assert unchanged(world.api.objects["Service", "team-a", "shop"], theirs)
     assert outcome.failure is not None and outcome.failure.reason == "NotOwned"
     stalled = world.condition("Stalled")
@@ -136,10 +159,12 @@ def test_a_cached_child_controlled_by_someone_else_is_never_written() -> None:
     assert [e[:2] for e in world.api.events] == [("Warning", "NotOwned")]
 
 
-def test_an_uncached_object_holding_the_name_is_found_before_creating_and_left_alone() -> None:
+def test_an_uncached_object_holding_the_name_is_found_before_creating_and_left_alone(
+    fanout: Fanout,
+) -> None:
     """An unlabelled ServiceAccount (the watch never shows it): the look before creating
     finds it, the operator reports, and nothing is applied at all."""
-    world = World()
+    world = World(fanout)
     theirs = world.api.put(
         {
             "apiVersion": "v1",
@@ -150,7 +175,7 @@ def test_an_uncached_object_holding_the_name_is_found_before_creating_and_left_a
     )
     world.sync()
     outcome = world.reconcile()
-    assert world.api.calls[0] == ("get", "ServiceAccount")
+    assert sorted(k for v, k in world.api.calls if v == "get") == sorted([*ISOLATION, "Deployment"])
     assert [c for c in world.api.calls if c[0] == "apply"] == []
     assert unchanged(world.api.objects["ServiceAccount", "team-a", "shop"], theirs)
     assert outcome.failure is not None and outcome.failure.reason == "NotOwned"
@@ -206,12 +231,16 @@ def test_an_own_child_the_cache_has_not_seen_yet_is_applied_not_reported() -> No
     ],
 )
 def test_a_refused_isolation_child_keeps_the_deployment_away_and_shows_on_the_status(
-    error: ApiError, reason: str, stalled: str
+    error: ApiError, reason: str, stalled: str, fanout: Fanout
 ) -> None:
-    world = World()
+    world = World(fanout)
     world.api.refuse["apply", "NetworkPolicy"] = error
     outcome = world.reconcile()
     assert ("apply", "Deployment") not in world.api.calls
+    # the rest of its stage was written, and the cache hears of it at once
+    assert sorted(kind.kind for kind, _ in outcome.written if kind.kind != "PythonApp") == sorted(
+        ISOLATION - {"NetworkPolicy"}
+    )
     assert ("Deployment", "team-a", "shop") not in world.api.objects
     assert outcome.failure is not None and outcome.failure.reason == reason
     assert world.condition("Ready")["reason"] == reason

@@ -31,7 +31,8 @@ class WatchedKind:
     kind: str
     #: keep ``status`` in the cache (only kinds whose status feeds the app's status)
     keep_status: bool = False
-    #: apply order: lower first; the Deployment (pods) comes last, after its isolation
+    #: apply stage: lower first, children of one stage at once; the Deployment (pods) comes
+    #: last, only once its isolation is in place
     order: int = 0
     #: a server-side label selector for its watch ("" = every object in scope)
     selector: str = MANAGED_SELECTOR
@@ -53,13 +54,14 @@ class WatchedKind:
 APP = WatchedKind(GROUP, VERSION, PLURAL, KIND, keep_status=True, selector="")
 
 #: every kind the renderer may produce, in apply order: the ServiceAccount, NetworkPolicy,
-#: Service and PodDisruptionBudget before the Deployment, so pods never run without them
+#: Service and PodDisruptionBudget (one stage, applied at once) before the Deployment, so pods
+#: never run without them
 CHILD_KINDS: tuple[WatchedKind, ...] = (
     WatchedKind("", "v1", "serviceaccounts", "ServiceAccount", order=0),
-    WatchedKind("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", order=1),
-    WatchedKind("", "v1", "services", "Service", order=2),
-    WatchedKind("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", order=3),
-    WatchedKind("apps", "v1", "deployments", "Deployment", keep_status=True, order=9),
+    WatchedKind("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", order=0),
+    WatchedKind("", "v1", "services", "Service", order=0),
+    WatchedKind("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", order=0),
+    WatchedKind("apps", "v1", "deployments", "Deployment", keep_status=True, order=1),
 )
 
 KINDS_BY_KIND: dict[str, WatchedKind] = {k.kind: k for k in (APP, *CHILD_KINDS)}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -34,6 +35,7 @@ from typing import Any
 from .. import GROUP, VERSION
 from .cache import Change, Entry, Store
 from .client import ApiError, RestApi
+from .fanout import ThreadFanout
 from .kinds import APP, CHILD_KINDS, Key, WatchedKind, owner_key, trim
 from .metrics import Metrics
 from .reconcile import Memory, Outcome, Snapshot, reconcile
@@ -45,6 +47,18 @@ log = logging.getLogger("pythonapp_operator")
 #: objects per page when listing (here and in kopf): a page is parsed whole, and 50
 #: Deployments with their managedFields are ~3.5 MB of dicts
 LIST_PAGE = 50
+
+
+def fanout_threads(workers: int) -> int:
+    """Threads shared by the workers' fan-outs (a new app's five looks, four applies at
+    once): two per worker, so a burst of new apps keeps requests in flight bounded."""
+    return 2 * workers
+
+
+def http_connections(workers: int) -> int:
+    """HTTP connections to keep: every request that can be in flight at once (each worker's
+    own, the fan-out's, the CRD watch's), so none is opened and dropped per request."""
+    return workers + fanout_threads(workers) + 4
 
 
 @dataclass
@@ -76,6 +90,7 @@ class Controller:
         self.crd_installed = True
         self._last_failure: dict[Key, str] = {}
         self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="reconcile")
+        self._fanout = ThreadFanout(fanout_threads(settings.workers))
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- state -------------------------------------------------------------------------------
@@ -208,6 +223,7 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError, ShutDown):
                 await task
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._fanout.shutdown()
 
     async def _worker(self, number: int) -> None:
         await self.synced.wait()
@@ -225,7 +241,8 @@ class Controller:
                     self.queue.forget(key)
                     continue
                 outcome = await loop.run_in_executor(
-                    self._executor, reconcile, self.api, snap, self.memory
+                    self._executor,
+                    functools.partial(reconcile, self.api, snap, self.memory, fanout=self._fanout),
                 )
                 self._absorb(outcome)
                 result = self._finish(key, outcome)

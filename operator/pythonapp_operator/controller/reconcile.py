@@ -5,13 +5,15 @@ periodic resync, a retry) ends here, with the same steps each time:
 
 1. validate the cached app with the models; invalid -> report it (Stalled/InvalidSpec, one
    Warning event per verdict) and touch nothing else: what runs keeps running;
-2. render the full desired set (pure) and walk it in apply order, the Deployment last: a child
-   that is missing, changed or drifted is server-side applied (one field manager, force);
+2. render the full desired set (pure) and apply it in stages, the Deployment last: a child
+   that is missing, changed or drifted is server-side applied (one field manager, force).
+   The ServiceAccount, NetworkPolicy, Service and PodDisruptionBudget are one stage, applied
+   at once (:mod:`.fanout`); the Deployment follows only when all of them were written;
 3. a child name held by an object this app does not control is never written: the app reports
-   ``NotOwned`` and nothing after it (the Deployment above all) is applied. A cached child
-   must carry this app's controller reference, and is applied with its uid as a precondition
-   (an object replaced under the same name is refused with 422, never changed). A child not
-   in the cache (which holds only managed objects) is looked up once before it is created: an
+   ``NotOwned`` and the Deployment is not applied. A cached child must carry this app's
+   controller reference, and is applied with its uid as a precondition (an object replaced
+   under the same name is refused with 422, never changed). Children not in the cache (which
+   holds only managed objects) are looked up, all at once, before anything is created: an
    apply cannot say "create only" (the API server refuses a uid precondition on a create, and
    a POST would leave its fields to an Update manager that later applies could never remove).
    What remains is the moment between that GET and the apply: an object created by someone
@@ -29,6 +31,8 @@ no request at all.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +44,7 @@ from ..render import render
 from . import failures
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
+from .fanout import Fanout, sequential
 from .kinds import APP, CHILD_KINDS, KINDS_BY_KIND, Obj, WatchedKind, is_controlled_by
 from .status import Failure, compute_status, status_differs
 
@@ -120,6 +125,7 @@ class _Run:
     snap: Snapshot
     memory: Memory
     now: Callable[[], str]
+    fanout: Fanout = sequential
     out: Outcome = field(default_factory=Outcome)
 
     @property
@@ -152,10 +158,18 @@ class _Run:
 
 
 def reconcile(
-    api: KubeApi, snap: Snapshot, memory: Memory, now: Callable[[], str] = utc_now
+    api: KubeApi,
+    snap: Snapshot,
+    memory: Memory,
+    now: Callable[[], str] = utc_now,
+    fanout: Fanout = sequential,
 ) -> Outcome:
-    """Bring one PythonApp's children and status in line with its spec (see the module doc)."""
-    run = _Run(api, snap, memory, now)
+    """Bring one PythonApp's children and status in line with its spec (see the module doc).
+
+    ``fanout`` makes the calls that do not depend on each other (the looks before creating,
+    the applies of one stage); :func:`~.fanout.sequential` makes them in turn.
+    """
+    run = _Run(api, snap, memory, now, fanout)
     meta = run.meta
     if meta.get("deletionTimestamp"):
         run.out.gone = True  # garbage collection removes the children
@@ -218,76 +232,150 @@ def _owned(obj: Obj | None, uid: str) -> Obj | None:
     return obj if obj is not None and is_controlled_by(obj, uid) else None
 
 
+@dataclass
+class _Step:
+    """One child to write: its manifest, what the cache (or a look) holds, and why."""
+
+    manifest: Obj
+    live: Obj | None
+    why: str
+
+    @property
+    def kind(self) -> str:
+        kind: str = self.manifest["kind"]
+        return kind
+
+    @property
+    def name(self) -> str:
+        name: str = self.manifest["metadata"]["name"]
+        return name
+
+    @property
+    def memo_key(self) -> ChildKey:
+        meta = self.manifest["metadata"]
+        return (self.kind, meta["namespace"], meta["name"])
+
+
+class _NotOwned(Exception):
+    """A write found the child's name held by an object this app does not control."""
+
+    def __init__(self, other: Obj) -> None:
+        super().__init__("not owned")
+        self.other = other
+
+
 def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Obj | None:
-    """Apply what is missing, changed or drifted, in order; returns the live Deployment."""
+    """Apply what is missing, changed or drifted, stage by stage; returns the live Deployment.
+
+    Children not in the cache are looked up all at once before anything is written; then
+    each stage (children of one apply order) is applied at once, and a stage starts only when
+    every child before it was written: the Deployment, last, never runs without its
+    isolation.
+    """
     uid = run.meta["uid"]
-    previous = run.snap.app.get("status") or {}
     deployment: Obj | None = None
+    steps: list[_Step] = []
     for manifest in desired:
-        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        kind = manifest["kind"]
         digest = hashes[kind]
-        memo_key = (kind, manifest["metadata"]["namespace"], name)
-        live = run.snap.children.get(kind)
+        step = _Step(manifest, run.snap.children.get(kind), "")
+        live = step.live
         if live is not None and not is_controlled_by(live, uid):
-            run.fail(failures.not_owned(kind, name, live))
+            run.fail(failures.not_owned(kind, step.name, live))
         version = run.snap.versions.get(kind, 0)
-        if live is not None and run.memory.verified.get(memo_key) == (digest, version):
+        why: str | None
+        if live is not None and run.memory.verified.get(step.memo_key) == (digest, version):
             why = None  # found in sync before, and only its status changed since
         else:
             why = needs_apply(manifest, live, digest)
             if (
                 why == "drift"
                 and live is not None
-                and run.memory.settled.get(memo_key) == (digest, fingerprint(live))
+                and run.memory.settled.get(step.memo_key) == (digest, fingerprint(live))
             ):
                 why = None  # applied before with this very state: the server's own spelling
-        if why is None and live is not None:
-            run.memory.verified[memo_key] = (digest, version)
-        if why is not None:
-            run.memory.verified.pop(memo_key, None)
-            live = _apply(run, manifest, live, why)
-            if why == "missing" and _was_reconciled(previous):
-                run.event("Normal", "Recreated", f"{kind} {name} was recreated.")
-        if kind == "Deployment":
-            deployment = live
+        if why is None:
+            if live is not None:
+                run.memory.verified[step.memo_key] = (digest, version)
+            if kind == "Deployment":
+                deployment = live
+            continue
+        run.memory.verified.pop(step.memo_key, None)
+        step.why = why
+        steps.append(step)
+    _look(run, [s for s in steps if s.live is None])
+    for _, group in itertools.groupby(steps, key=lambda s: KINDS_BY_KIND[s.kind].order):
+        stage = list(group)
+        results = run.fanout([functools.partial(_write, run.api, s, uid) for s in stage])
+        refused: tuple[_Step, Exception] | None = None
+        for step, result in zip(stage, results, strict=True):
+            if isinstance(result, Exception):
+                refused = refused or (step, result)
+                continue
+            live = _record(run, step, *result)
+            if step.kind == "Deployment":
+                deployment = live
+        if refused is not None:
+            step, exc = refused
+            if isinstance(exc, _NotOwned):
+                run.fail(failures.not_owned(step.kind, step.name, exc.other))
+            if isinstance(exc, ApiError):
+                run.api_error(exc, step.kind, step.name, "apply")
+            raise exc
     return deployment
 
 
-def _apply(run: _Run, manifest: Obj, live: Obj | None, why: str) -> Obj:
-    kind, name = manifest["kind"], manifest["metadata"]["name"]
-    namespace = manifest["metadata"]["namespace"]
-    applied = with_hash(manifest)
+def _look(run: _Run, missing: list[_Step]) -> None:
+    """Look up, at once, every child the cache does not hold before creating it.
+
+    The cache holds only managed objects: the name may be held by another object (no
+    managed-by label, or another owner). One of ours the cache has not seen yet is applied
+    with its uid.
+    """
+    found = run.fanout(
+        [
+            functools.partial(run.api.get, s.kind, s.manifest["metadata"]["namespace"], s.name)
+            for s in missing
+        ]
+    )
+    for step, result in zip(missing, found, strict=True):
+        if isinstance(result, ApiError):
+            run.api_error(result, step.kind, step.name, "get")
+        if isinstance(result, Exception):
+            raise result
+        if result is not None and not is_controlled_by(result, run.meta["uid"]):
+            run.fail(failures.not_owned(step.kind, step.name, result))
+        step.live = result
+
+
+def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
+    """Apply one child (on a fan-out thread: no bookkeeping here); (result, the object the
+    apply replaced). Raises ApiError, or _NotOwned for a name taken meanwhile."""
+    applied = with_hash(step.manifest)
+    live = step.live
     try:
-        if live is None:
-            # Not in the cache, which holds only managed objects: the name may be held by
-            # another object (no managed-by label, or another owner). Look before creating.
-            live = run.api.get(kind, namespace, name)
-            if live is not None and not is_controlled_by(live, run.meta["uid"]):
-                run.fail(failures.not_owned(kind, name, live))
-        try:
-            result = run.api.apply(applied, uid=live["metadata"]["uid"] if live else None)
-        except ApiError as err:
-            if not (err.uid_mismatch or err.uid_gone):
-                raise
-            # The cached child was replaced under the same name, or deleted: what is there now?
-            other = run.api.get(kind, namespace, name)
-            if other is not None and not is_controlled_by(other, run.meta["uid"]):
-                run.fail(failures.not_owned(kind, name, other))
-            result = run.api.apply(applied, uid=other["metadata"]["uid"] if other else None)
-            live = other
+        return api.apply(applied, uid=live["metadata"]["uid"] if live else None), live
     except ApiError as err:
-        run.api_error(err, kind, name, "apply")
-        raise AssertionError("unreachable") from err  # api_error always raises
-    kw = KINDS_BY_KIND[kind]
-    run.out.written.append((kw, result))
+        if not (err.uid_mismatch or err.uid_gone):
+            raise
+    # The cached child was replaced under the same name, or deleted: what is there now?
+    other = api.get(step.kind, step.manifest["metadata"]["namespace"], step.name)
+    if other is not None and not is_controlled_by(other, app_uid):
+        raise _NotOwned(other)
+    return api.apply(applied, uid=other["metadata"]["uid"] if other else None), other
+
+
+def _record(run: _Run, step: _Step, result: Obj, live: Obj | None) -> Obj:
+    """What one successful apply changes: the cache's feed, the memos, the events."""
+    kind, name, why, manifest = step.kind, step.name, step.why, step.manifest
+    run.out.written.append((KINDS_BY_KIND[kind], result))
     run.out.applied.append(f"{kind}/{name} ({why})")
-    memo_key = (kind, manifest["metadata"]["namespace"], name)
     if is_subset(manifest, result):
-        run.memory.settled.pop(memo_key, None)
+        run.memory.settled.pop(step.memo_key, None)
     else:
         # The server keeps a spelling of its own for a value the comparison does not know.
         # Remember that this state is settled; any later edit changes the fingerprint.
-        run.memory.settled[memo_key] = (desired_hash(manifest), fingerprint(result))
+        run.memory.settled[step.memo_key] = (desired_hash(manifest), fingerprint(result))
         log.info(
             "the API server re-spells part of this child; drift correction compares with its "
             "answer from now on",
@@ -300,6 +388,8 @@ def _apply(run: _Run, manifest: Obj, live: Obj | None, why: str) -> Obj:
             f"{kind} {name} was edited outside the operator; fields the operator owns were "
             "put back.",
         )
+    if why == "missing" and _was_reconciled(run.snap.app.get("status") or {}):
+        run.event("Normal", "Recreated", f"{kind} {name} was recreated.")
     return result
 
 

@@ -18,7 +18,7 @@ import kopf
 
 from ..api.models import DNS1123_LABEL
 from .client import ApiError, RestApi
-from .manager import Controller, Settings
+from .manager import Controller, Settings, http_connections
 
 log = logging.getLogger("pythonapp_operator")
 EXIT_UNAVAILABLE = 2
@@ -54,7 +54,7 @@ def connect(workers: int) -> RestApi:
                 f"pod with a ServiceAccount ({exc})"
             ) from exc
     cfg = client.Configuration.get_default_copy()
-    cfg.connection_pool_maxsize = max(workers + 4, 10)
+    cfg.connection_pool_maxsize = http_connections(workers)
     api = RestApi(client.ApiClient(cfg))
     try:
         status, _ = api.request("GET", "/version")
