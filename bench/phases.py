@@ -190,31 +190,51 @@ class Run:
         """The steady load's new apps, done by the bare client over its N converged apps: the
         latency the cluster itself allows at that rate (the operator's steady figure is read
         against it; a rate above what the API server sustains queues up for any client)."""
-        rate, seconds = self.opts.steady_rate, self.opts.steady_seconds
-        count = max(1, math.floor(rate * seconds))
-        new = {f"steady-{i:05d}": load.image(f"b{self.n}-{i}") for i in range(count)}
-        names = list(new)
-        self.say(f"baseline steady: {count} new apps at {rate:g}/s by the bare client")
-        batch = load.Batch(
-            load.keyed(new),
-            lambda it: baseline.reconcile_once(bare, ns, it[0], it[1]),
-            self.opts.concurrency,
-            rate=rate,
-        )
-        self.wait(
+        self.say(f"baseline steady: {self._steady_count()} new apps by the bare client")
+        names, returned = self._steady_new_apps(
             "baseline steady Deployments",
-            lambda: (
-                deps.count_added(names) == count,
-                f"{batch.done}/{count} done, {deps.count_added(names)} Deployments",
-            ),
-            seconds + timeout,
+            "b",
+            lambda name, image: baseline.reconcile_once(bare, ns, name, image),
+            deps,
+            timeout,
         )
-        returned = batch.wait()
         return {
-            "rate_per_s": rate,
-            "count": count,
+            "rate_per_s": self.opts.steady_rate,
+            "count": len(names),
             "latency_ms": latency(self._created_latency(apps, deps, returned, names)),
         }
+
+    def _steady_count(self) -> int:
+        return max(1, math.floor(self.opts.steady_rate * self.opts.steady_seconds))
+
+    def _steady_new_apps(
+        self,
+        what: str,
+        prefix: str,
+        create: Callable[[str, str], object],
+        deps: watch.Seen,
+        timeout: float,
+    ) -> tuple[list[str], dict[str, float]]:
+        """New apps at the steady rate (``create(name, image)`` each), until every one has its
+        Deployment; (their names, when each create returned)."""
+        count = self._steady_count()
+        new = {f"steady-{i:05d}": load.image(f"{prefix}{self.n}-{i}") for i in range(count)}
+        names = list(new)
+        batch = load.Batch(
+            load.keyed(new),
+            lambda it: create(it[0], it[1]),
+            self.opts.concurrency,
+            rate=self.opts.steady_rate,
+        )
+        self.wait(
+            what,
+            lambda: (
+                deps.count_added(names) == count,
+                f"{batch.done}/{count} created, {deps.count_added(names)} Deployments",
+            ),
+            self.opts.steady_seconds + timeout,
+        )
+        return names, batch.wait()
 
     def start_operator(self) -> None:
         out = self.opts.out
@@ -390,30 +410,20 @@ class Run:
     def steady(self) -> Result:
         assert self.apps_watch is not None and self.deps_watch is not None
         apps, deps = self.apps_watch.seen, self.deps_watch.seen
-        rate, seconds = self.opts.steady_rate, self.opts.steady_seconds
-        count = max(1, math.floor(rate * seconds))
+        rate = self.opts.steady_rate
+        count = self._steady_count()
         ns = self.namespace
         timeout = self.opts.timeout(self.n)
 
-        new = {f"steady-{i:05d}": load.image(f"s{self.n}-{i}") for i in range(count)}
         self.say(f"steady: {count} new apps at {rate:g}/s over {self.n} converged ones")
         t0 = time.time()
-        batch = load.Batch(
-            load.keyed(new),
-            lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
-            self.opts.concurrency,
-            rate=rate,
-        )
-        names = list(new)
-        self.wait(
+        names, created = self._steady_new_apps(
             "steady Deployments",
-            lambda: (
-                deps.count_added(names) == count,
-                f"{batch.done}/{count} created, {deps.count_added(names)} Deployments",
-            ),
-            seconds + timeout,
+            "s",
+            lambda name, image: self.api.create_app(load.pythonapp(ns, name, image)),
+            deps,
+            timeout,
         )
-        created = batch.wait()
         t1 = max(deps.last_added(names), time.time())
         create = {
             "rate_per_s": rate,
@@ -443,7 +453,7 @@ class Run:
                 f"{batch.done}/{count} edits sent, {deps.count_with_image(final)}/{len(final)} "
                 "apps show their last edit",
             ),
-            seconds + timeout,
+            self.opts.steady_seconds + timeout,
         )
         returned = batch.wait()
         t1 = time.time()
