@@ -100,15 +100,21 @@ class World:
         return next(c for c in self.status()["conditions"] if c["type"] == kind)
 
 
-def test_first_reconcile_looks_first_then_applies_the_isolation_then_the_deployment(
+def test_first_reconcile_looks_before_each_write_and_applies_the_deployment_last(
     fanout: Fanout,
 ) -> None:
     world = World(fanout)
     outcome = world.reconcile()
-    verbs = [verb for verb, _ in world.api.calls]
-    assert verbs == ["get"] * 5 + ["apply"] * 5 + ["patch_status"]  # every look, then writes
-    applied = [kind for verb, kind in world.api.calls if verb == "apply"]
-    assert set(applied[:4]) == ISOLATION and applied[4] == "Deployment"
+    calls = world.api.calls
+    assert sorted(calls) == sorted(
+        [(verb, kind) for kind in [*ISOLATION, "Deployment"] for verb in ("get", "apply")]
+        + [("patch_status", "PythonApp")]
+    )
+    for kind in [*ISOLATION, "Deployment"]:
+        assert calls.index(("get", kind)) < calls.index(("apply", kind))  # look, then create
+    last_isolation = max(calls.index(("apply", kind)) for kind in ISOLATION)
+    assert calls.index(("apply", "Deployment")) > last_isolation
+    assert calls[-1] == ("patch_status", "PythonApp")
     assert sorted(kind.kind for kind, _ in outcome.written[:5]) == sorted(
         [*ISOLATION, "Deployment"]
     )
@@ -163,7 +169,8 @@ def test_an_uncached_object_holding_the_name_is_found_before_creating_and_left_a
     fanout: Fanout,
 ) -> None:
     """An unlabelled ServiceAccount (the watch never shows it): the look before creating
-    finds it, the operator reports, and nothing is applied at all."""
+    finds it, the operator reports, the ServiceAccount is not written and the Deployment is
+    not applied (the rest of its stage, the app's own objects, may be)."""
     world = World(fanout)
     theirs = world.api.put(
         {
@@ -176,7 +183,9 @@ def test_an_uncached_object_holding_the_name_is_found_before_creating_and_left_a
     world.sync()
     outcome = world.reconcile()
     assert sorted(k for v, k in world.api.calls if v == "get") == sorted([*ISOLATION, "Deployment"])
-    assert [c for c in world.api.calls if c[0] == "apply"] == []
+    applied = [kind for verb, kind in world.api.calls if verb == "apply"]
+    assert "ServiceAccount" not in applied and "Deployment" not in applied
+    assert ("Deployment", "team-a", "shop") not in world.api.objects
     assert unchanged(world.api.objects["ServiceAccount", "team-a", "shop"], theirs)
     assert outcome.failure is not None and outcome.failure.reason == "NotOwned"
     assert "has no controller" in outcome.failure.message

@@ -239,6 +239,8 @@ class _Step:
     manifest: Obj
     live: Obj | None
     why: str
+    #: looked up already (``live`` None then means the name is free)
+    looked: bool = False
 
     @property
     def kind(self) -> str:
@@ -249,6 +251,10 @@ class _Step:
     def name(self) -> str:
         name: str = self.manifest["metadata"]["name"]
         return name
+
+    @property
+    def kind_order(self) -> int:
+        return KINDS_BY_KIND[self.kind].order
 
     @property
     def memo_key(self) -> ChildKey:
@@ -303,18 +309,26 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
         run.memory.verified.pop(step.memo_key, None)
         step.why = why
         steps.append(step)
-    _look(run, [s for s in steps if s.live is None])
-    for _, group in itertools.groupby(steps, key=lambda s: KINDS_BY_KIND[s.kind].order):
-        stage = list(group)
-        results = run.fanout([functools.partial(_write, run.api, s, uid) for s in stage])
+    stages = [list(g) for _, g in itertools.groupby(steps, key=lambda s: s.kind_order)]
+    # the children of later stages the cache does not hold are looked at with the first stage
+    looks = [s for stage in stages[1:] for s in stage if s.live is None]
+    for number, stage in enumerate(stages):
+        later = looks if number == 0 else []
+        calls: list[Callable[[], Any]] = [
+            functools.partial(_look_and_write, run.api, s, uid) for s in stage
+        ]
+        calls += [functools.partial(_look, run.api, s, uid) for s in later]
+        results = run.fanout(calls)
         refused: tuple[_Step, Exception] | None = None
-        for step, result in zip(stage, results, strict=True):
+        for index, (step, result) in enumerate(zip(stage + later, results, strict=True)):
             if isinstance(result, Exception):
                 refused = refused or (step, result)
-                continue
-            live = _record(run, step, *result)
-            if step.kind == "Deployment":
-                deployment = live
+            elif index < len(stage):
+                live = _record(run, step, *result)
+                if step.kind == "Deployment":
+                    deployment = live
+            else:
+                step.live, step.looked = result, True
         if refused is not None:
             step, exc = refused
             if isinstance(exc, _NotOwned):
@@ -325,27 +339,22 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
     return deployment
 
 
-def _look(run: _Run, missing: list[_Step]) -> None:
-    """Look up, at once, every child the cache does not hold before creating it.
+def _look(api: KubeApi, step: _Step, app_uid: str) -> Obj | None:
+    """What holds a child's name that the cache does not hold (it holds only managed objects):
+    None when the name is free, one of ours the cache has not seen yet; _NotOwned for
+    anyone else's object (no managed-by label, another owner)."""
+    found = api.get(step.kind, step.manifest["metadata"]["namespace"], step.name)
+    if found is not None and not is_controlled_by(found, app_uid):
+        raise _NotOwned(found)
+    return found
 
-    The cache holds only managed objects: the name may be held by another object (no
-    managed-by label, or another owner). One of ours the cache has not seen yet is applied
-    with its uid.
-    """
-    found = run.fanout(
-        [
-            functools.partial(run.api.get, s.kind, s.manifest["metadata"]["namespace"], s.name)
-            for s in missing
-        ]
-    )
-    for step, result in zip(missing, found, strict=True):
-        if isinstance(result, ApiError):
-            run.api_error(result, step.kind, step.name, "get")
-        if isinstance(result, Exception):
-            raise result
-        if result is not None and not is_controlled_by(result, run.meta["uid"]):
-            run.fail(failures.not_owned(step.kind, step.name, result))
-        step.live = result
+
+def _look_and_write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
+    """Look first if the cache does not hold the child, then apply it (on a fan-out thread:
+    no bookkeeping here); (result, the object the apply replaced)."""
+    if step.live is None and not step.looked:
+        step.live, step.looked = _look(api, step, app_uid), True
+    return _write(api, step, app_uid)
 
 
 def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
@@ -359,9 +368,7 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
         if not (err.uid_mismatch or err.uid_gone):
             raise
     # The cached child was replaced under the same name, or deleted: what is there now?
-    other = api.get(step.kind, step.manifest["metadata"]["namespace"], step.name)
-    if other is not None and not is_controlled_by(other, app_uid):
-        raise _NotOwned(other)
+    other = _look(api, step, app_uid)
     return api.apply(applied, uid=other["metadata"]["uid"] if other else None), other
 
 
