@@ -3,8 +3,10 @@
 For every app, one worker thread (``concurrency`` of them) creates the PythonApp, validates the
 object the API server returned with the operator's own models, renders its children with the
 operator's own renderer (owner references from the returned uid, the hash annotation the
-operator sets: byte for byte what the operator applies), server-side-applies each child in the
-renderer's order through the typed APIs, and patches the app's status once, computed by the
+operator sets: byte for byte what the operator applies), server-side-applies each child one
+after the other in the operator's apply order (the Deployment last, after its ServiceAccount,
+NetworkPolicy, Service and PodDisruptionBudget: the rule the operator must keep, so pods never
+run without their isolation), and patches the app's status once, computed by the
 operator's own status function from the applied Deployment. No reads, no waiting: how fast
 the API server lets a client do what the operator must do. ``ratio_to_baseline`` divides the
 operator's time to every Deployment by this client's, measured by the same watch.
@@ -16,6 +18,7 @@ from typing import Any
 
 from pythonapp_operator.api.validation import validate_document
 from pythonapp_operator.controller.compare import with_hash
+from pythonapp_operator.controller.kinds import KINDS_BY_KIND
 from pythonapp_operator.controller.reconcile import utc_now
 from pythonapp_operator.controller.status import compute_status
 from pythonapp_operator.render import render
@@ -31,7 +34,7 @@ def reconcile_once(api: Client, namespace: str, name: str, image_ref: str) -> No
     if app is None:
         raise BenchError(f"{namespace}/{name}: {problems}")
     deployment: dict[str, Any] | None = None
-    for manifest in render(app):
+    for manifest in sorted(render(app), key=lambda m: KINDS_BY_KIND[m["kind"]].order):
         live = api.apply(with_hash(manifest))
         if manifest["kind"] == "Deployment":
             deployment = live
