@@ -112,13 +112,21 @@ class RestApi:
     """:class:`KubeApi` over the official client's configured connection pool."""
 
     def __init__(
-        self, api_client: Any = None, timeout: tuple[float, float] = DEFAULT_TIMEOUT
+        self,
+        api_client: Any = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        max_in_flight: int = 16,
     ) -> None:
         from kubernetes import client  # noqa: PLC0415 (heavy; only the operator needs it)
 
         self.api_client = api_client or client.ApiClient()
         self.api_client.user_agent = USER_AGENT
         self.timeout = timeout
+        #: requests in flight at once, whatever the threads: a burst of new apps (every worker
+        #: fanning out) loads the API server no more than ``max_in_flight`` plain clients
+        #: would, while a lone reconcile still makes its independent calls at once
+        self.max_in_flight = max_in_flight
+        self._in_flight = threading.BoundedSemaphore(max_in_flight)
         self._lock = threading.Lock()
         #: (method, HTTP status or 0) -> requests made
         self.requests: Counter[tuple[str, int]] = Counter()
@@ -142,10 +150,11 @@ class RestApi:
             auth_settings=["BearerToken"],
         )
         try:
-            response = self.api_client.rest_client.request(
-                method_, url, headers=headers, body=body, _request_timeout=self.timeout
-            )
-            payload: bytes = response.read()
+            with self._in_flight:
+                response = self.api_client.rest_client.request(
+                    method_, url, headers=headers, body=body, _request_timeout=self.timeout
+                )
+                payload: bytes = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             self._count(method, 0)
             raise ApiError(0, "Unavailable", f"{type(exc).__name__}: {exc}") from exc

@@ -51,14 +51,15 @@ LIST_PAGE = 50
 
 def fanout_threads(workers: int) -> int:
     """Threads shared by the workers' fan-outs (a new app's five looks, four applies at
-    once): two per worker, so a burst of new apps keeps requests in flight bounded."""
+    once): two per worker. Requests in flight stay bounded by the client's own limit."""
     return 2 * workers
 
 
 def http_connections(workers: int) -> int:
-    """HTTP connections to keep: every request that can be in flight at once (each worker's
-    own, the fan-out's, the CRD watch's), so none is opened and dropped per request."""
-    return workers + fanout_threads(workers) + 4
+    """HTTP connections to keep: one per request that may be in flight (``workers``, see
+    :attr:`RestApi.max_in_flight`) and a few for the listing and the CRD watch, so none is
+    opened and dropped per request."""
+    return workers + 4
 
 
 @dataclass

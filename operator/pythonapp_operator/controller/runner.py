@@ -55,7 +55,7 @@ def connect(workers: int) -> RestApi:
             ) from exc
     cfg = client.Configuration.get_default_copy()
     cfg.connection_pool_maxsize = http_connections(workers)
-    api = RestApi(client.ApiClient(cfg))
+    api = RestApi(client.ApiClient(cfg), max_in_flight=workers)
     try:
         status, _ = api.request("GET", "/version")
     except ApiError as exc:
