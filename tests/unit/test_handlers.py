@@ -22,3 +22,16 @@ def test_cluster_wide_mode_keeps_scanning_on() -> None:
     tune(settings, clusterwide=True)
     assert settings.scanning.disabled is False
     assert settings.posting.enabled is False  # the rest of tune() applies in both modes
+
+
+def test_no_essence_is_built_or_stored_for_event_handlers() -> None:
+    """kopf deep-copies every event's body for a diff only change handlers read; none here."""
+    settings = kopf.OperatorSettings()
+    tune(settings, clusterwide=True)
+    storage = settings.persistence.diffbase_storage
+    body = kopf.Body({"metadata": {"name": "shop", "managedFields": [{"manager": "x"}]}})
+    assert storage.build(body=body) == {}
+    assert storage.fetch(body=body) is None
+    patch = kopf.Patch()
+    storage.store(body=body, patch=patch, essence=kopf.BodyEssence())
+    assert not patch  # never an annotation written onto an object

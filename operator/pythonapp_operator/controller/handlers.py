@@ -18,6 +18,7 @@ objects the operator does not manage never reach it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -82,6 +83,28 @@ def tune(settings: kopf.OperatorSettings, *, clusterwide: bool) -> None:
     # @kopf.index handlers, kopf#1243, and there are none)
     settings.queueing.worker_limit = 64
     settings.queueing.idle_timeout = 0.1
+    settings.persistence.diffbase_storage = NoDiffBase()
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No "last handled" essence: there are no change-detecting handlers to diff for.
+
+    kopf builds each event's essence (a deep copy of the whole body, managedFields
+    included, then trimmed) to diff it for on.create/on.update/on.field handlers; with event
+    handlers only, the diff is never read. That copy was 11.7 % of the operator's CPU in a
+    500-app burst (py-spy --gil, `python -m bench --profile-gil`).
+    """
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 def _register(kind: WatchedKind) -> None:
