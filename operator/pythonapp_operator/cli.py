@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="apps reconciled at once; also the most requests in flight (default 16)",
+        help="apps reconciled at once, and most requests in flight (16; PYTHONAPP_WORKERS)",
     )
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_operator)
