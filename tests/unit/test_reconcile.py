@@ -403,3 +403,12 @@ def test_a_converged_app_whose_pods_change_is_neither_validated_nor_rendered_aga
     outcome = world.reconcile()
     assert outcome.status_patched and world.api.writes() == [("patch_status", "PythonApp")]
     assert world.condition("Ready")["status"] == "True"
+
+
+def test_a_refused_look_says_get_and_keeps_the_deployment_away(fanout: Fanout) -> None:
+    world = World(fanout)
+    world.api.refuse["get", "Deployment"] = ApiError(403, "Forbidden", "deployments is forbidden")
+    outcome = world.reconcile()
+    assert outcome.failure is not None and outcome.failure.reason == "Forbidden"
+    assert "refused to get Deployment shop" in outcome.failure.message
+    assert ("apply", "Deployment") not in world.api.calls

@@ -319,10 +319,10 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
         ]
         calls += [functools.partial(_look, run.api, s, uid) for s in later]
         results = run.fanout(calls)
-        refused: tuple[_Step, Exception] | None = None
+        refused: tuple[_Step, Exception, str] | None = None
         for index, (step, result) in enumerate(zip(stage + later, results, strict=True)):
             if isinstance(result, Exception):
-                refused = refused or (step, result)
+                refused = refused or (step, result, "apply" if index < len(stage) else "get")
             elif index < len(stage):
                 live = _record(run, step, *result)
                 if step.kind == "Deployment":
@@ -330,11 +330,11 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
             else:
                 step.live, step.looked = result, True
         if refused is not None:
-            step, exc = refused
+            step, exc, verb = refused
             if isinstance(exc, _NotOwned):
                 run.fail(failures.not_owned(step.kind, step.name, exc.other))
             if isinstance(exc, ApiError):
-                run.api_error(exc, step.kind, step.name, "apply")
+                run.api_error(exc, step.kind, step.name, verb)
             raise exc
     return deployment
 
