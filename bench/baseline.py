@@ -18,7 +18,7 @@ from typing import Any
 
 from pythonapp_operator.api.validation import validate_document
 from pythonapp_operator.controller.compare import with_hash
-from pythonapp_operator.controller.kinds import KINDS_BY_KIND
+from pythonapp_operator.controller.kinds import apply_order
 from pythonapp_operator.controller.reconcile import utc_now
 from pythonapp_operator.controller.status import compute_status
 from pythonapp_operator.render import render
@@ -34,7 +34,7 @@ def reconcile_once(api: Client, namespace: str, name: str, image_ref: str) -> No
     if app is None:
         raise BenchError(f"{namespace}/{name}: {problems}")
     deployment: dict[str, Any] | None = None
-    for manifest in sorted(render(app), key=lambda m: KINDS_BY_KIND[m["kind"]].order):
+    for manifest in apply_order(render(app)):
         live = api.apply(with_hash(manifest))
         if manifest["kind"] == "Deployment":
             deployment = live

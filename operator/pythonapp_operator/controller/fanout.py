@@ -1,9 +1,10 @@
 """Independent API calls of one reconcile, made at once.
 
 A new app needs five look-before-create GETs and five applies; made one after the other they
-cost eleven round trips and hold a worker for all of them. The GETs do not depend on each
-other, nor do the applies of the Deployment's isolation (ServiceAccount, NetworkPolicy,
-Service, PodDisruptionBudget), so reconcile hands each such group to a :data:`Fanout`.
+cost eleven round trips and hold a worker for all of them. The Deployment's isolation
+(ServiceAccount, NetworkPolicy, Service, PodDisruptionBudget: each a look, then an apply) and
+the Deployment's own look do not depend on each other, so reconcile hands them to a
+:data:`Fanout` together, then the Deployment's apply.
 
 A fan-out returns one entry per call, in the calls' order: its value, or the exception it
 raised, so the caller can record every success before it handles the first failure.
@@ -35,10 +36,10 @@ def sequential(calls: Sequence[Callable[[], Any]]) -> list[Any]:
 
 
 class ThreadFanout:
-    """Calls made concurrently on a shared pool (size it with the HTTP connection pool)."""
+    """Calls made concurrently on a shared pool (requests in flight stay bounded by the
+    client's own limit, :attr:`~.client.RestApi.max_in_flight`)."""
 
     def __init__(self, threads: int) -> None:
-        self.threads = threads
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="fanout")
 
     def __call__(self, calls: Sequence[Callable[[], Any]]) -> list[Any]:

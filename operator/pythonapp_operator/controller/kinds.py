@@ -66,6 +66,12 @@ CHILD_KINDS: tuple[WatchedKind, ...] = (
 
 KINDS_BY_KIND: dict[str, WatchedKind] = {k.kind: k for k in (APP, *CHILD_KINDS)}
 
+
+def apply_order(manifests: list[Obj]) -> list[Obj]:
+    """The children in apply order: by stage, the Deployment last (stable within a stage)."""
+    return sorted(manifests, key=lambda m: KINDS_BY_KIND[m["kind"]].order)
+
+
 # metadata fields compare and status need; everything else (managedFields first) is dropped
 _KEPT_META = (
     "name",

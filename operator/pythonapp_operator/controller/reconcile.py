@@ -12,8 +12,8 @@ periodic resync, a retry) ends here, with the same steps each time:
 3. a child name held by an object this app does not control is never written: the app reports
    ``NotOwned`` and the Deployment is not applied. A cached child must carry this app's
    controller reference, and is applied with its uid as a precondition (an object replaced
-   under the same name is refused with 422, never changed). Children not in the cache (which
-   holds only managed objects) are looked up, all at once, before anything is created: an
+   under the same name is refused with 422, never changed). A child not in the cache (which
+   holds only managed objects) is looked up (GET) right before it is created: an
    apply cannot say "create only" (the API server refuses a uid precondition on a create, and
    a POST would leave its fields to an Update manager that later applies could never remove).
    What remains is the moment between that GET and the apply: an object created by someone
@@ -45,7 +45,15 @@ from . import failures
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
 from .fanout import Fanout, sequential
-from .kinds import APP, CHILD_KINDS, KINDS_BY_KIND, Obj, WatchedKind, is_controlled_by
+from .kinds import (
+    APP,
+    CHILD_KINDS,
+    KINDS_BY_KIND,
+    Obj,
+    WatchedKind,
+    apply_order,
+    is_controlled_by,
+)
 from .status import Failure, compute_status, status_differs
 
 log = logging.getLogger(__name__)
@@ -190,7 +198,7 @@ def reconcile(
                 memory.plans[key] = (meta["uid"], meta.get("generation", 0), None, run.out.problems)
                 deployment = _owned(snap.children.get("Deployment"), meta["uid"])
             else:
-                desired = sorted(render(app), key=lambda m: KINDS_BY_KIND[m["kind"]].order)
+                desired = apply_order(render(app))
                 hashes = {m["kind"]: desired_hash(m) for m in desired}
                 memory.plans[key] = (meta["uid"], meta.get("generation", 0), hashes, [])
                 deployment = _apply_children(run, desired, hashes)
@@ -273,10 +281,10 @@ class _NotOwned(Exception):
 def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Obj | None:
     """Apply what is missing, changed or drifted, stage by stage; returns the live Deployment.
 
-    Children not in the cache are looked up all at once before anything is written; then
-    each stage (children of one apply order) is applied at once, and a stage starts only when
-    every child before it was written: the Deployment, last, never runs without its
-    isolation.
+    In the first stage each child not in the cache is looked up, then applied, all children at
+    once, and the later stages' children not in the cache are looked up alongside; a later
+    stage is applied only when every child before it was written: the Deployment, last, never
+    runs without its isolation.
     """
     uid = run.meta["uid"]
     deployment: Obj | None = None
@@ -310,25 +318,24 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
         step.why = why
         steps.append(step)
     stages = [list(g) for _, g in itertools.groupby(steps, key=lambda s: s.kind_order)]
-    # the children of later stages the cache does not hold are looked at with the first stage
     looks = [s for stage in stages[1:] for s in stage if s.live is None]
     for number, stage in enumerate(stages):
-        later = looks if number == 0 else []
-        calls: list[Callable[[], Any]] = [
-            functools.partial(_look_and_write, run.api, s, uid) for s in stage
+        work: list[tuple[_Step, str, Callable[[], Any]]] = [
+            (s, "apply", functools.partial(_look_and_write, run.api, s, uid)) for s in stage
         ]
-        calls += [functools.partial(_look, run.api, s, uid) for s in later]
-        results = run.fanout(calls)
+        if number == 0:  # one round trip fewer: later stages look now
+            work += [(s, "get", functools.partial(_look, run.api, s, uid)) for s in looks]
+        results = run.fanout([call for _, _, call in work])
         refused: tuple[_Step, Exception, str] | None = None
-        for index, (step, result) in enumerate(zip(stage + later, results, strict=True)):
+        for (step, verb, _), result in zip(work, results, strict=True):
             if isinstance(result, Exception):
-                refused = refused or (step, result, "apply" if index < len(stage) else "get")
-            elif index < len(stage):
+                refused = refused or (step, result, verb)
+            elif verb == "get":
+                step.live, step.looked = result, True
+            else:
                 live = _record(run, step, *result)
                 if step.kind == "Deployment":
                     deployment = live
-            else:
-                step.live, step.looked = result, True
         if refused is not None:
             step, exc, verb = refused
             if isinstance(exc, _NotOwned):
@@ -350,18 +357,15 @@ def _look(api: KubeApi, step: _Step, app_uid: str) -> Obj | None:
 
 
 def _look_and_write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
-    """Look first if the cache does not hold the child, then apply it (on a fan-out thread:
-    no bookkeeping here); (result, the object the apply replaced)."""
-    if step.live is None and not step.looked:
-        step.live, step.looked = _look(api, step, app_uid), True
-    return _write(api, step, app_uid)
+    """Look first if neither the cache nor an earlier look knows the child, then apply it.
 
-
-def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
-    """Apply one child (on a fan-out thread: no bookkeeping here); (result, the object the
-    apply replaced). Raises ApiError, or _NotOwned for a name taken meanwhile."""
-    applied = with_hash(step.manifest)
+    Runs on a fan-out thread: it changes nothing shared; (result, the object the apply
+    replaced). Raises ApiError, or _NotOwned for a name held by someone else.
+    """
     live = step.live
+    if live is None and not step.looked:
+        live = _look(api, step, app_uid)
+    applied = with_hash(step.manifest)
     try:
         return api.apply(applied, uid=live["metadata"]["uid"] if live else None), live
     except ApiError as err:
