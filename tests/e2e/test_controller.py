@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import config
 from tests.e2e.conftest import Kubectl
 from tests.e2e.test_operator import app_doc, condition, events, ready
 from tests.operator_process import OperatorProcess
+
+from pythonapp_operator.controller.client import FIELD_MANAGER, ApiError, RestApi
 
 pytestmark = pytest.mark.cluster
 Wait = Callable[..., Any]
@@ -100,6 +104,54 @@ def test_a_deployment_name_held_by_another_deployment_is_reported(
     assert now["metadata"]["generation"] == theirs["metadata"]["generation"]
     assert now["spec"]["template"] == theirs["spec"]["template"]
     assert not now["metadata"].get("ownerReferences")
+
+
+@pytest.fixture
+def rest_api(kubeconfig_path: Path) -> Iterator[RestApi]:
+    """The operator's own client, as an admin (so a refusal is the API server's rule, not RBAC)."""
+    api = RestApi(config.new_client_from_config(config_file=str(kubeconfig_path)))
+    api.api_client.user_agent = "e2e-create-only"  # not counted as the operator's calls
+    yield api
+    api.api_client.close()
+
+
+@pytest.mark.parametrize("kind", ["ServiceAccount", "Service"])
+def test_an_apply_for_a_child_the_cache_does_not_hold_only_ever_creates(
+    rest_api: RestApi, k: Kubectl, namespace: str, kind: str
+) -> None:
+    """What "no takeover" rests on, proven on the real API server: an apply without a uid (the
+    cache holds no such child) creates the object when the name is free, owned by the
+    operator's field manager alone, and is refused (409) without changing anything when any
+    object holds the name: someone else's, or one of the operator's own."""
+    spec: dict[str, Any] = (
+        {"automountServiceAccountToken": False}
+        if kind == "ServiceAccount"
+        else {"spec": {"selector": {"app": "shop"}, "ports": [{"port": 80}]}}
+    )
+    labels = {"app.kubernetes.io/managed-by": FIELD_MANAGER}
+
+    def manifest(name: str) -> dict[str, Any]:
+        meta = {"name": name, "namespace": namespace, "labels": labels}
+        return {"apiVersion": "v1", "kind": kind, "metadata": meta, **spec}
+
+    created = rest_api.apply(manifest("free"), uid=None)
+    managers = [(m["manager"], m["operation"]) for m in created["metadata"]["managedFields"]]
+    assert managers == [(FIELD_MANAGER, "Apply")]  # later applies can remove what they drop
+    with pytest.raises(ApiError) as again:
+        rest_api.apply(manifest("free"), uid=None)
+    assert again.value.name_taken, str(again.value)
+    mine = rest_api.apply(manifest("free"), uid=created["metadata"]["uid"])  # with its uid: ok
+    assert mine["metadata"]["uid"] == created["metadata"]["uid"]
+
+    if kind == "ServiceAccount":
+        k.run("create", "serviceaccount", "theirs", "-n", namespace)
+    else:
+        k.run("create", "service", "clusterip", "theirs", "--tcp=80:9090", "-n", namespace)
+    theirs = k.get(kind.lower(), "theirs", namespace)
+    with pytest.raises(ApiError) as taken:
+        rest_api.apply(manifest("theirs"), uid=None)
+    assert taken.value.name_taken and taken.value.status == 409, str(taken.value)
+    assert k.get(kind.lower(), "theirs", namespace) == theirs  # not one field, not its version
 
 
 def test_a_refused_network_policy_keeps_the_pods_away_and_clears_by_itself(

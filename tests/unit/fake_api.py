@@ -2,7 +2,9 @@
 
 It keeps what reconcile's rules depend on: server-side apply creates or updates and bumps the
 resourceVersion only when something changed; ``metadata.uid`` in an apply is a precondition
-(422 on another object, 409 when there is none, as the real server answers); deletes honour the uid
+(422 on another object, 409 when there is none, as the real server answers), and an apply
+without one only creates (409 when the name is held, as the operator's create-only
+resourceVersion makes the real server answer); deletes honour the uid
 precondition; errors can be injected per kind. Behaviour only the real server has (defaults,
 admission, garbage collection) is tested on the real API server in tests/e2e.
 """
@@ -62,6 +64,13 @@ class FakeApi:
                 "Conflict",
                 f"uid mismatch: the provided object specified uid {uid}, and no existing "
                 "object was found",
+            )
+        if live is not None and uid is None:
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {kind.lower()}s "{meta["name"]}": the object '
+                "has been modified; please apply your changes to the latest version and try again",
             )
         if live is not None and uid is not None and live["metadata"]["uid"] != uid:
             raise ApiError(

@@ -100,18 +100,15 @@ class World:
         return next(c for c in self.status()["conditions"] if c["type"] == kind)
 
 
-def test_first_reconcile_looks_before_each_write_and_applies_the_deployment_last(
+def test_first_reconcile_creates_without_a_read_and_applies_the_deployment_last(
     fanout: Fanout,
 ) -> None:
     world = World(fanout)
     outcome = world.reconcile()
     calls = world.api.calls
     assert sorted(calls) == sorted(
-        [(verb, kind) for kind in [*ISOLATION, "Deployment"] for verb in ("get", "apply")]
-        + [("patch_status", "PythonApp")]
-    )
-    for kind in [*ISOLATION, "Deployment"]:
-        assert calls.index(("get", kind)) < calls.index(("apply", kind))  # look, then create
+        [("apply", kind) for kind in [*ISOLATION, "Deployment"]] + [("patch_status", "PythonApp")]
+    )  # no GET: each create is create-only on the server, so there is nothing to look at first
     last_isolation = max(calls.index(("apply", kind)) for kind in ISOLATION)
     assert calls.index(("apply", "Deployment")) > last_isolation
     assert calls[-1] == ("patch_status", "PythonApp")
@@ -168,9 +165,9 @@ def test_a_cached_child_controlled_by_someone_else_is_never_written(fanout: Fano
 def test_an_uncached_object_holding_the_name_is_found_before_creating_and_left_alone(
     fanout: Fanout,
 ) -> None:
-    """An unlabelled ServiceAccount (the watch never shows it): the look before creating
-    finds it, the operator reports, the ServiceAccount is not written and the Deployment is
-    not applied (the rest of its stage, the app's own objects, may be)."""
+    """An unlabelled ServiceAccount (the watch never shows it): the create-only apply is
+    refused, the look finds it, the operator reports, the ServiceAccount is not written and
+    the Deployment is not applied (the rest of its stage, the app's own objects, may be)."""
     world = World(fanout)
     theirs = world.api.put(
         {
@@ -182,9 +179,9 @@ def test_an_uncached_object_holding_the_name_is_found_before_creating_and_left_a
     )
     world.sync()
     outcome = world.reconcile()
-    assert sorted(k for v, k in world.api.calls if v == "get") == sorted([*ISOLATION, "Deployment"])
+    assert [k for v, k in world.api.calls if v == "get"] == ["ServiceAccount"]
     applied = [kind for verb, kind in world.api.calls if verb == "apply"]
-    assert "ServiceAccount" not in applied and "Deployment" not in applied
+    assert applied.count("ServiceAccount") == 1 and "Deployment" not in applied
     assert ("Deployment", "team-a", "shop") not in world.api.objects
     assert unchanged(world.api.objects["ServiceAccount", "team-a", "shop"], theirs)
     assert outcome.failure is not None and outcome.failure.reason == "NotOwned"
@@ -213,12 +210,17 @@ def test_a_cached_child_replaced_by_someone_elses_is_refused_by_uid_and_reported
 
 def test_an_own_child_the_cache_has_not_seen_yet_is_applied_not_reported() -> None:
     world = World()
+    world.api.objects["PythonApp", "team-a", "shop"]["metadata"]["generation"] = 1
+    world.sync()
     world.reconcile()
+    assert world.status()["observedGeneration"] == 1  # reconciled once: a loss would be news
     world.store.delete(KINDS_BY_KIND["Service"], "team-a", "shop", None)  # watch lags
     world.api.objects["Service", "team-a", "shop"]["spec"]["ports"] = []  # and it drifted
     outcome = world.reconcile()
     assert outcome.failure is None
-    assert ("get", "Service") in world.api.calls
+    assert ("get", "Service") in world.api.calls  # the create-only apply was refused: look
+    assert world.api.objects["Service", "team-a", "shop"]["spec"]["ports"] != []
+    assert "Recreated" not in [reason for _, reason, _ in world.api.events]  # it never went
 
 
 @pytest.mark.parametrize(
@@ -406,9 +408,20 @@ def test_a_converged_app_whose_pods_change_is_neither_validated_nor_rendered_aga
 
 
 def test_a_refused_look_says_get_and_keeps_the_deployment_away(fanout: Fanout) -> None:
+    """The Deployment's name is held (its create-only apply is refused) and the look at what
+    holds it is refused too: the failure names the GET, and no Deployment is written."""
     world = World(fanout)
+    world.api.put(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "shop", "namespace": "team-a"},
+            "spec": {"replicas": 1},
+        }
+    )
     world.api.refuse["get", "Deployment"] = ApiError(403, "Forbidden", "deployments is forbidden")
     outcome = world.reconcile()
     assert outcome.failure is not None and outcome.failure.reason == "Forbidden"
     assert "refused to get Deployment shop" in outcome.failure.message
-    assert ("apply", "Deployment") not in world.api.calls
+    assert world.api.calls.count(("apply", "Deployment")) == 1  # the create-only one, refused
+    assert world.api.objects["Deployment", "team-a", "shop"]["spec"] == {"replicas": 1}

@@ -27,6 +27,15 @@ from .. import GROUP, KIND, VERSION, __version__
 from .kinds import APP, KINDS_BY_KIND, Obj
 
 FIELD_MANAGER = "pythonapp-operator"
+#: The resourceVersion precondition of an apply that may only create. An apply of an object
+#: that does not exist creates it and ignores the resourceVersion; for one that exists, it is
+#: an optimistic lock that fails (409) unless the object is at that version, and no object is
+#: ever at version 1 (an empty etcd is at revision 1; its first write is revision 2). Server-side
+#: apply has no create-only option; a POST would be one, but it records its fields under an
+#: Update manager that later applies could never remove. (The uid precondition cannot serve:
+#: the API server refuses a uid on a create.) Proven on the real API server in
+#: tests/e2e/test_controller.py.
+CREATE_ONLY = "1"
 USER_AGENT = f"pythonapp-operator/{__version__}"
 #: (connect, read) seconds for every request: a hung API server must not hang a worker
 DEFAULT_TIMEOUT = (5.0, 30.0)
@@ -67,6 +76,11 @@ class ApiError(Exception):
         return self.status == 422 and any(c.get("field") == "metadata.uid" for c in self.causes)
 
     @property
+    def name_taken(self) -> bool:
+        """A create-only apply (``uid=None``) found an object holding the name."""
+        return self.status == 409 and "the object has been modified" in self.message
+
+    @property
     def uid_gone(self) -> bool:
         """The apply named a uid (an object the cache still held) but no object exists."""
         return self.status == 409 and "no existing object was found" in self.message
@@ -86,8 +100,10 @@ class KubeApi(Protocol):
         """Server-side apply (field manager ``pythonapp-operator``, force) of one child.
 
         ``uid`` is a precondition: the uid of the child this app controls, so an object that
-        was replaced by someone else's under the same name is never changed (ApiError 422);
-        None to create it (the caller has just seen that the name is free).
+        was replaced by someone else's under the same name is never changed (ApiError 422,
+        ``uid_mismatch``; 409 ``uid_gone`` when none is there). ``None`` creates only: when
+        any object holds the name the apply is refused (ApiError 409, ``name_taken``) and
+        nothing is changed.
         """
         ...
 
@@ -174,7 +190,8 @@ class RestApi:
     def apply(self, manifest: Obj, *, uid: str | None) -> Obj:
         kind = KINDS_BY_KIND[manifest["kind"]]
         meta = manifest["metadata"]
-        body = {**manifest, "metadata": {**meta, "uid": uid}} if uid else manifest
+        precondition = {"uid": uid} if uid else {"resourceVersion": CREATE_ONLY}
+        body = {**manifest, "metadata": {**meta, **precondition}}
         status, data = self.request(
             "PATCH",
             kind.path(meta["namespace"], meta["name"]),

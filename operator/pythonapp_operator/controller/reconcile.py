@@ -10,23 +10,21 @@ periodic resync, a retry) ends here, with the same steps each time:
    The ServiceAccount, NetworkPolicy, Service and PodDisruptionBudget are one stage, applied
    at once (:mod:`.fanout`); the Deployment follows only when all of them were written;
 3. a child name held by an object this app does not control is never written: the app reports
-   ``NotOwned`` and the Deployment is not applied. A cached child must carry this app's
-   controller reference, and is applied with its uid as a precondition (an object replaced
-   under the same name is refused with 422, never changed). A child not in the cache (which
-   holds only managed objects) is looked up (GET) right before it is created: an
-   apply cannot say "create only" (the API server refuses a uid precondition on a create, and
-   a POST would leave its fields to an Update manager that later applies could never remove).
-   What remains is the moment between that GET and the apply: an object created by someone
-   else in it would be adopted; whoever created it had the right to, so the operator lends
-   nobody a right they lack;
+   ``NotOwned`` and the Deployment is not applied. Every apply carries a precondition the API
+   server checks in the same request, so no moment is left for a takeover: a cached child
+   must carry this app's controller reference and is applied with its uid (an object
+   replaced under the same name is refused with 422, never changed); a child not in the cache
+   (which holds every managed object) is applied create-only (refused with 409 when any
+   object holds the name, see :data:`.client.CREATE_ONLY`). Only a refused precondition
+   makes the operator look (GET) at what holds the name;
 4. any refusal or error stops the walk, goes onto the status with a stable reason and the API
    server's message (one Warning event per new failure) and is retried by the queue with backoff;
 5. owned children the desired set no longer holds are deleted (uid precondition);
 6. the status is computed from the cached Deployment and patched only if it differs.
 
-Reads come from the snapshot the caller took from the cache; the only GETs are for a child
-about to be created and for a name conflict. A reconcile that finds everything in place makes
-no request at all.
+Reads come from the snapshot the caller took from the cache; the only GET is for a name
+conflict. A new app costs two round trips (its isolation, then its Deployment) and no read; a
+reconcile that finds everything in place makes no request at all.
 """
 
 from __future__ import annotations
@@ -247,8 +245,6 @@ class _Step:
     manifest: Obj
     live: Obj | None
     why: str
-    #: looked up already (``live`` None then means the name is free)
-    looked: bool = False
 
     @property
     def kind(self) -> str:
@@ -281,10 +277,8 @@ class _NotOwned(Exception):
 def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Obj | None:
     """Apply what is missing, changed or drifted, stage by stage; returns the live Deployment.
 
-    In the first stage each child not in the cache is looked up, then applied, all children at
-    once, and the later stages' children not in the cache are looked up alongside; a later
-    stage is applied only when every child before it was written: the Deployment, last, never
-    runs without its isolation.
+    The children of one stage are applied at once; a later stage is applied only when every
+    child before it was written: the Deployment, last, never runs without its isolation.
     """
     uid = run.meta["uid"]
     deployment: Obj | None = None
@@ -317,61 +311,66 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
         run.memory.verified.pop(step.memo_key, None)
         step.why = why
         steps.append(step)
-    stages = [list(g) for _, g in itertools.groupby(steps, key=lambda s: s.kind_order)]
-    looks = [s for stage in stages[1:] for s in stage if s.live is None]
-    for number, stage in enumerate(stages):
-        work: list[tuple[_Step, str, Callable[[], Any]]] = [
-            (s, "apply", functools.partial(_look_and_write, run.api, s, uid)) for s in stage
-        ]
-        if number == 0:  # one round trip fewer: later stages look now
-            work += [(s, "get", functools.partial(_look, run.api, s, uid)) for s in looks]
-        results = run.fanout([call for _, _, call in work])
-        refused: tuple[_Step, Exception, str] | None = None
-        for (step, verb, _), result in zip(work, results, strict=True):
+    for _, group in itertools.groupby(steps, key=lambda s: s.kind_order):
+        stage = list(group)
+        results = run.fanout([functools.partial(_write, run.api, s, uid) for s in stage])
+        refused: tuple[_Step, Exception] | None = None
+        for step, result in zip(stage, results, strict=True):
             if isinstance(result, Exception):
-                refused = refused or (step, result, verb)
-            elif verb == "get":
-                step.live, step.looked = result, True
-            else:
-                live = _record(run, step, *result)
-                if step.kind == "Deployment":
-                    deployment = live
+                refused = refused or (step, result)
+                continue
+            live = _record(run, step, *result)
+            if step.kind == "Deployment":
+                deployment = live
         if refused is not None:
-            step, exc, verb = refused
+            step, exc = refused
             if isinstance(exc, _NotOwned):
                 run.fail(failures.not_owned(step.kind, step.name, exc.other))
+            if isinstance(exc, _LookRefused):
+                run.api_error(exc.error, step.kind, step.name, "get")
             if isinstance(exc, ApiError):
-                run.api_error(exc, step.kind, step.name, verb)
+                run.api_error(exc, step.kind, step.name, "apply")
             raise exc
     return deployment
 
 
+class _LookRefused(Exception):
+    """The look (GET) after a refused precondition was itself refused."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def _look(api: KubeApi, step: _Step, app_uid: str) -> Obj | None:
-    """What holds a child's name that the cache does not hold (it holds only managed objects):
-    None when the name is free, one of ours the cache has not seen yet; _NotOwned for
-    anyone else's object (no managed-by label, another owner)."""
-    found = api.get(step.kind, step.manifest["metadata"]["namespace"], step.name)
+    """What holds a child's name now: None when nothing does, one of ours the cache has not
+    seen yet; _NotOwned for anyone else's object (no managed-by label, another owner)."""
+    try:
+        found = api.get(step.kind, step.manifest["metadata"]["namespace"], step.name)
+    except ApiError as err:
+        raise _LookRefused(err) from err
     if found is not None and not is_controlled_by(found, app_uid):
         raise _NotOwned(found)
     return found
 
 
-def _look_and_write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
-    """Look first if neither the cache nor an earlier look knows the child, then apply it.
+def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
+    """Apply one child with a precondition that keeps it from touching anyone else's object.
 
-    Runs on a fan-out thread: it changes nothing shared; (result, the object the apply
-    replaced). Raises ApiError, or _NotOwned for a name held by someone else.
+    A child the cache holds is applied with its uid (an object replaced under the same name is
+    refused); one it does not hold is applied create-only (refused when any object holds the
+    name). The cache holds every managed object, so a refusal is rare: then the name is looked
+    up once and the apply made again with what the look found, or _NotOwned raised. Runs on a
+    fan-out thread and changes nothing shared; returns (result, the object the apply replaced).
     """
-    live = step.live
-    if live is None and not step.looked:
-        live = _look(api, step, app_uid)
     applied = with_hash(step.manifest)
+    live = step.live
     try:
         return api.apply(applied, uid=live["metadata"]["uid"] if live else None), live
     except ApiError as err:
-        if not (err.uid_mismatch or err.uid_gone):
+        if not (err.uid_mismatch or err.uid_gone or err.name_taken):
             raise
-    # The cached child was replaced under the same name, or deleted: what is there now?
+    # Replaced, deleted, created by someone else, or ours and not yet seen: what is there now?
     other = _look(api, step, app_uid)
     return api.apply(applied, uid=other["metadata"]["uid"] if other else None), other
 
@@ -399,7 +398,7 @@ def _record(run: _Run, step: _Step, result: Obj, live: Obj | None) -> Obj:
             f"{kind} {name} was edited outside the operator; fields the operator owns were "
             "put back.",
         )
-    if why == "missing" and _was_reconciled(run.snap.app.get("status") or {}):
+    if why == "missing" and live is None and _was_reconciled(run.snap.app.get("status") or {}):
         run.event("Normal", "Recreated", f"{kind} {name} was recreated.")
     return result
 
