@@ -1,10 +1,9 @@
 """Independent API calls of one reconcile, made at once.
 
-A new app needs five look-before-create GETs and five applies; made one after the other they
-cost eleven round trips and hold a worker for all of them. The Deployment's isolation
-(ServiceAccount, NetworkPolicy, Service, PodDisruptionBudget: each a look, then an apply) and
-the Deployment's own look do not depend on each other, so reconcile hands them to a
-:data:`Fanout` together, then the Deployment's apply.
+A new app needs five applies and a status patch; made one after the other they cost six round
+trips and hold a worker for all of them. The Deployment's isolation (ServiceAccount,
+NetworkPolicy, Service, PodDisruptionBudget) does not depend on itself, so reconcile hands its
+four applies to a :data:`Fanout` together, then applies the Deployment.
 
 A fan-out returns one entry per call, in the calls' order: its value, or the exception it
 raised, so the caller can record every success before it handles the first failure.

@@ -55,9 +55,6 @@ def tune(settings: kopf.OperatorSettings, *, clusterwide: bool) -> None:
     # Our own prefix, should a change-tracking handler ever be added; none write today.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
     # kopf would otherwise turn log lines into Event objects: writes nobody asked for.
     settings.posting.enabled = False
     # Watches end server-side every 5 minutes and are re-established: no silent stalls.
