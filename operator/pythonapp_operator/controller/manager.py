@@ -51,7 +51,8 @@ LIST_PAGE = 50
 
 def fanout_threads(workers: int) -> int:
     """Threads shared by the workers' fan-outs (a new app's four isolation applies at once,
-    the worker's own thread making one of them): two per worker. Requests in flight stay bounded by the client's own limit."""
+    the worker's own thread making one of them): two per worker. Requests in flight stay
+    bounded by the client's own limit."""
     return 2 * workers
 
 
