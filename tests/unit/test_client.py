@@ -67,3 +67,49 @@ def test_a_transport_failure_is_an_api_error_with_status_0() -> None:
     # the permit was given back: the next request is not stuck
     transport.request = _Transport().request  # type: ignore[method-assign]
     assert api.request("GET", "/version")[0] == 200
+
+
+def test_an_apply_without_a_uid_is_create_only_and_with_one_is_pinned_to_it() -> None:
+    """What keeps the operator off anyone else's object is in the body it sends: a child the
+    cache does not hold goes out with resourceVersion "1" (create-only on the API server, see
+    CREATE_ONLY and its e2e test), a cached one with its uid and no version."""
+    sent: list[dict[str, Any]] = []
+    transport = _Transport()
+
+    def record(*args: Any, **kw: Any) -> _Response:
+        sent.append(kw["body"])
+        return _Response()
+
+    transport.request = record  # type: ignore[method-assign]
+    api = RestApi(transport, max_in_flight=1)
+    manifest = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "n"}}
+    api.apply(manifest, uid=None)
+    api.apply(manifest, uid="u-1")
+    assert sent[0]["metadata"] == {"name": "s", "namespace": "n", "resourceVersion": "1"}
+    assert sent[1]["metadata"] == {"name": "s", "namespace": "n", "uid": "u-1"}
+    assert manifest["metadata"] == {"name": "s", "namespace": "n"}  # the caller's is untouched
+
+
+def test_refused_preconditions_are_told_apart_from_the_api_servers_own_words() -> None:
+    taken = ApiError.from_response(
+        409,
+        b'{"kind":"Status","status":"Failure","reason":"Conflict","code":409,"message":'
+        b'"Operation cannot be fulfilled on services \\"shop\\": the object has been modified;'
+        b' please apply your changes to the latest version and try again",'
+        b'"details":{"name":"shop","kind":"services"}}',
+    )
+    gone = ApiError.from_response(
+        409,
+        b'{"kind":"Status","reason":"Conflict","code":409,"message":"Operation cannot be '
+        b'fulfilled on services \\"shop\\": uid mismatch: the provided object specified uid u-1, '
+        b'and no existing object was found"}',
+    )
+    replaced = ApiError.from_response(
+        422,
+        b'{"kind":"Status","reason":"Invalid","code":422,"message":"Service \\"shop\\" is '
+        b'invalid: metadata.uid: Invalid value: \\"u-1\\": field is immutable","details":'
+        b'{"causes":[{"reason":"FieldValueInvalid","field":"metadata.uid"}]}}',
+    )
+    assert (taken.name_taken, taken.uid_gone, taken.uid_mismatch) == (True, False, False)
+    assert (gone.name_taken, gone.uid_gone, gone.uid_mismatch) == (False, True, False)
+    assert (replaced.name_taken, replaced.uid_gone, replaced.uid_mismatch) == (False, False, True)

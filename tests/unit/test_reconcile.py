@@ -162,7 +162,7 @@ def test_a_cached_child_controlled_by_someone_else_is_never_written(fanout: Fano
     assert [e[:2] for e in world.api.events] == [("Warning", "NotOwned")]
 
 
-def test_an_uncached_object_holding_the_name_is_found_before_creating_and_left_alone(
+def test_an_uncached_object_holding_the_name_refuses_the_create_and_is_left_alone(
     fanout: Fanout,
 ) -> None:
     """An unlabelled ServiceAccount (the watch never shows it): the create-only apply is
@@ -425,3 +425,59 @@ def test_a_refused_look_says_get_and_keeps_the_deployment_away(fanout: Fanout) -
     assert "refused to get Deployment shop" in outcome.failure.message
     assert world.api.calls.count(("apply", "Deployment")) == 1  # the create-only one, refused
     assert world.api.objects["Deployment", "team-a", "shop"]["spec"] == {"replicas": 1}
+
+
+def test_a_create_refused_by_admission_over_someone_elses_object_says_not_owned(
+    fanout: Fanout,
+) -> None:
+    """A create-only apply onto an existing object meets admission (as an update of it) before
+    its version is checked, so a policy may refuse it first: the status then names whose
+    object holds the name, and without such an object the refusal itself is reported."""
+    world = World(fanout)
+    world.api.put(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "shop", "namespace": "team-a"},
+        }
+    )
+    denied = ApiError(403, "Forbidden", 'admission webhook "policy" denied the request')
+    world.api.refuse["apply", "ServiceAccount"] = denied
+    outcome = world.reconcile()
+    assert outcome.failure is not None and outcome.failure.reason == "NotOwned"
+    assert ("Deployment", "team-a", "shop") not in world.api.objects
+
+    world = World(fanout)  # the name is free: the webhook's refusal is the news
+    world.api.refuse["apply", "ServiceAccount"] = denied
+    outcome = world.reconcile()
+    assert outcome.failure is not None and outcome.failure.reason == "Forbidden"
+    assert "admission webhook" in outcome.failure.message
+
+
+def test_a_name_that_changes_hands_during_the_look_is_a_retried_conflict() -> None:
+    """The cache lags (ours is not in it), the create-only apply is refused, the look finds
+    ours, and before the apply with its uid someone replaces it: nothing is written, and the
+    app says Conflict (retried with backoff), not a stalled rejection."""
+    world = World()
+    world.reconcile()
+    world.store.delete(KINDS_BY_KIND["Service"], "team-a", "shop", None)  # watch lags
+    world.api.objects["Service", "team-a", "shop"]["spec"]["ports"] = []
+    looked = world.api.get
+
+    def look_then_replace(kind: str, namespace: str, name: str) -> Any:
+        found = looked(kind, namespace, name)
+        theirs = world.api.objects[kind, namespace, name]
+        world.api.objects[kind, namespace, name] = {
+            **theirs,
+            "metadata": {**theirs["metadata"], "uid": "theirs", "ownerReferences": []},
+        }
+        return found
+
+    world.api.get = look_then_replace  # type: ignore[method-assign]
+    outcome = world.reconcile()
+    assert outcome.failure is not None and outcome.failure.reason == "Conflict"
+    assert "while the operator was writing it" in outcome.failure.message
+    assert world.api.objects["Service", "team-a", "shop"]["metadata"]["uid"] == "theirs"
+    assert world.api.objects["Service", "team-a", "shop"]["spec"]["ports"] == []
+    stalled = world.condition("Stalled")
+    assert stalled["status"] == "False"

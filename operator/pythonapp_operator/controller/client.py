@@ -77,7 +77,9 @@ class ApiError(Exception):
 
     @property
     def name_taken(self) -> bool:
-        """A create-only apply (``uid=None``) found an object holding the name."""
+        """A create-only apply (``uid=None``) found an object holding the name. (Matched on the
+        API server's words; another 409 with them, a quota's own update conflict, costs one
+        look and a new checked apply, never a write to anyone else's object.)"""
         return self.status == 409 and "the object has been modified" in self.message
 
     @property
@@ -120,7 +122,7 @@ class KubeApi(Protocol):
         ...
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
-        """One object (only to describe a name conflict, never to reconcile)."""
+        """One object: only when an apply's precondition failed, to see what holds the name."""
         ...
 
 

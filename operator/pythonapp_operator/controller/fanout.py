@@ -2,8 +2,8 @@
 
 A new app needs five applies and a status patch; made one after the other they cost six round
 trips and hold a worker for all of them. The Deployment's isolation (ServiceAccount,
-NetworkPolicy, Service, PodDisruptionBudget) does not depend on itself, so reconcile hands its
-four applies to a :data:`Fanout` together, then applies the Deployment.
+NetworkPolicy, Service, PodDisruptionBudget) is four applies that do not depend on each other,
+so reconcile hands them to a :data:`Fanout` together, then applies the Deployment.
 
 A fan-out returns one entry per call, in the calls' order: its value, or the exception it
 raised, so the caller can record every success before it handles the first failure.

@@ -29,6 +29,7 @@ reconcile that finds everything in place makes no request at all.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
@@ -172,8 +173,8 @@ def reconcile(
 ) -> Outcome:
     """Bring one PythonApp's children and status in line with its spec (see the module doc).
 
-    ``fanout`` makes the calls that do not depend on each other (the looks before creating,
-    the applies of one stage); :func:`~.fanout.sequential` makes them in turn.
+    ``fanout`` makes the calls that do not depend on each other (the applies of one stage);
+    :func:`~.fanout.sequential` makes them in turn.
     """
     run = _Run(api, snap, memory, now, fanout)
     meta = run.meta
@@ -240,7 +241,7 @@ def _owned(obj: Obj | None, uid: str) -> Obj | None:
 
 @dataclass
 class _Step:
-    """One child to write: its manifest, what the cache (or a look) holds, and why."""
+    """One child to write: its manifest, what the cache holds under its name, and why."""
 
     manifest: Obj
     live: Obj | None
@@ -368,11 +369,29 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     try:
         return api.apply(applied, uid=live["metadata"]["uid"] if live else None), live
     except ApiError as err:
+        if live is None and err.status in (400, 403, 422) and not err.namespace_terminating:
+            # A create-only apply onto an existing object is merged with it and goes through
+            # admission as an update before its version is checked: a webhook or policy may
+            # refuse it first. Whose object was it? Someone else's: say so, not the refusal.
+            with contextlib.suppress(_LookRefused):
+                _look(api, step, app_uid)  # raises _NotOwned for someone else's
+            raise
         if not (err.uid_mismatch or err.uid_gone or err.name_taken):
             raise
     # Replaced, deleted, created by someone else, or ours and not yet seen: what is there now?
     other = _look(api, step, app_uid)
-    return api.apply(applied, uid=other["metadata"]["uid"] if other else None), other
+    try:
+        return api.apply(applied, uid=other["metadata"]["uid"] if other else None), other
+    except ApiError as err:
+        if not (err.uid_mismatch or err.uid_gone or err.name_taken):
+            raise
+        # the name changed hands again between the look and this apply: retried with backoff
+        raise ApiError(
+            409,
+            "Conflict",
+            f"{step.kind} {step.name} was created, replaced or deleted by someone else while "
+            "the operator was writing it; it will look again",
+        ) from err
 
 
 def _record(run: _Run, step: _Step, result: Obj, live: Obj | None) -> Obj:
