@@ -113,3 +113,6 @@ def test_refused_preconditions_are_told_apart_from_the_api_servers_own_words() -
     assert (taken.name_taken, taken.uid_gone, taken.uid_mismatch) == (True, False, False)
     assert (gone.name_taken, gone.uid_gone, gone.uid_mismatch) == (False, True, False)
     assert (replaced.name_taken, replaced.uid_gone, replaced.uid_mismatch) == (False, False, True)
+    assert taken.precondition_failed and gone.precondition_failed and replaced.precondition_failed
+    quota = ApiError(403, "Forbidden", 'services "shop" is forbidden: exceeded quota: q')
+    assert not quota.precondition_failed  # a refusal, not a precondition: never retried by look

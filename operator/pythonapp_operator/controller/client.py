@@ -83,6 +83,12 @@ class ApiError(Exception):
         return self.status == 409 and "the object has been modified" in self.message
 
     @property
+    def precondition_failed(self) -> bool:
+        """An apply's precondition (its uid, or create-only) did not hold: the name is not
+        held by what the caller thought; nothing was changed."""
+        return self.uid_mismatch or self.uid_gone or self.name_taken
+
+    @property
     def uid_gone(self) -> bool:
         """The apply named a uid (an object the cache still held) but no object exists."""
         return self.status == 409 and "no existing object was found" in self.message

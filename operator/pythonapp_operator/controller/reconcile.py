@@ -371,19 +371,19 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     except ApiError as err:
         if live is None and err.status in (400, 403, 422) and not err.namespace_terminating:
             # A create-only apply onto an existing object is merged with it and goes through
-            # admission as an update before its version is checked: a webhook or policy may
-            # refuse it first. Whose object was it? Someone else's: say so, not the refusal.
+            # mutating admission (as an update) before its version is checked: a mutating
+            # webhook may refuse it first. Whose object was it? Someone else's: say so.
             with contextlib.suppress(_LookRefused):
                 _look(api, step, app_uid)  # raises _NotOwned for someone else's
             raise
-        if not (err.uid_mismatch or err.uid_gone or err.name_taken):
+        if not err.precondition_failed:
             raise
     # Replaced, deleted, created by someone else, or ours and not yet seen: what is there now?
     other = _look(api, step, app_uid)
     try:
         return api.apply(applied, uid=other["metadata"]["uid"] if other else None), other
     except ApiError as err:
-        if not (err.uid_mismatch or err.uid_gone or err.name_taken):
+        if not err.precondition_failed:
             raise
         # the name changed hands again between the look and this apply: retried with backoff
         raise ApiError(
