@@ -7,9 +7,10 @@ and a watch event for the same object may arrive in either order: the newer reso
 wins, so an echo of an older write never replaces a newer state.
 
 Objects are kept trimmed (:func:`kinds.trim`): no ``managedFields``, status only where it feeds
-the app's status; and compact, as JSON text decoded when a reconcile reads them
-(:class:`Entry`). Only objects matching the watches' label selectors ever arrive, so the
-cache, and the operator's memory, does not grow with objects the operator does not manage.
+the app's status; and compact, as compressed JSON text decoded when a reconcile reads them
+(:class:`Entry`, :class:`Codec`). Only objects matching the watches' label selectors ever
+arrive, so the cache, and the operator's memory, does not grow with objects the operator does
+not manage.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import enum
 import json
 import sys
+import threading
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,15 +49,56 @@ class Change(enum.Enum):
         return self is not Change.NONE
 
 
+class Codec:
+    """zlib with a preset dictionary: one kind's objects (or their statuses), compressed.
+
+    The objects of one kind are nearly alike (the same renderer made them; the API server
+    adds the same defaults), so with one of them as the preset dictionary every other one
+    compresses to what sets it apart: names, labels, the image, hashes. Measured on the
+    objects of 2,000 apps: a trimmed Deployment's JSON goes from 4.0 KB to 0.23 KB (0.45 KB
+    with its status), the whole cache from 16.3 to 2.7 MiB; compressing one costs ~40 us,
+    decompressing ~10 us (a quarter of the ``json.loads`` that follows it).
+
+    The dictionary is the first object of the kind the cache encodes, kept for the process's
+    life (every entry depends on it). Thread-safe: listed pages are encoded in threads.
+    """
+
+    #: zlib's default level: at this size, level 1 is barely faster and ~20 % larger
+    LEVEL = 6
+
+    __slots__ = ("_lock", "_zdict")
+
+    def __init__(self) -> None:
+        self._zdict: bytes | None = None
+        self._lock = threading.Lock()
+
+    def pack(self, data: bytes) -> bytes:
+        zdict = self._zdict
+        if zdict is None:
+            with self._lock:
+                if self._zdict is None:
+                    self._zdict = data
+                zdict = self._zdict
+        packer = zlib.compressobj(self.LEVEL, zdict=zdict)
+        return packer.compress(data) + packer.flush()
+
+    def unpack(self, blob: bytes) -> bytes:
+        if self._zdict is None:
+            raise ValueError("nothing was packed with this codec")
+        unpacker = zlib.decompressobj(zdict=self._zdict)
+        return unpacker.decompress(blob) + unpacker.flush()
+
+
 @dataclass(slots=True)
 class Entry:
-    """One cached object, held as compact JSON.
+    """One cached object, held as compressed JSON.
 
     A parsed Deployment as nested dicts costs about five times its JSON text in CPython
     (measured: the cache at 500 apps held 16 MB as dicts), and the cache is read only when
     an app is reconciled. So each object is kept as two byte strings, its content (without
-    resourceVersion and status) and its status, and decoded on demand: a change test is then
-    a comparison of bytes.
+    resourceVersion and status) and its status, compressed (:class:`Codec`) and decoded on
+    demand: a change test is then a comparison of bytes (the same JSON packs to the same
+    bytes).
     """
 
     uid: str | None
@@ -63,28 +107,35 @@ class Entry:
     content: bytes
     status: bytes | None
 
-    def decode(self) -> Obj:
-        obj: Obj = json.loads(self.content)
-        if self.rv_text is not None:
-            obj["metadata"]["resourceVersion"] = self.rv_text
-        if self.status is not None:
-            obj["status"] = json.loads(self.status)
+
+@dataclass(frozen=True, slots=True)
+class _Codecs:
+    """The two codecs of one kind: its objects' content and their statuses."""
+
+    content: Codec = field(default_factory=Codec)
+    status: Codec = field(default_factory=Codec)
+
+    def entry(self, obj: Obj) -> Entry:
+        meta = obj["metadata"]
+        rv_text = meta.get("resourceVersion")
+        content = {k: v for k, v in obj.items() if k != "status"}
+        content["metadata"] = {k: v for k, v in meta.items() if k != "resourceVersion"}
+        status = obj.get("status")
+        return Entry(
+            uid=meta.get("uid"),
+            rv=_rv(obj),
+            rv_text=None if rv_text is None else str(rv_text),
+            content=self.content.pack(_encode(content)),
+            status=None if status is None else self.status.pack(_encode(status)),
+        )
+
+    def decode(self, entry: Entry) -> Obj:
+        obj: Obj = json.loads(self.content.unpack(entry.content))
+        if entry.rv_text is not None:
+            obj["metadata"]["resourceVersion"] = entry.rv_text
+        if entry.status is not None:
+            obj["status"] = json.loads(self.status.unpack(entry.status))
         return obj
-
-
-def _entry(obj: Obj) -> Entry:
-    meta = obj["metadata"]
-    rv_text = meta.get("resourceVersion")
-    content = {k: v for k, v in obj.items() if k != "status"}
-    content["metadata"] = {k: v for k, v in meta.items() if k != "resourceVersion"}
-    status = obj.get("status")
-    return Entry(
-        uid=meta.get("uid"),
-        rv=_rv(obj),
-        rv_text=None if rv_text is None else str(rv_text),
-        content=_encode(content),
-        status=None if status is None else _encode(status),
-    )
 
 
 @dataclass
@@ -96,11 +147,16 @@ class Store:
     #: so reconcile can remember "checked, in sync" without comparing again
     versions: dict[tuple[str, Key], int] = field(default_factory=dict)
     _counter: int = 0
+    _codecs: dict[str, _Codecs] = field(default_factory=dict)
+
+    def _codecs_of(self, kind: WatchedKind) -> _Codecs:
+        # setdefault is atomic: threads encoding a new kind's first objects share one codec
+        return self._codecs.get(kind.kind) or self._codecs.setdefault(kind.kind, _Codecs())
 
     def get(self, kind: WatchedKind, namespace: str, name: str) -> Obj | None:
         """A fresh copy of the held object (the caller may change it), or None."""
         entry = self.objects.get(kind.kind, {}).get((namespace, name))
-        return None if entry is None else entry.decode()
+        return None if entry is None else self._codecs_of(kind).decode(entry)
 
     def has(self, kind: WatchedKind, namespace: str, name: str) -> bool:
         return (namespace, name) in self.objects.get(kind.kind, {})
@@ -110,7 +166,7 @@ class Store:
         entry = self.objects.get(kind.kind, {}).get((namespace, name))
         if entry is None or entry.status is None:
             return {}
-        status: Obj = json.loads(entry.status)
+        status: Obj = json.loads(self._codecs_of(kind).status.unpack(entry.status))
         return status
 
     def version(self, kind: WatchedKind, namespace: str, name: str) -> int:
@@ -123,20 +179,20 @@ class Store:
     def count(self, kind: WatchedKind) -> int:
         return len(self.objects.get(kind.kind, {}))
 
-    @staticmethod
-    def encode(obj: Obj) -> tuple[Key, Entry]:
-        """A trimmed object's key and compact form; pure, so any thread may encode."""
+    def encode(self, kind: WatchedKind, obj: Obj) -> tuple[Key, Entry]:
+        """A trimmed object's key and compact form; changes nothing held, so any thread may
+        encode."""
         meta = obj["metadata"]
         # one shared copy of each namespace name across all its keys
         key = (sys.intern(str(meta.get("namespace", ""))), str(meta["name"]))
-        return key, _entry(obj)
+        return key, self._codecs_of(kind).entry(obj)
 
     def upsert(self, kind: WatchedKind, obj: Obj) -> Change:
         """Store a trimmed object (:func:`kinds.trim`); what changed beyond its rv.
 
         An object older than the one held (a late echo of an earlier write) is ignored.
         """
-        return self.put(kind, *self.encode(obj))
+        return self.put(kind, *self.encode(kind, obj))
 
     def put(self, kind: WatchedKind, key: Key, new: Entry) -> Change:
         """:meth:`upsert` of an object already encoded (:meth:`encode`)."""

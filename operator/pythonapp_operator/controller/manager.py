@@ -202,7 +202,7 @@ class Controller:
                         raise ApiError.from_response(status, data)
                     page = json.loads(data)
                     for item in page.get("items") or []:
-                        out.append((kind, *Store.encode(trim(kind, item))))
+                        out.append((kind, *self.store.encode(kind, trim(kind, item))))
                     token = (page.get("metadata") or {}).get("continue")
                     if not token:
                         break
