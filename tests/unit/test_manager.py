@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from tests.unit.factories import make_doc
 from tests.unit.fake_api import FakeApi
 
+from pythonapp_operator.controller import manager
 from pythonapp_operator.controller.kinds import APP, KINDS_BY_KIND
 from pythonapp_operator.controller.manager import Controller, Settings
 
@@ -92,3 +94,29 @@ def test_a_deleted_app_is_forgotten() -> None:
         assert c.queue.failures(("team-a", "shop")) == 0
 
     asyncio.run(main())
+
+
+def test_an_event_for_what_the_cache_already_holds_is_not_even_trimmed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trimmed: list[str] = []
+    real_trim = manager.trim
+
+    def counting_trim(kind: Any, body: Any) -> Any:
+        trimmed.append(body["metadata"]["resourceVersion"])
+        return real_trim(kind, body)
+
+    monkeypatch.setattr(manager, "trim", counting_trim)
+    c = controller()
+    c.observe(DEPLOYMENT, child("5"), None)
+    c.observe(DEPLOYMENT, child("5"), "MODIFIED")  # the echo of a write already cached
+    c.observe(DEPLOYMENT, child("4"), "MODIFIED")  # a late, older event
+    assert trimmed == ["5"]
+    c.observe(DEPLOYMENT, child("6", replicas=1), "MODIFIED")  # newer: taken
+    replaced = child("3")
+    replaced["metadata"]["uid"] = "d2"  # deleted and created again: another object
+    c.observe(DEPLOYMENT, replaced, "MODIFIED")
+    assert trimmed == ["5", "6", "3"]
+    assert c.store.get(DEPLOYMENT, "team-a", "shop")["metadata"]["uid"] == "d2"  # type: ignore[index]
+    c.observe(DEPLOYMENT, replaced, "DELETED")  # a deletion is never skipped
+    assert not c.store.has(DEPLOYMENT, "team-a", "shop")

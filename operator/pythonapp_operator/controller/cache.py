@@ -169,6 +169,21 @@ class Store:
         status: Obj = json.loads(self._codecs_of(kind).status.unpack(entry.status))
         return status
 
+    def holds(self, kind: WatchedKind, key: Key, uid: str | None, rv: object) -> bool:
+        """The cache holds this very object (same uid) at version ``rv`` or a newer one.
+
+        Then an event carrying it can change nothing (:meth:`put` would ignore it): the echo of
+        the operator's own write, or kopf's listing of what the controller listed itself at
+        start-up. Asked before anything is trimmed or encoded, so such an event costs a lookup.
+        """
+        old = self.objects.get(kind.kind, {}).get(key)
+        if old is None or old.rv is None or uid is None or old.uid != uid:
+            return False
+        try:
+            return int(str(rv)) <= old.rv
+        except ValueError:
+            return False
+
     def version(self, kind: WatchedKind, namespace: str, name: str) -> int:
         """The content version of a held object (0 if none)."""
         return self.versions.get((kind.kind, (namespace, name)), 0)
