@@ -27,11 +27,15 @@ from typing import Any
 from .kinds import Key, Obj, WatchedKind
 
 
-def _rv(obj: Obj) -> int | None:
+def _version(value: object) -> int | None:
     try:
-        return int((obj.get("metadata") or {}).get("resourceVersion", ""))
+        return int(str(value))
     except ValueError:
         return None  # resourceVersions are opaque; etcd's happen to be integers
+
+
+def _rv(obj: Obj) -> int | None:
+    return _version((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
 def _encode(value: Any) -> bytes:
@@ -138,6 +142,17 @@ class _Codecs:
         return obj
 
 
+def _not_newer(held: Entry | None, uid: str | None, rv: int | None) -> bool:
+    """``held`` is the same object (same uid) at version ``rv`` or a newer one."""
+    return (
+        held is not None
+        and held.uid == uid
+        and held.rv is not None
+        and rv is not None
+        and rv <= held.rv
+    )
+
+
 @dataclass
 class Store:
     """Objects by kind and (namespace, name); the app keys known to exist."""
@@ -176,13 +191,7 @@ class Store:
         the operator's own write, or kopf's listing of what the controller listed itself at
         start-up. Asked before anything is trimmed or encoded, so such an event costs a lookup.
         """
-        old = self.objects.get(kind.kind, {}).get(key)
-        if old is None or old.rv is None or uid is None or old.uid != uid:
-            return False
-        try:
-            return int(str(rv)) <= old.rv
-        except ValueError:
-            return False
+        return _not_newer(self.objects.get(kind.kind, {}).get(key), uid, _version(rv))
 
     def version(self, kind: WatchedKind, namespace: str, name: str) -> int:
         """The content version of a held object (0 if none)."""
@@ -213,10 +222,8 @@ class Store:
         """:meth:`upsert` of an object already encoded (:meth:`encode`)."""
         bucket = self.objects.setdefault(kind.kind, {})
         old = bucket.get(key)
-        if old is not None:
-            same_object = old.uid == new.uid
-            if same_object and old.rv is not None and new.rv is not None and new.rv <= old.rv:
-                return Change.NONE
+        if _not_newer(old, new.uid, new.rv):
+            return Change.NONE
         bucket[key] = new
         if old is None or old.content != new.content:
             self._counter += 1

@@ -124,14 +124,13 @@ class Controller:
         alone changed (pods starting make several such events per app in a few seconds; one
         reconcile, one status write, reports them all).
         """
-        if event_type != "DELETED":
-            seen = body.get("metadata") or {}
-            here = (str(seen.get("namespace", "")), str(seen.get("name", "")))
-            if self.store.holds(kind, here, seen.get("uid"), seen.get("resourceVersion")):
-                return  # an echo of our own write, or listed already: nothing to do
-        obj = trim(kind, body)
-        meta = obj["metadata"]
+        meta = body.get("metadata") or {}
         key: Key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        if event_type != "DELETED" and self.store.holds(
+            kind, key, meta.get("uid"), meta.get("resourceVersion")
+        ):
+            return  # an echo of our own write, or listed already: nothing to do
+        obj = trim(kind, body)
         if event_type == "DELETED":
             if not self.store.delete(kind, *key, meta.get("uid")):
                 return
