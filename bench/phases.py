@@ -102,6 +102,7 @@ class Run:
     names: list[str] = field(init=False)
     samplers: list[Sampler] = field(default_factory=list)
     operator: Operator | None = None
+    operator_started: float = 0.0  # when the first operator process was started
     apps_watch: watch.Watch | None = None
     deps_watch: watch.Watch | None = None
 
@@ -238,6 +239,7 @@ class Run:
 
     def start_operator(self) -> None:
         out = self.opts.out
+        self.operator_started = time.time()
         self.operator = Operator(
             self.cluster.operator,
             out / f"operator-{self.n}.log",
@@ -472,13 +474,21 @@ class Run:
         return {"create": create, "edit": edit}
 
     def finish(self) -> Result:
-        """Stop the operator; its totals over the whole run."""
+        """Stop the operator; its totals over the whole run.
+
+        ``calls`` covers both operator processes from the first start to the stop: the only
+        window sure to hold kopf's watch requests (counted when opened, which may be after a
+        phase's window closed, as a restart counts up to the caught-up signal).
+        """
         result: Result = {}
         if self.operator is not None:
             sampler = self.sampler()
             sampler.now()
             result["sigterm_exit_code"] = self.operator.stop()
             sampler.stop()
+            self.calls.settle()
+            counts = self.calls.window(OPERATOR_USER, self.operator_started)
+            result["calls"] = counts.to_json(self.n)
         result["peak_rss_mib"] = round(max((s.peak_mib for s in self.samplers), default=0), 1)
         result["cpu_s"] = round(sum(s.cpu_s for s in self.samplers), 1)
         result["processes"] = len(self.samplers)
