@@ -34,6 +34,8 @@ OPERATOR_USER = f"{USER_PREFIX}operator"
 BASELINE_USER = f"{USER_PREFIX}baseline"
 AGENT = "pythonapp-bench/harness"
 Log = Callable[[str], None]
+#: a list answered as metadata only (``kubectl get --output name`` asks the same way)
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,42 @@ def delete_namespaces(core: client.CoreV1Api, names: list[str], log: Log, timeou
             raise BenchError(f"namespaces still terminating after {timeout:.0f}s: {left}")
         if time.time() - last_report > 15:
             log(f"waiting for {len(left)} namespace(s) to be deleted: {', '.join(left[:3])}")
+            last_report = time.time()
+        time.sleep(1)
+
+
+def pods(api: client.ApiClient, namespace: str) -> tuple[int, int]:
+    """(pods, of which terminating) in the namespace, listed as metadata only (cheap at 4,000)."""
+    resp: Any = client.CoreV1Api(api).list_namespaced_pod(  # raw: _preload_content=False
+        namespace,
+        _headers={"Accept": METADATA_LIST},
+        _preload_content=False,
+        _request_timeout=60,
+    )
+    items = json.loads(resp.data).get("items") or []
+    terminating = sum(1 for it in items if (it.get("metadata") or {}).get("deletionTimestamp"))
+    return len(items), terminating
+
+
+def wait_pods_settled(
+    api: client.ApiClient, namespace: str, want: int, log: Log, timeout: float
+) -> float:
+    """Until the namespace holds exactly ``want`` pods, none terminating: a rollout's tail (old
+    pods deleted, their ReplicaSets and EndpointSlices updated) is over and no longer loads the
+    API server. Seconds waited."""
+    t0 = time.time()
+    last_report = t0
+    while True:
+        count, terminating = pods(api, namespace)
+        if count == want and not terminating:
+            return time.time() - t0
+        if time.time() - t0 > timeout:
+            raise BenchError(
+                f"{namespace}: {count} pods ({terminating} terminating), not {want}, "
+                f"after {timeout:.0f}s"
+            )
+        if time.time() - last_report > 15:
+            log(f"waiting for {want} settled pods: {count}, {terminating} terminating")
             last_report = time.time()
         time.sleep(1)
 

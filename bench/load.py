@@ -36,6 +36,10 @@ def image(seed: str) -> str:
     return f"ghcr.io/acme/app:{seed}@sha256:{hashlib.sha256(seed.encode()).hexdigest()}"
 
 
+#: pods per benchmark app
+REPLICAS = 2
+
+
 def pythonapp(namespace: str, name: str, image_ref: str) -> Obj:
     """The benchmark's app: a web app with two replicas and a memory limit."""
     return {
@@ -44,7 +48,7 @@ def pythonapp(namespace: str, name: str, image_ref: str) -> Obj:
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "image": image_ref,
-            "replicas": 2,
+            "replicas": REPLICAS,
             "resources": {"limits": {"memory": "128Mi"}},
         },
     }

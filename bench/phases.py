@@ -42,6 +42,7 @@ from .cluster import (
     api_client,
     create_namespace,
     delete_namespaces,
+    wait_pods_settled,
 )
 from .process import BenchError, CaughtUp, Operator, Sampler
 from .profile import Profiler
@@ -191,6 +192,7 @@ class Run:
         """The steady load's new apps, done by the bare client over its N converged apps: the
         latency the cluster itself allows at that rate (the operator's steady figure is read
         against it; a rate above what the API server sustains queues up for any client)."""
+        settled = self._settle(ns)
         self.say(f"baseline steady: {self._steady_count()} new apps by the bare client")
         names, returned = self._steady_new_apps(
             "baseline steady Deployments",
@@ -202,6 +204,7 @@ class Run:
         return {
             "rate_per_s": self.opts.steady_rate,
             "count": len(names),
+            "settle_s": settled,
             "latency_ms": latency(self._created_latency(apps, deps, returned, names)),
         }
 
@@ -417,6 +420,7 @@ class Run:
         ns = self.namespace
         timeout = self.opts.timeout(self.n)
 
+        settled = self._settle(ns)
         self.say(f"steady: {count} new apps at {rate:g}/s over {self.n} converged ones")
         t0 = time.time()
         names, created = self._steady_new_apps(
@@ -430,6 +434,7 @@ class Run:
         create = {
             "rate_per_s": rate,
             "count": count,
+            "settle_s": settled,
             "latency_ms": latency(self._created_latency(apps, deps, created, names)),
             "usage": self.sampler().usage(t0, t1).to_json(),
         }
@@ -506,6 +511,19 @@ class Run:
         timeout = self.opts.timeout(self.n) if wait else 0
         delete_namespaces(self.core, [self.namespace], self.say, timeout)
         self.harness.close()  # type: ignore[no-untyped-call]
+
+    def _settle(self, ns: str) -> float:
+        """Before a steady phase: until the N apps' pods are exactly there, none terminating.
+
+        "Over N converged apps" means the last phase's pod churn is over: an app turns Ready
+        when its new pods are, while its old ones are still being deleted (and their
+        ReplicaSets and EndpointSlices updated). Started at once, a steady phase measured the
+        tail of a 500-app rollout, not the operator. Seconds waited (reported).
+        """
+        want = load.REPLICAS * self.n
+        waited = wait_pods_settled(self.harness, ns, want, self.say, self.opts.timeout(self.n))
+        self.say(f"{want} pods settled after {waited:.1f}s")
+        return round(waited, 1)
 
     def _wait_ready(
         self, what: str, seen: watch.Seen, wanted: dict[str, str | None], timeout: float

@@ -82,6 +82,8 @@ def test_bench_smoke(cluster: Cluster, tmp_path: Path) -> None:
     assert whole["writes"] >= burst["calls"]["writes"] and whole["reads"] >= restart["reads"]
     assert r["update"]["latency_ms"]["count"] == APPS
     assert r["steady"]["create"]["latency_ms"]["count"] == STEADY
+    # both steady phases began over settled pods (waited for, not assumed)
+    assert r["steady"]["create"]["settle_s"] >= 0 and r["baseline"]["steady"]["settle_s"] >= 0
     assert r["baseline"]["steady"]["latency_ms"]["count"] == STEADY  # the cluster's own figure
     assert r["steady"]["edit"]["count"] == STEADY
     op = r["operator"]
