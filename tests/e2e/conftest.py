@@ -182,3 +182,19 @@ def audit_writes(audit_log: Path) -> Callable[..., int]:
         return audit.count_writes(audit_log, namespace, since=since - 1)
 
     return count
+
+
+@pytest.fixture
+def audit_refused(audit_log: Path) -> Callable[..., int]:
+    """``audit_refused(namespace, resource)``: the operator's writes of ``resource`` there that
+    the API server refused (4xx), per its audit log. Unlike the session-wide retry counter, it
+    counts this test's own retries, so a wait on it cannot end early on another app's."""
+
+    def count(namespace: str, resource: str) -> int:
+        return sum(
+            1
+            for c in audit.writes(audit_log, namespace, since=0)
+            if c.resource == resource and c.code is not None and 400 <= c.code < 500
+        )
+
+    return count

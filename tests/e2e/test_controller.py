@@ -40,7 +40,11 @@ def strip_volatile(obj: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def test_a_service_named_like_the_app_is_never_taken_over(
-    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+    operator: OperatorProcess,
+    k: Kubectl,
+    namespace: str,
+    wait: Wait,
+    audit_refused: Callable[..., int],
 ) -> None:
     k.run(
         "create", "service", "clusterip", "shop", "--tcp=80:9090", "-n", namespace
@@ -50,8 +54,9 @@ def test_a_service_named_like_the_app_is_never_taken_over(
     app = wait(lambda: stalled_with(k, namespace, "shop", "NotOwned"), 60, "Stalled NotOwned")
     message = condition(app, "Stalled")["message"]
     assert "Service shop already exists" in message and "no controller" in message, message
-    # several retries later: the Service is exactly as it was, the pods never started
-    wait(lambda: operator.metrics()["workqueue_retries_total{name=pythonapp}"] > 2, 30, "retries")
+    # several retries later (this app's refused applies, per the API server): the Service is
+    # exactly as it was, the pods never started
+    wait(lambda: audit_refused(namespace, "services") >= 3, 60, "3 refused Service applies")
     assert strip_volatile(k.get("service", "shop", namespace)) == strip_volatile(theirs)
     assert k.get("deployment", "shop", namespace) is None
     assert len(warnings(k, namespace, "NotOwned")) == 1  # one event, not one per retry
@@ -155,7 +160,11 @@ def test_an_apply_for_a_child_the_cache_does_not_hold_only_ever_creates(
 
 
 def test_a_refused_network_policy_keeps_the_pods_away_and_clears_by_itself(
-    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+    operator: OperatorProcess,
+    k: Kubectl,
+    namespace: str,
+    wait: Wait,
+    audit_refused: Callable[..., int],
 ) -> None:
     quota = {
         "apiVersion": "v1",
@@ -177,8 +186,8 @@ def test_a_refused_network_policy_keeps_the_pods_away_and_clears_by_itself(
     message = condition(app, "Ready")["message"]
     assert "NetworkPolicy shop" in message and "exceeded quota" in message, message
     assert k.get("deployment", "shop", namespace) is None  # no pods without their isolation
-    wait(lambda: operator.metrics()["workqueue_retries_total{name=pythonapp}"] > 2, 30, "retries")
-    assert len(warnings(k, namespace, "QuotaExceeded")) == 1
+    wait(lambda: audit_refused(namespace, "networkpolicies") >= 3, 60, "3 refused applies")
+    assert len(warnings(k, namespace, "QuotaExceeded")) == 1  # one event, not one per retry
     k.run("delete", "resourcequota", "no-netpol", "-n", namespace)
     app = wait(lambda: ready(k, namespace), 90, "Ready once the quota is gone")
     assert condition(app, "Stalled")["status"] == "False"
@@ -193,7 +202,14 @@ def test_deleting_a_namespace_full_of_apps_is_quiet(
     for i in range(5):
         wait(lambda i=i: ready(k, namespace, f"app-{i}"), 120, f"app-{i} Ready")
     offset = len(operator.text())
+    held = operator.metrics()["pythonapp_cache_objects{kind=PythonApp}"]
     k.run("delete", "namespace", namespace, "--wait=true", "--timeout=120s")
+    # the operator has seen every deletion (not only: its queue was empty when asked)
+    wait(
+        lambda: operator.metrics()["pythonapp_cache_objects{kind=PythonApp}"] <= held - 5,
+        60,
+        "the 5 apps gone from the operator's cache",
+    )
     operator.wait_caught_up()
     since = operator.text()[offset:]
     assert "Traceback" not in since, since[-3000:]
@@ -240,8 +256,12 @@ def test_fields_the_server_re_spells_cause_no_write_loop(
     assert audit_writes(namespace, since=0) == writes_before
 
 
-def test_metrics_have_controller_runtime_names(operator: OperatorProcess) -> None:
-    metrics = operator.metrics()
+def test_metrics_have_controller_runtime_names(
+    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+) -> None:
+    k.apply(app_doc(namespace))  # an app of its own: passes alone too, not by earlier tests
+    wait(lambda: ready(k, namespace), 90, "Ready")
+    metrics = operator.wait_caught_up().metrics()
     for name in (
         "workqueue_depth{name=pythonapp}",
         "workqueue_adds_total{name=pythonapp}",
@@ -259,7 +279,8 @@ def test_metrics_have_controller_runtime_names(operator: OperatorProcess) -> Non
     ):
         assert name in metrics, f"{name} missing from /metrics"
     assert metrics["pythonapp_cache_synced"] == 1.0
-    assert any(key.startswith("pythonapp_apps{") for key in metrics)
+    assert any(key.startswith("pythonapp_apps{") and value >= 1 for key, value in metrics.items())
+    assert metrics["pythonapp_cache_objects{kind=PythonApp}"] >= 1
 
 
 def test_objects_the_operator_does_not_manage_never_reach_its_cache(

@@ -323,11 +323,25 @@ def test_pod_security_restricted_is_enforced(
             ]
         ),
     )
-    with pytest.raises(ApiException) as err:
-        core_v1.create_namespaced_pod(namespace, root)
-    assert err.value.status == 403
-    assert "violates PodSecurity" in err.value.body
-    assert "restricted" in err.value.body
+
+    def refusal() -> ApiException | None:
+        """The API server's refusal of the root pod; None (and the pod removed) if admitted.
+
+        Pod Security admission reads the namespace's labels from its informer, which learns of
+        the label a moment after the patch returns: until then a pod is judged unlabelled."""
+        try:
+            core_v1.create_namespaced_pod(namespace, root)
+        except ApiException as e:
+            return e
+        core_v1.delete_namespaced_pod("root", namespace, grace_period_seconds=0)
+        wait_until(lambda: http_status(lambda: core_v1.read_namespaced_pod("root", namespace))
+                   == 404, 30, "the admitted root pod gone")  # fmt: skip
+        return None
+
+    err = wait_until(refusal, 30, "the root pod refused")
+    assert err.status == 403, err.body
+    assert "violates PodSecurity" in err.body
+    assert "restricted" in err.body
 
     ok = client.V1Pod(metadata=client.V1ObjectMeta(name="ok"), spec=restricted_pod_spec())
     core_v1.create_namespaced_pod(namespace, ok)
@@ -457,6 +471,6 @@ def test_crashed_component_is_reported_then_repaired(
     )
     wait_until(
         lambda: pod_ready(core_v1.read_namespaced_pod("p", namespace)),
-        15,
+        30,  # under the 40 s a dead node's lease takes to lapse; room for kwok's own start-up
         "a pod Ready right after kwok's restart",
     )
