@@ -19,6 +19,8 @@ from typing import Any
 
 from pythonapp_operator.devcluster import audit
 
+from .report import percentile
+
 USER_PREFIX = "pythonapp-bench-"
 
 
@@ -34,6 +36,21 @@ class Counts:
     """The calls of one user in one time window."""
 
     by_agent: dict[str, Counter[str]]
+    write_seconds: tuple[float, ...] = ()
+    """The API server's own time for each completed write (audit log: received to completed)."""
+
+    def server_write_ms(self) -> dict[str, Any]:
+        """count, p50, p99, max of :attr:`write_seconds`, in ms: how fast the API server itself
+        was for this client in this window (a slow phase reads differently when it was)."""
+        ordered = sorted(s * 1000 for s in self.write_seconds)
+        if not ordered:
+            return {"count": 0}
+        return {
+            "count": len(ordered),
+            "p50": round(percentile(ordered, 50), 1),
+            "p99": round(percentile(ordered, 99), 1),
+            "max": round(ordered[-1], 1),
+        }
 
     @property
     def by_call(self) -> Counter[str]:
@@ -89,11 +106,14 @@ class CallLog:
     def window(self, user: str, since: float, until: float | None = None) -> Counts:
         self.sync()
         by_agent: dict[str, Counter[str]] = {}
+        took: list[float] = []
         with self.lock:
             for c in self.calls:
                 if c.user == user and c.when >= since and (until is None or c.when <= until):
                     by_agent.setdefault(c.agent, Counter())[key(c)] += 1
-        return Counts(by_agent)
+                    if c.is_write and c.seconds is not None:
+                        took.append(c.seconds)
+        return Counts(by_agent, tuple(took))
 
     def last(self, user: str, since: float) -> float | None:
         """When ``user``'s latest call since ``since`` was received, or None."""

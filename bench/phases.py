@@ -194,6 +194,7 @@ class Run:
         against it; a rate above what the API server sustains queues up for any client)."""
         settled = self._settle(ns)
         self.say(f"baseline steady: {self._steady_count()} new apps by the bare client")
+        t0 = time.time()
         names, returned = self._steady_new_apps(
             "baseline steady Deployments",
             "b",
@@ -201,11 +202,14 @@ class Run:
             deps,
             timeout,
         )
+        t1 = max(deps.last_added(names), time.time())
+        self.calls.settle()
         return {
             "rate_per_s": self.opts.steady_rate,
             "count": len(names),
             "settle_s": settled,
             "latency_ms": latency(self._created_latency(apps, deps, returned, names)),
+            "server_write_ms": self.calls.window(BASELINE_USER, t0, t1).server_write_ms(),
         }
 
     def _steady_count(self) -> int:
@@ -431,11 +435,13 @@ class Run:
             timeout,
         )
         t1 = max(deps.last_added(names), time.time())
+        self.calls.settle()
         create = {
             "rate_per_s": rate,
             "count": count,
             "settle_s": settled,
             "latency_ms": latency(self._created_latency(apps, deps, created, names)),
+            "server_write_ms": self.calls.window(OPERATOR_USER, t0, t1).server_write_ms(),
             "usage": self.sampler().usage(t0, t1).to_json(),
         }
 

@@ -148,6 +148,12 @@ def _rows(meta: Result) -> list[Row]:
          lat("steady.create.latency_ms")),
         ("steady, bare client: new app -> Deployment ms, p50 / p95 / p99 / max",
          lat("baseline.steady.latency_ms")),
+        ("steady: the API server's own time for the client's writes, p50 / p99 ms, "
+         "operator / bare client",
+         lambda r: f"{_num(_get(r, 'steady.create.server_write_ms.p50'))} / "
+         f"{_num(_get(r, 'steady.create.server_write_ms.p99'))} ; "
+         f"{_num(_get(r, 'baseline.steady.server_write_ms.p50'))} / "
+         f"{_num(_get(r, 'baseline.steady.server_write_ms.p99'))}"),
         ("steady: s waited for settled pods first, operator / bare client",
          pair("steady.create.settle_s", "baseline.steady.settle_s")),
         ("steady: digest edit -> Deployment ms, p50 / p95 / p99 / max",

@@ -84,6 +84,12 @@ def test_bench_smoke(cluster: Cluster, tmp_path: Path) -> None:
     assert r["steady"]["create"]["latency_ms"]["count"] == STEADY
     # both steady phases began over settled pods (waited for, not assumed)
     assert r["steady"]["create"]["settle_s"] >= 0 and r["baseline"]["steady"]["settle_s"] >= 0
+    # the API server's own time for each client's writes in its steady window (audit log)
+    for server in (
+        r["steady"]["create"]["server_write_ms"],
+        r["baseline"]["steady"]["server_write_ms"],
+    ):
+        assert server["count"] >= STEADY * 5 and 0 < server["p50"] <= server["p99"], server
     assert r["baseline"]["steady"]["latency_ms"]["count"] == STEADY  # the cluster's own figure
     assert r["steady"]["edit"]["count"] == STEADY
     op = r["operator"]

@@ -21,6 +21,7 @@ def event(
     agent: str = "pythonapp-operator/0.1.0",
     namespace: str | None = "ns",
     when: str = "2030-01-01T00:00:00.250000Z",
+    done: str = "2030-01-01T00:00:00.262500Z",
 ) -> str:
     ref: dict[str, Any] = {"resource": resource, "apiVersion": "v1"}
     if namespace:
@@ -38,6 +39,7 @@ def event(
             "objectRef": ref,
             "responseStatus": {"code": 200},
             "requestReceivedTimestamp": when,
+            "stageTimestamp": done,
         },
         separators=(",", ":"),
     )
@@ -61,6 +63,8 @@ def test_each_request_counts_once_and_watches_when_opened(tmp_path: Path) -> Non
     assert [c.key for c in calls] == ["watch pods", "get pods", "watch pods"]
     assert all(c.is_read and not c.is_write for c in calls)
     assert calls[0].when == pytest.approx(1893456000.25)
+    # the server's own time: for a completed request only (a watch's is its whole life)
+    assert calls[0].seconds is None and calls[1].seconds == pytest.approx(0.0125, abs=1e-6)
 
 
 def test_count_writes_by_namespace_agent_and_time(tmp_path: Path) -> None:

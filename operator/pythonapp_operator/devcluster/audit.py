@@ -47,6 +47,9 @@ class Call:
     """``deployments``, ``pythonapps/status``; the URL path for a non-resource request."""
     namespace: str | None
     code: int | None
+    seconds: float | None = None
+    """The API server's own time for it, received to completed; None when counted as its
+    response started (an open watch: its time is its whole life)."""
 
     @property
     def is_write(self) -> bool:
@@ -86,7 +89,15 @@ def _call(event: dict[str, Any]) -> Call | None:
         resource=resource,
         namespace=ref.get("namespace"),
         code=(event.get("responseStatus") or {}).get("code"),
+        seconds=_took(event, when),
     )
+
+
+def _took(event: dict[str, Any], received: float) -> float | None:
+    if event.get("stage") != "ResponseComplete":
+        return None
+    done = _stamp(str(event.get("stageTimestamp", "")))
+    return None if done is None else max(0.0, done - received)
 
 
 class _Once:
