@@ -19,7 +19,7 @@ from typing import Any
 
 from pythonapp_operator.devcluster import audit
 
-from .report import percentile
+from .report import latency
 
 USER_PREFIX = "pythonapp-bench-"
 
@@ -40,17 +40,12 @@ class Counts:
     """The API server's own time for each completed write (audit log: received to completed)."""
 
     def server_write_ms(self) -> dict[str, Any]:
-        """count, p50, p99, max of :attr:`write_seconds`, in ms: how fast the API server itself
-        was for this client in this window (a slow phase reads differently when it was)."""
-        ordered = sorted(s * 1000 for s in self.write_seconds)
-        if not ordered:
-            return {"count": 0}
-        return {
-            "count": len(ordered),
-            "p50": round(percentile(ordered, 50), 1),
-            "p99": round(percentile(ordered, 99), 1),
-            "max": round(ordered[-1], 1),
-        }
+        """:func:`report.latency` of :attr:`write_seconds` (without its samples): how fast the
+        API server itself was for this client in this window (a slow phase reads differently
+        when it was)."""
+        summary = latency([s * 1000 for s in self.write_seconds])
+        summary.pop("samples", None)
+        return summary
 
     @property
     def by_call(self) -> Counter[str]:
