@@ -153,29 +153,6 @@ def pods(api: client.ApiClient, namespace: str) -> tuple[int, int]:
     return len(items), terminating
 
 
-def wait_pods_settled(
-    api: client.ApiClient, namespace: str, want: int, log: Log, timeout: float
-) -> float:
-    """Until the namespace holds exactly ``want`` pods, none terminating: a rollout's tail (old
-    pods deleted, their ReplicaSets and EndpointSlices updated) is over and no longer loads the
-    API server. Seconds waited."""
-    t0 = time.time()
-    last_report = t0
-    while True:
-        count, terminating = pods(api, namespace)
-        if count == want and not terminating:
-            return time.time() - t0
-        if time.time() - t0 > timeout:
-            raise BenchError(
-                f"{namespace}: {count} pods ({terminating} terminating), not {want}, "
-                f"after {timeout:.0f}s"
-            )
-        if time.time() - last_report > 15:
-            log(f"waiting for {want} settled pods: {count}, {terminating} terminating")
-            last_report = time.time()
-        time.sleep(1)
-
-
 def _exists(core: client.CoreV1Api, name: str) -> bool:
     try:
         core.read_namespace(name, _preload_content=False)

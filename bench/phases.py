@@ -42,7 +42,7 @@ from .cluster import (
     api_client,
     create_namespace,
     delete_namespaces,
-    wait_pods_settled,
+    pods,
 )
 from .process import BenchError, CaughtUp, Operator, Sampler
 from .profile import Profiler
@@ -527,7 +527,14 @@ class Run:
         tail of a 500-app rollout, not the operator. Seconds waited (reported).
         """
         want = load.REPLICAS * self.n
-        waited = wait_pods_settled(self.harness, ns, want, self.say, self.opts.timeout(self.n))
+        t0 = time.time()
+
+        def settled() -> tuple[bool, str]:
+            count, terminating = pods(self.harness, ns)
+            return count == want and not terminating, f"{count} pods, {terminating} terminating"
+
+        self.wait(f"{want} settled pods", settled, self.opts.timeout(self.n))
+        waited = time.time() - t0
         self.say(f"{want} pods settled after {waited:.1f}s")
         return round(waited, 1)
 
