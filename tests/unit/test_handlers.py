@@ -1,37 +1,28 @@
-"""handlers.tune: kopf's settings per scope (the startup handler applies them)."""
+"""handlers: kopf runs the process and serves no resources (the informers watch)."""
 
 from __future__ import annotations
 
 import kopf
 
+from pythonapp_operator.controller import handlers
 from pythonapp_operator.controller.handlers import tune
 
 
-def test_namespaced_mode_switches_cluster_scanning_off() -> None:
-    """With exact namespaces kopf must not list/watch Namespaces or CRDs: the namespaced
-    installation grants nothing cluster-wide (deploy/overlays/namespaced)."""
+def test_kopf_never_scans_the_cluster() -> None:
+    """kopf must not list/watch Namespaces or CRDs in either mode: the namespaced installation
+    grants nothing cluster-wide (deploy/overlays/namespaced), and the PythonApp informer
+    notices the CRD by itself."""
     settings = kopf.OperatorSettings()
     assert settings.scanning.disabled is False  # kopf's default, which would need the grant
-    tune(settings, clusterwide=False)
+    tune(settings)
     assert settings.scanning.disabled is True
+    assert settings.posting.enabled is False  # no log line becomes an Event (a write)
 
 
-def test_cluster_wide_mode_keeps_scanning_on() -> None:
-    """Cluster-wide, kopf keeps watching CRDs (the PythonApp CRD installed or upgraded later)."""
-    settings = kopf.OperatorSettings()
-    tune(settings, clusterwide=True)
-    assert settings.scanning.disabled is False
-    assert settings.posting.enabled is False  # the rest of tune() applies in both modes
-
-
-def test_no_essence_is_built_or_stored_for_event_handlers() -> None:
-    """kopf deep-copies every event's body for a diff only change handlers read; none here."""
-    settings = kopf.OperatorSettings()
-    tune(settings, clusterwide=True)
-    storage = settings.persistence.diffbase_storage
-    body = kopf.Body({"metadata": {"name": "shop", "managedFields": [{"manager": "x"}]}})
-    assert storage.build(body=body) == {}
-    assert storage.fetch(body=body) is None
-    patch = kopf.Patch()
-    storage.store(body=body, patch=patch, essence=kopf.BodyEssence())
-    assert not patch  # never an annotation written onto an object
+def test_kopf_has_no_resource_handlers() -> None:
+    """Every kind is watched by the controller's informers; a kopf handler would watch it a
+    second time (and kopf would list it once more at every start)."""
+    registry = kopf.get_default_registry()
+    assert handlers.HOLDER is not None
+    assert not list(registry._watching.get_all_handlers())
+    assert not list(registry._changing.get_all_handlers())

@@ -9,9 +9,11 @@ import pytest
 from tests.unit.factories import make_doc
 from tests.unit.fake_api import FakeApi
 
-from pythonapp_operator.controller import manager
+from pythonapp_operator.controller import informer
+from pythonapp_operator.controller.informer import Informer
 from pythonapp_operator.controller.kinds import APP, KINDS_BY_KIND
 from pythonapp_operator.controller.manager import Controller, Settings
+from pythonapp_operator.controller.reconcile import Memory, reconcile
 
 DEPLOYMENT = KINDS_BY_KIND["Deployment"]
 
@@ -49,15 +51,18 @@ def child(rv: str, replicas: int = 0, owner: bool = True) -> dict[str, Any]:
 
 
 def controller() -> Controller:
+    """A controller whose cache is synced (nothing listed): every event enqueues."""
     settings = Settings(workers=1, status_coalesce_seconds=0.05)
-    return Controller(FakeApi(), settings, [])  # type: ignore[arg-type]
+    c = Controller(FakeApi(), settings, [])  # type: ignore[arg-type]
+    c.mark_synced()
+    return c
 
 
 def test_events_enqueue_the_app_they_concern_once_and_echoes_nothing() -> None:
     async def main() -> None:
         c = controller()
-        c.observe(APP, app("1"), None)
-        c.observe(DEPLOYMENT, child("2"), None)
+        c.observe(APP, app("1"), "ADDED")
+        c.observe(DEPLOYMENT, child("2"), "ADDED")
         assert len(c.queue) == 1  # the app, once
         await c.queue.get()
         c.queue.done(("team-a", "shop"))
@@ -78,7 +83,7 @@ def test_events_enqueue_the_app_they_concern_once_and_echoes_nothing() -> None:
 def test_a_child_without_our_app_as_controller_enqueues_nothing() -> None:
     async def main() -> None:
         c = controller()
-        c.observe(DEPLOYMENT, child("2", owner=False), None)
+        c.observe(DEPLOYMENT, child("2", owner=False), "ADDED")
         assert len(c.queue) == 0
 
     asyncio.run(main())
@@ -87,7 +92,7 @@ def test_a_child_without_our_app_as_controller_enqueues_nothing() -> None:
 def test_a_deleted_app_is_forgotten() -> None:
     async def main() -> None:
         c = controller()
-        c.observe(APP, app("1"), None)
+        c.observe(APP, app("1"), "ADDED")
         c.queue.add_rate_limited(("team-a", "shop"))
         c.observe(APP, app("2"), "DELETED")
         assert c.store.get(APP, "team-a", "shop") is None
@@ -100,23 +105,93 @@ def test_an_event_for_what_the_cache_already_holds_is_not_even_trimmed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     trimmed: list[str] = []
-    real_trim = manager.trim
+    real_trim = informer.trim
 
     def counting_trim(kind: Any, body: Any) -> Any:
         trimmed.append(body["metadata"]["resourceVersion"])
         return real_trim(kind, body)
 
-    monkeypatch.setattr(manager, "trim", counting_trim)
+    monkeypatch.setattr(informer, "trim", counting_trim)
     c = controller()
-    c.observe(DEPLOYMENT, child("5"), None)
-    c.observe(DEPLOYMENT, child("5"), "MODIFIED")  # the echo of a write already cached
-    c.observe(DEPLOYMENT, child("4"), "MODIFIED")  # a late, older event
+    watch = Informer(DEPLOYMENT, None, c.api, c.store, c.on_delta)  # type: ignore[arg-type]
+
+    def event(kind: str, obj: dict[str, Any]) -> None:
+        watch._event({"type": kind, "object": obj}, "1")
+
+    event("ADDED", child("5"))
+    event("MODIFIED", child("5"))  # the echo of a write already cached
+    event("MODIFIED", child("4"))  # a late, older event
     assert trimmed == ["5"]
-    c.observe(DEPLOYMENT, child("6", replicas=1), "MODIFIED")  # newer: taken
+    event("MODIFIED", child("6", replicas=1))  # newer: taken
     replaced = child("3")
     replaced["metadata"]["uid"] = "d2"  # deleted and created again: another object
-    c.observe(DEPLOYMENT, replaced, "MODIFIED")
+    event("MODIFIED", replaced)
     assert trimmed == ["5", "6", "3"]
     assert c.store.get(DEPLOYMENT, "team-a", "shop")["metadata"]["uid"] == "d2"  # type: ignore[index]
-    c.observe(DEPLOYMENT, replaced, "DELETED")  # a deletion is never skipped
+    event("DELETED", replaced)  # a deletion is never skipped
     assert not c.store.has(DEPLOYMENT, "team-a", "shop")
+
+
+def _reconcile_once(c: Controller, key: tuple[str, str]) -> None:
+    """What a worker does with one key, without the worker: snapshot, reconcile, absorb."""
+    snap = c.snapshot(key)
+    assert snap is not None
+    memory = c.memories.setdefault(key, Memory())
+    c._absorb(key, reconcile(c.api, snap, memory))  # type: ignore[arg-type]
+
+
+def test_a_spec_edit_absorbed_with_the_status_response_is_queued_again() -> None:
+    """Finding 4: the app's own status-patch response already carried the new spec; the edit's
+    watch event, older than the response, was then skipped as held, and the new generation
+    waited for the resync (5 of 30 apps in a fault run)."""
+
+    async def main() -> None:
+        c = controller()
+        api: FakeApi = c.api  # type: ignore[assignment]
+        key = ("team-a", "shop")
+        stored = api.put(app("1"))
+        c.observe(APP, stored, "ADDED")
+        assert await c.queue.get() == key
+        # the user edits the spec after the reconcile took its snapshot, before its status write
+        snap_app = c.store.get(APP, *key)
+        edited = api.objects["PythonApp", "team-a", "shop"]
+        edited["spec"]["replicas"] = 5
+        edited["metadata"]["generation"] = 2
+        edited["metadata"]["resourceVersion"] = "150"
+        snap = c.snapshot(key)
+        assert snap is not None and snap.app == snap_app
+        c._absorb(key, reconcile(c.api, snap, c.memories.setdefault(key, Memory())))  # type: ignore[arg-type]
+        c.queue.done(key)
+        c.observe(APP, edited, "MODIFIED")  # the edit's event: older than the response
+        assert c.store.get(APP, *key)["metadata"]["generation"] == 2  # type: ignore[index]
+        assert len(c.queue) == 1, "the new generation must be reconciled, not left to resync"
+
+    asyncio.run(main())
+
+
+def test_an_apps_memory_goes_with_it_on_every_path() -> None:
+    """Finding 6: memory written back after the app was gone, or never forgotten."""
+
+    async def main() -> None:
+        c = controller()
+        api: FakeApi = c.api  # type: ignore[assignment]
+        key = ("team-a", "shop")
+        stored = api.put(app("1"))
+        c.observe(APP, stored, "ADDED")
+        _reconcile_once(c, key)
+        assert key in c.memories
+        c.observe(APP, stored, "DELETED")
+        assert key not in c.memories  # the app's DELETED
+        again = app("1")
+        again["metadata"]["uid"] = "app-uid-2"  # re-created: another object
+        c.observe(APP, api.put(again), "ADDED")
+        snap = c.snapshot(key)
+        assert snap is not None
+        memory = c.memories.setdefault(key, Memory())
+        outcome = reconcile(c.api, snap, memory)  # type: ignore[arg-type]
+        c.observe(APP, api.objects["PythonApp", "team-a", "shop"], "DELETED")  # meanwhile
+        c._absorb(key, outcome)
+        assert key not in c.memories  # not written back for an app that is gone
+        assert not c.store.has(APP, *key)
+
+    asyncio.run(main())

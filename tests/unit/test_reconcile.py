@@ -162,6 +162,30 @@ def test_a_cached_child_controlled_by_someone_else_is_never_written(fanout: Fano
     assert [e[:2] for e in world.api.events] == [("Warning", "NotOwned")]
 
 
+def test_a_not_owned_verdict_from_a_stale_cache_is_confirmed_by_one_look(fanout: Fanout) -> None:
+    """Finding 2: the cache still held another owner's object that the API server no longer
+    has (a re-created app of the same name read NotOwned from the cache alone)."""
+    world = World(fanout)
+    world.reconcile()
+    old_uid = world.app["metadata"]["uid"]
+    # the app is deleted and re-created; garbage collection took its children, but the cache
+    # has not seen those deletions yet
+    del world.api.objects["PythonApp", "team-a", "shop"]
+    world.app = world.api.put(make_doc())
+    assert world.app["metadata"]["uid"] != old_uid
+    world.store.upsert(APP, trim(APP, world.app))
+    for key in [k for k in world.api.objects if k[0] != "PythonApp"]:
+        del world.api.objects[key]
+    world.memory = Memory()
+    outcome = world.reconcile()
+    assert outcome.failure is None, outcome.failure
+    gets = [kind for verb, kind in world.api.calls if verb == "get"]
+    assert sorted(gets) == sorted([*ISOLATION, "Deployment"])  # one look per stale verdict
+    applied = [kind for verb, kind in world.api.calls if verb == "apply"]
+    assert sorted(applied) == sorted([*ISOLATION, "Deployment"])
+    assert world.condition("Stalled")["status"] == "False"
+
+
 def test_an_uncached_object_holding_the_name_refuses_the_create_and_is_left_alone(
     fanout: Fanout,
 ) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
+from tests.unit.fake_watch import FakeWatchServer
 
 from pythonapp_operator.controller import health
 from pythonapp_operator.controller.manager import Controller, Settings
@@ -59,19 +60,16 @@ def test_an_unreachable_api_server_is_one_line_and_exit_2(tmp_path: Path) -> Non
     assert len(lines) == 1 and "unreachable" in lines[0] and "127.0.0.1:1" in lines[0], lines
 
 
-class NoCrdApi:
-    """Discovery answers 404 for the PythonApp group: the CRD is not installed."""
-
-    requests: dict[tuple[str, int], int] = {}  # noqa: RUF012
-
-    def request(self, method: str, path: str, **_: object) -> tuple[int, bytes]:
-        return (404, b"{}") if path.startswith("/apis/pythonapp.dev") else (200, b"{}")
-
-
 def test_without_the_crd_health_is_503_with_the_reason_and_recovers() -> None:
     async def main() -> None:
-        api = NoCrdApi()
-        controller = Controller(api, Settings(workers=1, crd_poll_seconds=0.01), [])  # type: ignore[arg-type]
+        server = FakeWatchServer()
+        server.unserved.add("pythonapps")  # the PythonApp CRD is not installed
+        controller = Controller(
+            server,  # type: ignore[arg-type]
+            Settings(workers=1, crd_poll_seconds=0.01),
+            [],
+            watch_api=server,  # type: ignore[arg-type]
+        )
         controller.start()
         client = TestClient(TestServer(health.app(controller)))
         await client.start_server()
@@ -85,7 +83,7 @@ def test_without_the_crd_health_is_503_with_the_reason_and_recovers() -> None:
             assert "CRD" in await response.text() and "kubectl apply" in await response.text()
             metrics = await (await client.get("/metrics")).text()
             assert "pythonapp_crd_installed 0.0" in metrics
-            api.request = lambda method, path, **_: (200, b"{}")  # type: ignore[method-assign]
+            server.unserved.clear()
             for _ in range(200):
                 if controller.crd_installed:
                     break

@@ -1,10 +1,16 @@
 """The informer cache: the last known state of every watched object, filled by the watches.
 
 Reconcile reads only from here, never with GETs. Two sources write to it, both on the event
-loop's thread: the watches (through the kopf handlers) and the responses of the operator's own
-writes (so the next reconcile sees what it just wrote, before the watch echoes it). A response
-and a watch event for the same object may arrive in either order: the newer resourceVersion
-wins, so an echo of an older write never replaces a newer state.
+loop's thread: the informers (:mod:`.informer`: listings and watch events) and the responses of
+the operator's own writes (so the next reconcile sees what it just wrote, before the watch
+echoes it). A response and a watch event for the same object may arrive in either order: the
+newer resourceVersion wins, so an echo of an older write never replaces a newer state.
+
+Presence is the watch's word alone, as in client-go's informers: a write response may refresh
+what is held but can never bring back an object whose deletion was observed (the uids of
+deleted objects are remembered for a while: :attr:`Store.gone`), and a listing replaces a
+kind's contents in its scope (:meth:`Store.replace`), so an object deleted while no watch ran
+(a 410 Gone, a restart of the API server) does not stay.
 
 Objects are kept trimmed (:func:`kinds.trim`): no ``managedFields``, status only where it feeds
 the app's status; and compact, as compressed JSON text decoded when a reconcile reads them
@@ -19,8 +25,10 @@ import enum
 import json
 import sys
 import threading
+import time
 import zlib
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,11 +161,18 @@ def _not_newer(held: Entry | None, uid: str | None, rv: int | None) -> bool:
     )
 
 
+#: how long the uid of a deleted object is remembered: far longer than any request may take
+#: (a write's response absorbed after the object's DELETED was seen must not revive it)
+GONE_SECONDS = 600.0
+
+
 @dataclass
 class Store:
     """Objects by kind and (namespace, name); the app keys known to exist."""
 
     objects: dict[str, dict[Key, Entry]] = field(default_factory=dict)
+    #: uid -> when its deletion was observed (insertion order = time order, oldest first)
+    gone: OrderedDict[str, float] = field(default_factory=OrderedDict)
     #: (kind, key) -> a counter bumped whenever the object's content (not its status) changes,
     #: so reconcile can remember "checked, in sync" without comparing again
     versions: dict[tuple[str, Key], int] = field(default_factory=dict)
@@ -219,7 +234,13 @@ class Store:
         return self.put(kind, *self.encode(kind, obj))
 
     def put(self, kind: WatchedKind, key: Key, new: Entry) -> Change:
-        """:meth:`upsert` of an object already encoded (:meth:`encode`)."""
+        """:meth:`upsert` of an object already encoded (:meth:`encode`).
+
+        An object whose deletion was observed is never stored again (a late write response,
+        or a listing that began before the deletion).
+        """
+        if new.uid is not None and new.uid in self.gone:
+            return Change.NONE
         bucket = self.objects.setdefault(kind.kind, {})
         old = bucket.get(key)
         if _not_newer(old, new.uid, new.rv):
@@ -232,7 +253,13 @@ class Store:
         return Change.STATUS if old.status != new.status else Change.NONE
 
     def delete(self, kind: WatchedKind, namespace: str, name: str, uid: str | None) -> bool:
-        """Forget an object that was deleted (only if it is still the same one: same uid)."""
+        """Forget an object that was deleted (only if it is still the same one: same uid).
+
+        The uid is remembered (:attr:`gone`) even when nothing is held: a write response or a
+        listed copy of the object may still arrive, and must not bring it back.
+        """
+        if uid is not None:
+            self._bury(uid)
         bucket = self.objects.get(kind.kind, {})
         old = bucket.get((namespace, name))
         if old is None or (uid is not None and old.uid != uid):
@@ -240,3 +267,48 @@ class Store:
         del bucket[(namespace, name)]
         self.versions.pop((kind.kind, (namespace, name)), None)
         return True
+
+    def _bury(self, uid: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self.gone[uid] = now
+        self.gone.move_to_end(uid)
+        while self.gone:
+            oldest, when = next(iter(self.gone.items()))
+            if now - when <= GONE_SECONDS:
+                break
+            del self.gone[oldest]
+
+    def replace(
+        self,
+        kind: WatchedKind,
+        namespace: str | None,
+        listed: Iterable[tuple[Key, Entry]],
+        list_rv: object,
+    ) -> tuple[list[tuple[Key, Change]], list[tuple[Key, Entry]]]:
+        """A full listing of ``kind`` in ``namespace`` (None: every namespace) at ``list_rv``.
+
+        Every listed object is stored (:meth:`put`: a newer held one wins); every held one of
+        the scope that the listing does not hold is deleted, unless the cache holds it at a
+        version newer than the listing (a write response for an object created after the
+        list was taken: the watch from ``list_rv`` will tell its fate). Returns what changed
+        (key, change) and what was deleted (key, the entry), so the caller enqueues whom it
+        concerns. This is how a deletion missed while no watch ran (410 Gone, a restart of the
+        API server) is noticed.
+        """
+        changed: list[tuple[Key, Change]] = []
+        seen: set[Key] = set()
+        for key, entry in listed:
+            seen.add(key)
+            change = self.put(kind, key, entry)
+            if change:
+                changed.append((key, change))
+        version = _version(list_rv)
+        removed: list[tuple[Key, Entry]] = []
+        for key, held in list(self.objects.get(kind.kind, {}).items()):
+            if key in seen or (namespace is not None and key[0] != namespace):
+                continue
+            if version is not None and held.rv is not None and held.rv > version:
+                continue  # written after the listing was taken
+            if self.delete(kind, *key, held.uid):
+                removed.append((key, held))
+        return changed, removed

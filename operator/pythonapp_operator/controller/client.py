@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -154,6 +156,7 @@ class RestApi:
         self._lock = threading.Lock()
         #: (method, HTTP status or 0) -> requests made
         self.requests: Counter[tuple[str, int]] = Counter()
+        self._streams: set[Any] = set()
 
     def request(
         self,
@@ -184,6 +187,53 @@ class RestApi:
             raise ApiError(0, "Unavailable", f"{type(exc).__name__}: {exc}") from exc
         self._count(method, int(response.status))
         return int(response.status), payload
+
+    @contextmanager
+    def stream(
+        self, path: str, *, query: dict[str, str], read_timeout: float
+    ) -> Iterator[tuple[int, Iterator[bytes]]]:
+        """A long-running GET (a watch): (status, its body line by line).
+
+        Not counted against ``max_in_flight`` (a watch is open for minutes; the workers'
+        requests must not wait behind it). The connection is released when the block ends;
+        :meth:`close_streams` ends every open one at once (shutdown).
+        """
+        url_path = f"{path}?{urlencode(query)}"
+        method_, url, headers, _, _ = self.api_client.param_serialize(
+            method="GET",
+            resource_path=url_path,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api_client.rest_client.request(
+                method_,
+                url,
+                headers=headers,
+                _request_timeout=(self.timeout[0], read_timeout),
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            self._count("WATCH", 0)
+            raise ApiError(0, "Unavailable", f"{type(exc).__name__}: {exc}") from exc
+        raw = response.response  # the urllib3 response, its body not read yet
+        self._count("WATCH", int(response.status))
+        with self._lock:
+            self._streams.add(raw)
+        try:
+            yield int(response.status), _lines(raw)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ApiError(0, "Unavailable", f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            with self._lock:
+                self._streams.discard(raw)
+            raw.release_conn()
+
+    def close_streams(self) -> None:
+        """End every open :meth:`stream` (their readers see the end of the body)."""
+        with self._lock:
+            streams = list(self._streams)
+        for raw in streams:
+            raw.shutdown() if hasattr(raw, "shutdown") else raw.close()
 
     def _count(self, method: str, code: int) -> None:
         with self._lock:
@@ -265,3 +315,14 @@ class RestApi:
         if status == 404:
             return None
         return self._ok(status, data)
+
+
+def _lines(raw: Any) -> Iterator[bytes]:
+    """The non-empty lines of a streamed body, as they arrive (a watch sends one per event)."""
+    buffer = b""
+    for chunk in raw.stream(amt=None, decode_content=True):
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        yield from (line for line in lines if line.strip())
+    if buffer.strip():
+        yield buffer

@@ -1,20 +1,22 @@
-"""The controller at run time: cache, work queue, workers, resync, CRD watch, metrics.
+"""The controller at run time: informers, cache, work queue, workers, resync, health.
 
-The kopf handlers (:mod:`.handlers`) only call :meth:`Controller.observe`; everything else
-happens here, the way controller-runtime's manager runs a controller:
+The way controller-runtime's manager runs a controller:
 
-- the watches fill the :class:`~.cache.Store`; a change that matters enqueues the app's key
-  (an app event: the app; a child event: its controlling app);
+- one :class:`~.informer.Informer` per watched kind and scope lists and watches it on a thread
+  of its own and hands every change to the event loop, where the :class:`~.cache.Store` is
+  updated and the key of the app it concerns is enqueued (an app event: the app; a child
+  event: its controlling app). A listing replaces the kind's contents, so a deletion missed
+  while no watch ran is noticed;
 - ``workers`` tasks take keys from the :class:`~.workqueue.WorkQueue` and run the reconcile in
   a thread pool of the same size (the official client is synchronous), from a snapshot of the
-  cache; write responses go back into the cache at once;
+  cache and the app's own :class:`~.reconcile.Memory`; write responses go back into the cache
+  at once (never reviving an object whose deletion was seen);
 - a failed reconcile is retried with per-key backoff; a success resets it;
-- no worker starts before every watched kind is listed: at start-up the controller lists each
-  kind itself (one paged LIST per kind and scope, JSON straight into the trimmed cache), so a
-  restart over converged apps reconciles from a complete cache, at once, and writes nothing.
-  kopf's own listing then arrives as events for objects already held (no change, no work);
-  kopf's per-object event machinery is what made a start over 3,000 objects take 87 s;
-- the resync enqueues every app with jitter over a window rather than walking them in turn.
+- no worker starts before every informer has listed once, so a restart over converged apps
+  reconciles from a complete cache, at once, and writes nothing;
+- the resync enqueues every app with jitter over a window rather than walking them in turn;
+- a task or informer that dies makes the controller unhealthy, with the cause (``/healthz``
+  fails and the kubelet restarts the pod), never a silent operator with nothing running.
 """
 
 from __future__ import annotations
@@ -22,20 +24,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from .. import GROUP, VERSION
-from .cache import Change, Entry, Store
-from .client import ApiError, RestApi
+from .cache import Change, Store
+from .client import RestApi
 from .fanout import ThreadFanout
+from .informer import LIST_PAGE, Delta, Died, Event, Informer, Listed, Missing
 from .kinds import APP, CHILD_KINDS, Key, WatchedKind, owner_key, trim
 from .metrics import Metrics
 from .reconcile import Memory, Outcome, Snapshot, reconcile
@@ -43,10 +45,7 @@ from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("pythonapp_operator")
 
-
-#: objects per page when listing (here and in kopf): a page is parsed whole, and 50
-#: Deployments with their managedFields are ~3.5 MB of dicts
-LIST_PAGE = 50
+__all__ = ["LIST_PAGE", "Controller", "Settings"]
 
 
 def fanout_threads(workers: int) -> int:
@@ -77,23 +76,52 @@ class Settings:
 
 
 class Controller:
-    """One running controller; created at start-up, shared with the handlers."""
+    """One running controller; created at start-up, shared with the health endpoint."""
 
-    def __init__(self, api: RestApi, settings: Settings, namespaces: list[str]) -> None:
+    def __init__(
+        self,
+        api: RestApi,
+        settings: Settings,
+        namespaces: list[str],
+        watch_api: RestApi | None = None,
+    ) -> None:
         self.api, self.settings, self.namespaces = api, settings, namespaces
+        #: the informers' own connections: a watch holds one for minutes
+        self.watch_api = watch_api or api
         self.store = Store()
         self.queue: WorkQueue[Key] = WorkQueue(
             base_delay=settings.backoff_base, max_delay=settings.backoff_max
         )
-        self.memory = Memory()
+        #: per app, what its reconciles remember (:class:`Memory`); kept on the loop's thread
+        self.memories: dict[Key, Memory] = {}
         self.metrics = Metrics()
         self.metrics.watch(self.queue, self.store, self.flags, lambda: Counter(api.requests))
         self.synced = asyncio.Event()
         self.crd_installed = True
+        #: why the controller can no longer do its job (a task or an informer died), if so
+        self.dead: str | None = None
         self._last_failure: dict[Key, str] = {}
-        self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="reconcile")
-        self._fanout = ThreadFanout(fanout_threads(settings.workers))
+        self._executor = ThreadPoolExecutor(
+            max(1, settings.workers), thread_name_prefix="reconcile"
+        )
+        self._fanout = ThreadFanout(fanout_threads(max(1, settings.workers)))
         self._tasks: list[asyncio.Task[None]] = []
+        scopes: list[str | None] = list(namespaces) or [None]
+        self.informers = [
+            Informer(
+                kind,
+                scope,
+                self.watch_api,
+                self.store,
+                self._deliver,
+                missing_wait=min(10.0, settings.crd_poll_seconds),
+            )
+            for kind in (APP, *CHILD_KINDS)
+            for scope in scopes
+        ]
+        self._unlisted = {id(i) for i in self.informers}
+        self._by_scope = {(i.kind.kind, i.namespace): id(i) for i in self.informers}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- state -------------------------------------------------------------------------------
     def flags(self) -> dict[str, bool]:
@@ -108,6 +136,8 @@ class Controller:
         return self.synced.is_set() and self.queue.idle()
 
     def healthy(self) -> tuple[bool, str]:
+        if self.dead is not None:
+            return False, f"the controller stopped working: {self.dead}; restart the operator"
         if not self.crd_installed:
             return False, (
                 f"the PythonApp CRD ({APP.plural}.{GROUP}/{VERSION}) is not installed: "
@@ -115,34 +145,102 @@ class Controller:
             )
         return True, "ok"
 
-    # -- watch events ------------------------------------------------------------------------
-    def observe(self, kind: WatchedKind, body: Mapping[str, Any], event_type: str | None) -> None:
-        """A watch event (or a listed object): update the cache, enqueue whom it concerns.
+    # -- what the informers say (on the loop's thread) ---------------------------------------
+    def _deliver(self, delta: Delta) -> None:
+        """Called on an informer's thread: hand the delta to the loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.on_delta, delta)
 
-        Urgent: a new or edited app, a child deleted or edited by someone (what a person waits
-        for). Not urgent, and gathered over ``status_coalesce_seconds``: a child whose status
-        alone changed (pods starting make several such events per app in a few seconds; one
-        reconcile, one status write, reports them all).
-        """
+    def on_delta(self, delta: Delta) -> None:
+        """One listing, event, missing kind or dead informer, on the loop's thread."""
+        if isinstance(delta, Event):
+            self._on_event(delta)
+        elif isinstance(delta, Listed):
+            self._on_listed(delta)
+        elif isinstance(delta, Missing):
+            if self.crd_installed:
+                self.crd_installed = False
+                log.error(self.healthy()[1])
+        elif isinstance(delta, Died):
+            self._died(f"the {delta.kind.kind} informer: {delta.cause}")
+
+    def observe(self, kind: WatchedKind, body: Mapping[str, Any], event_type: str) -> None:
+        """A watch event as the API server sends it (tests, and anything outside an informer)."""
         meta = body.get("metadata") or {}
-        key: Key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
-        if event_type != "DELETED" and self.store.holds(
-            kind, key, meta.get("uid"), meta.get("resourceVersion")
-        ):
-            return  # an echo of our own write, or listed already: nothing to do
-        obj = trim(kind, body)
-        if event_type == "DELETED":
-            if not self.store.delete(kind, *key, meta.get("uid")):
-                return
-            if kind is APP:
-                self._forget(key)
-                return
-            change = Change.OTHER
+        key, entry = self.store.encode(kind, trim(kind, body))
+        self._on_event(
+            Event(
+                kind,
+                event_type,
+                key,
+                meta.get("uid"),
+                meta.get("resourceVersion"),
+                None if event_type == "DELETED" else entry,
+            )
+        )
+
+    def _on_event(self, event: Event) -> None:
+        """Urgent: a new or edited app, a child deleted or edited by someone (what a person
+        waits for). Not urgent, and gathered over ``status_coalesce_seconds``: a child whose
+        status alone changed (pods starting make several such events per app in a few
+        seconds; one reconcile, one status write, reports them all)."""
+        kind, key = event.kind, event.key
+        if event.type == "DELETED":
+            if self.store.delete(kind, *key, event.uid):
+                self._gone(kind, key)
+            return
+        if event.entry is None:
+            return
+        change = self.store.put(kind, key, event.entry)
+        if change:
+            self._enqueue(kind, key, change)
+
+    def _gone(self, kind: WatchedKind, key: Key) -> None:
+        """An object was deleted. A child bears its app's name (one per kind), so the app of
+        that name is enqueued, whoever owned what was deleted: its own child is recreated, and
+        an app that was NotOwned can now create the name that was held."""
+        if kind is APP:
+            self._forget(key)
+        elif self.synced.is_set() and self.store.has(APP, *key):
+            self.queue.add(key, urgent=True)
+
+    def _on_listed(self, listed: Listed) -> None:
+        kind = listed.kind
+        changed, removed = self.store.replace(
+            kind, listed.namespace, listed.items, listed.resource_version
+        )
+        if kind is APP and not self.crd_installed:
+            self.crd_installed = True
+            log.info("the PythonApp CRD is installed")
+        if self.synced.is_set():
+            for key, change in changed:
+                self._enqueue(kind, key, change)
+            for key, _ in removed:
+                self._gone(kind, key)
+            if changed or removed:
+                log.info(
+                    "listed again",
+                    extra={
+                        "kind": kind.kind,
+                        "namespace": listed.namespace or "all",
+                        "changed": len(changed),
+                        "removed": len(removed),
+                    },
+                )
+            return
+        self._unlisted.discard(self._by_scope.get((kind.kind, listed.namespace), 0))
+        if not self._unlisted:
+            self.mark_synced()
+
+    def _enqueue(self, kind: WatchedKind, key: Key, change: Change) -> None:
+        if not self.synced.is_set():
+            return  # every app is enqueued once every kind is listed
+        if kind is APP:
+            owner: Key | None = key
         else:
-            change = self.store.upsert(kind, obj)
-            if not change:
-                return  # an echo of our own write, or nothing that matters changed
-        owner = key if kind is APP else owner_key(obj)
+            child = self.store.get(kind, *key)
+            owner = owner_key(child) if child is not None else None
         if owner is None or not self.store.has(APP, *owner):
             return
         if change is Change.OTHER:
@@ -153,80 +251,52 @@ class Controller:
     def _forget(self, key: Key) -> None:
         self.queue.forget(key)
         self._last_failure.pop(key, None)
-        self.memory.forget(*key)
+        self.memories.pop(key, None)
 
     def mark_synced(self) -> None:
-        """Every watched kind has been listed: the workers may start."""
+        """Every informer has listed once: enqueue every app, let the workers run."""
         if not self.synced.is_set():
             self.synced.set()
             log.info("cache synced", extra={"apps": self.store.count(APP)})
-
-    async def prime(self) -> None:
-        """List every watched kind into the cache, enqueue every app, then let workers run.
-
-        Retried with backoff until the API server answers (the health endpoint stays up).
-        """
-        loop = asyncio.get_running_loop()
-        delay = 1.0
-        while True:
-            try:
-                listed = await loop.run_in_executor(self._executor, self._list_all)
-                break
-            except ApiError as err:
-                log.warning(
-                    "listing failed; retrying", extra={"error": str(err), "retry_in": delay}
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
-        for kind, key, entry in listed:
-            self.store.put(kind, key, entry)
-        self.mark_synced()
-        for key in self.store.keys(APP):
-            self.queue.add(key)
-
-    def _list_all(self) -> list[tuple[WatchedKind, Key, Entry]]:
-        """Every watched object, already in the cache's compact form.
-
-        Each page is encoded as soon as it is parsed: holding the listed objects as dicts until
-        the end would hold the whole cache as dicts (~5x its compact size) at once, which at
-        2,000 apps made a restart peak at 172 MiB RSS.
-        """
-        out: list[tuple[WatchedKind, Key, Entry]] = []
-        scopes: list[str | None] = list(self.namespaces) or [None]
-        for kind in (APP, *CHILD_KINDS):
-            for namespace in scopes:
-                query = {"limit": str(LIST_PAGE)}
-                if kind.selector:
-                    query["labelSelector"] = kind.selector
-                while True:
-                    status, data = self.api.request("GET", kind.path(namespace), query=query)
-                    if status == 404 and kind is APP:
-                        break  # no CRD yet: nothing to list (the health endpoint says so)
-                    if status >= 300:
-                        raise ApiError.from_response(status, data)
-                    page = json.loads(data)
-                    for item in page.get("items") or []:
-                        out.append((kind, *self.store.encode(kind, trim(kind, item))))
-                    token = (page.get("metadata") or {}).get("continue")
-                    if not token:
-                        break
-                    query = {**query, "continue": token}
-        return out
+            for key in self.store.keys(APP):
+                self.queue.add(key)
 
     # -- running -----------------------------------------------------------------------------
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._worker(i)) for i in range(self.settings.workers)]
-        self._tasks.append(loop.create_task(self.prime()))
-        self._tasks.append(loop.create_task(self._resync_forever()))
-        self._tasks.append(loop.create_task(self._watch_crd()))
+        self._loop = asyncio.get_running_loop()
+        for informer in self.informers:
+            informer.start()
+        for i in range(self.settings.workers):
+            self._spawn(self._worker(i), f"worker {i}")
+        self._spawn(self._resync_forever(), "resync")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        task.add_done_callback(functools.partial(self._task_done, name))
+        self._tasks.append(task)
+
+    def _task_done(self, name: str, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self.queue.is_shut_down:
+            return
+        exc = task.exception()
+        cause = f"{type(exc).__name__}: {exc}" if exc is not None else "it returned"
+        log.error("a controller task ended", extra={"task": name, "cause": cause}, exc_info=exc)
+        self._died(f"task {name!r} ended ({cause})")
+
+    def _died(self, why: str) -> None:
+        if self.dead is None:
+            self.dead = why
+            log.error("the controller stopped working; /healthz fails", extra={"cause": why})
 
     async def stop(self) -> None:
         self.queue.shutdown()
+        for informer in self.informers:
+            informer.stop()
+        self.watch_api.close_streams()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, ShutDown):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # reported already
                 await task
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._fanout.shutdown()
@@ -244,21 +314,22 @@ class Controller:
             try:
                 snap = self.snapshot(key)
                 if snap is None:
-                    self.queue.forget(key)
+                    self._forget(key)
                     continue
+                memory = self.memories.setdefault(key, Memory())
                 outcome = await loop.run_in_executor(
                     self._executor,
-                    functools.partial(reconcile, self.api, snap, self.memory, fanout=self._fanout),
+                    functools.partial(reconcile, self.api, snap, memory, fanout=self._fanout),
                 )
-                self._absorb(outcome)
+                self._absorb(key, outcome)
                 result = self._finish(key, outcome)
             except Exception:
                 result = "error"
                 log.exception("reconcile crashed", extra={"app": "/".join(key)})
                 self.queue.add_rate_limited(key)
             finally:
-                self.metrics.observe(result, time.monotonic() - started)
                 self.queue.done(key)
+                self.metrics.observe(result, time.monotonic() - started)
 
     def snapshot(self, key: Key) -> Snapshot | None:
         app = self.store.get(APP, *key)
@@ -272,11 +343,23 @@ class Controller:
                 versions[kind.kind] = self.store.version(kind, *key)
         return Snapshot(app, children, versions)
 
-    def _absorb(self, outcome: Outcome) -> None:
+    def _absorb(self, key: Key, outcome: Outcome) -> None:
+        """Write responses into the cache, and what they tell.
+
+        The response of the app's status patch carries the app as it is now: if its content
+        differs from what the reconcile read (someone edited the spec meanwhile), the app is
+        queued again here, because the edit's own watch event, older than the response, will
+        be skipped as already held.
+        """
         for kind, obj in outcome.written:
-            self.store.upsert(kind, trim(kind, obj))
+            change = self.store.upsert(kind, trim(kind, obj))
+            if kind is APP and change is Change.OTHER:
+                self.queue.add(key, urgent=True)
         for kind, namespace, name, uid in outcome.removed:
-            self.store.delete(kind, namespace, name, uid)
+            if self.store.delete(kind, namespace, name, uid) and kind is APP:
+                self._forget((namespace, name))
+        if not self.store.has(APP, *key) or outcome.gone:
+            self.memories.pop(key, None)
 
     def _finish(self, key: Key, outcome: Outcome) -> str:
         app = "/".join(key)
@@ -324,27 +407,3 @@ class Controller:
             await asyncio.sleep(period)
             for key in self.store.keys(APP):
                 self.queue.add_after(key, random.random() * window)  # noqa: S311 (jitter)
-
-    async def _watch_crd(self) -> None:
-        """Keep ``crd_installed`` true to the API server (the health endpoint reports it)."""
-        loop = asyncio.get_running_loop()
-        path = f"/apis/{GROUP}/{VERSION}"
-        while True:
-            try:
-                status, _ = await loop.run_in_executor(
-                    self._executor, lambda: self.api.request("GET", path)
-                )
-                installed = status != 404
-            except ApiError:
-                installed = self.crd_installed  # unreachable: say nothing new
-            if installed != self.crd_installed:
-                self.crd_installed = installed
-                if installed:
-                    log.info("the PythonApp CRD is installed")
-                else:
-                    log.error(self.healthy()[1])
-            await asyncio.sleep(
-                self.settings.crd_poll_seconds
-                if installed
-                else min(10.0, self.settings.crd_poll_seconds)
-            )

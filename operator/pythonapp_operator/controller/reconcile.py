@@ -36,7 +36,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from ..api.validation import validate_document
 from ..render import render
@@ -57,34 +57,36 @@ from .status import Failure, compute_status, status_differs
 
 log = logging.getLogger(__name__)
 
-ChildKey = tuple[str, str, str]  # (kind, namespace, name)
-
 
 @dataclass
 class Memory:
-    """What reconciles remember between runs, so a converged app costs next to nothing.
+    """What the reconciles of one app remember between runs, so a converged app costs next to
+    nothing.
 
-    - ``plans``: per app, the desired hash of each child for the app's (uid, generation), or
-      the problems of an invalid spec: the spec is validated and rendered once per generation;
-    - ``verified``: per child, (desired hash, cache content version) last found in sync: a
+    - ``plan``: (uid, generation, the desired hash of each child by kind, or None for an
+      invalid spec, its problems): the spec is validated and rendered once per generation;
+    - ``verified``: per child kind, (desired hash, cache content version) last found in sync: a
       child whose content has not changed since (only its status did) is not compared again;
-    - ``settled``: per child, (desired hash, fingerprint) of a state the API server answered
-      an apply with unchanged although the subset test calls it drift (its own spelling).
+    - ``settled``: per child kind, (desired hash, fingerprint) of a state the API server
+      answered an apply with unchanged although the subset test calls it drift (its own
+      spelling).
 
-    Entries are per app and written only by the reconcile of that app (one at a time).
+    One per app, handed to that app's reconcile (one at a time per app) by the controller,
+    which keeps them by key on its own thread and drops one when its app goes: nothing here is
+    shared between apps or iterated across threads.
     """
 
-    plans: dict[tuple[str, str], tuple[str, int, dict[str, str] | None, list[str]]] = field(
-        default_factory=dict
-    )
-    verified: dict[ChildKey, tuple[str, int]] = field(default_factory=dict)
-    settled: dict[ChildKey, tuple[str, str]] = field(default_factory=dict)
+    uid: str | None = None
+    plan: tuple[str, int, dict[str, str] | None, list[str]] | None = None
+    verified: dict[str, tuple[str, int]] = field(default_factory=dict)
+    settled: dict[str, tuple[str, str]] = field(default_factory=dict)
 
-    def forget(self, namespace: str, name: str) -> None:
-        self.plans.pop((namespace, name), None)
-        for memo in (self.verified, self.settled):
-            for key in [k for k in memo if k[1:] == (namespace, name)]:
-                memo.pop(key, None)
+    def claim(self, uid: str) -> None:
+        """Start afresh when the app under this name is another object (deleted, re-created)."""
+        if self.uid != uid:
+            self.uid, self.plan = uid, None
+            self.verified.clear()
+            self.settled.clear()
 
 
 def utc_now() -> str:
@@ -153,11 +155,11 @@ class _Run:
     def key(self) -> str:
         return f"{self.meta['namespace']}/{self.meta['name']}"
 
-    def fail(self, failure: Failure) -> None:
+    def fail(self, failure: Failure) -> NoReturn:
         self.out.failure = failure
         raise _Stop
 
-    def api_error(self, err: ApiError, kind: str, name: str, verb: str) -> None:
+    def api_error(self, err: ApiError, kind: str, name: str, verb: str) -> NoReturn:
         if err.namespace_terminating:
             self.out.gone = True  # the namespace is being deleted: nothing to report, quietly
             raise _Stop
@@ -178,6 +180,7 @@ def reconcile(
     """
     run = _Run(api, snap, memory, now, fanout)
     meta = run.meta
+    memory.claim(meta["uid"])
     if meta.get("deletionTimestamp"):
         run.out.gone = True  # garbage collection removes the children
         return run.out
@@ -191,15 +194,14 @@ def reconcile(
             deployment = snap.children.get("Deployment")  # converged: nothing to compare
         else:
             app, problems = validate_document({k: v for k, v in snap.app.items() if k != "status"})
-            key = (meta["namespace"], meta["name"])
             if app is None:
                 run.out.problems = [f"{p.path}: {p.message}" for p in problems]
-                memory.plans[key] = (meta["uid"], meta.get("generation", 0), None, run.out.problems)
+                memory.plan = (meta["uid"], meta.get("generation", 0), None, run.out.problems)
                 deployment = _owned(snap.children.get("Deployment"), meta["uid"])
             else:
                 desired = apply_order(render(app))
                 hashes = {m["kind"]: desired_hash(m) for m in desired}
-                memory.plans[key] = (meta["uid"], meta.get("generation", 0), hashes, [])
+                memory.plan = (meta["uid"], meta.get("generation", 0), hashes, [])
                 deployment = _apply_children(run, desired, hashes)
                 _remove_stale(run, set(hashes))
     except _Stop:
@@ -212,7 +214,7 @@ def reconcile(
 
 def _known_plan(run: _Run) -> tuple[str, int, dict[str, str] | None, list[str]] | None:
     meta = run.meta
-    plan = run.memory.plans.get((meta["namespace"], meta["name"]))
+    plan = run.memory.plan
     if plan is None or plan[:2] != (meta["uid"], meta.get("generation", 0)):
         return None
     return plan
@@ -229,8 +231,7 @@ def _all_verified(run: _Run, hashes: dict[str, str]) -> bool:
         child = run.snap.children.get(kind)
         if child is None or not is_controlled_by(child, meta["uid"]):
             return False
-        key = (kind, meta["namespace"], meta["name"])
-        if run.memory.verified.get(key) != (digest, run.snap.versions.get(kind, 0)):
+        if run.memory.verified.get(kind) != (digest, run.snap.versions.get(kind, 0)):
             return False
     return True
 
@@ -262,9 +263,9 @@ class _Step:
         return KINDS_BY_KIND[self.kind].order
 
     @property
-    def memo_key(self) -> ChildKey:
-        meta = self.manifest["metadata"]
-        return (self.kind, meta["namespace"], meta["name"])
+    def memo_key(self) -> str:
+        """The child's key in the app's :class:`Memory` (one child per kind)."""
+        return self.kind
 
 
 class _NotOwned(Exception):
@@ -289,9 +290,12 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
         digest = hashes[kind]
         step = _Step(manifest, run.snap.children.get(kind), "")
         live = step.live
-        if live is not None and not is_controlled_by(live, uid):
-            run.fail(failures.not_owned(kind, step.name, live))
         version = run.snap.versions.get(kind, 0)
+        if live is not None and not is_controlled_by(live, uid):
+            # The cache says someone else holds the name; it may be behind (the other object
+            # gone, this app's own child created meanwhile): one look before stalling the app.
+            live = step.live = _confirm_not_owned(run, step, uid)
+            version = -1  # not the cached object: compare it afresh
         why: str | None
         if live is not None and run.memory.verified.get(step.memo_key) == (digest, version):
             why = None  # found in sync before, and only its status changed since
@@ -333,6 +337,17 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
                 run.api_error(exc, step.kind, step.name, "apply")
             raise exc
     return deployment
+
+
+def _confirm_not_owned(run: _Run, step: _Step, app_uid: str) -> Obj | None:
+    """What holds the child's name, by one GET: this app's child, or nothing (then it is
+    created, create-only); anyone else's object fails the run with NotOwned."""
+    try:
+        return _look(run.api, step, app_uid)
+    except _NotOwned as exc:
+        run.fail(failures.not_owned(step.kind, step.name, exc.other))
+    except _LookRefused as exc:
+        run.api_error(exc.error, step.kind, step.name, "get")
 
 
 class _LookRefused(Exception):

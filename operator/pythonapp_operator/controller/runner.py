@@ -18,6 +18,7 @@ import kopf
 
 from ..api.models import DNS1123_LABEL
 from .client import ApiError, RestApi
+from .kinds import CHILD_KINDS
 from .manager import Controller, Settings, http_connections
 
 log = logging.getLogger("pythonapp_operator")
@@ -65,6 +66,18 @@ def connect(workers: int) -> RestApi:
     return api
 
 
+def watch_client(api: RestApi, watches: int) -> RestApi:
+    """A client of its own for the informers' watches (each holds a connection for minutes),
+    on the same configuration: the workers' pool is never short of a connection."""
+    import copy  # noqa: PLC0415
+
+    from kubernetes import client  # noqa: PLC0415
+
+    cfg = copy.copy(api.api_client.configuration)
+    cfg.connection_pool_maxsize = watches + 2
+    return RestApi(client.ApiClient(cfg), timeout=api.timeout)
+
+
 def run_operator(
     namespaces: list[str],
     all_namespaces: bool,
@@ -98,12 +111,13 @@ def run_operator(
         # "Handler ... succeeded" for every watch event drowns what matters; our own
         # "reconciled" line says what was done.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    from . import handlers  # noqa: PLC0415  (importing registers the handlers)
+    from . import handlers  # noqa: PLC0415
 
     @kopf.on.startup()
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
-        handlers.tune(settings, clusterwide=clusterwide)
-        controller = Controller(api, conf, namespaces)
+        handlers.tune(settings)
+        watches = watch_client(api, len(namespaces or [None]) * (1 + len(CHILD_KINDS)))
+        controller = Controller(api, conf, namespaces, watch_api=watches)
         handlers.HOLDER.controller = controller
         from .health import serve  # noqa: PLC0415
 

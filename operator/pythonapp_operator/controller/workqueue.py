@@ -164,6 +164,10 @@ class WorkQueue(Generic[K]):
         self._wakeup.set()
 
     # -- state for metrics and the caught-up signal -----------------------------------------
+    @property
+    def is_shut_down(self) -> bool:
+        return self._shutting_down
+
     def __len__(self) -> int:
         """Keys ready to be processed (controller-runtime's ``workqueue_depth``)."""
         return len(self._queue) + len(self._urgent)
