@@ -17,7 +17,9 @@ What is rendered and why (see notes/policy.md for the checkers' side):
 - PodDisruptionBudget: ``maxUnavailable: 1`` with ``AlwaysAllow`` for unhealthy pods, so a
   node drain is never blocked by a crash-looping app.
 - NetworkPolicy: ingress only to the app port (none for workers), egress open (apps call
-  databases and APIs the operator cannot know about).
+  databases and APIs the operator cannot know about). Both rule lists and the host
+  namespaces are written even when empty or false, so the operator owns them and puts back
+  what another writer opens (see :mod:`.controller.hardening`).
 
 Workers get the PDB and NetworkPolicy too: they also run several replicas and should not
 accept connections they do not serve.
@@ -204,7 +206,9 @@ def _container(app: PythonApp) -> Manifest:
         "runAsNonRoot": True,
         "runAsUser": spec.security_context.run_as_user,
         "runAsGroup": spec.security_context.run_as_group,
-        "capabilities": {"drop": ["ALL"]},
+        # add is written empty so the operator's apply owns it (an atomic list): a
+        # capability another writer adds is put back, not kept
+        "capabilities": {"drop": ["ALL"], "add": []},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
@@ -237,6 +241,11 @@ def _pod_spec(app: PythonApp) -> Manifest:
         "serviceAccountName": app.name,
         "automountServiceAccountToken": spec.automount_service_account_token,
         "enableServiceLinks": False,
+        # Written although false is the default: the operator's apply then owns them, so one
+        # set by another writer is put back (the API server stores no false here).
+        "hostNetwork": False,
+        "hostPID": False,
+        "hostIPC": False,
         "terminationGracePeriodSeconds": spec.termination_grace_period_seconds,
         "securityContext": {
             "runAsNonRoot": True,
@@ -358,9 +367,13 @@ def network_policy(app: PythonApp) -> Manifest:
         "podSelector": {"matchLabels": {"app.kubernetes.io/instance": app.name}},
         "policyTypes": ["Ingress", "Egress"],
     }
+    # ingress and egress are atomic lists: the operator's apply owns each whole, so a rule
+    # another writer adds is removed by drift correction. A worker's is written empty (no
+    # inbound traffic at all) for the same reason: left out, a rule added later would stay.
     if app.spec.effective_port is not None:
         spec["ingress"] = [{"ports": [{"port": PORT_NAME, "protocol": "TCP"}]}]
-    # (a worker lists Ingress with no rules: no inbound traffic at all)
+    else:
+        spec["ingress"] = []
     spec["egress"] = [{}]
     return {
         "apiVersion": "networking.k8s.io/v1",

@@ -97,7 +97,7 @@ def test_worker_has_no_service_no_port_no_http_probes() -> None:
     assert not any(k in container for k in ("livenessProbe", "readinessProbe", "startupProbe"))
     assert "lifecycle" not in container
     netpol = by_kind(objs)["NetworkPolicy"]
-    assert "ingress" not in netpol["spec"]
+    assert netpol["spec"]["ingress"] == []  # no rule: deny all, written so the operator owns it
     assert netpol["spec"]["policyTypes"] == ["Ingress", "Egress"]
 
 
@@ -113,7 +113,8 @@ def test_hardening_of_the_pod() -> None:
     sc = c["securityContext"]
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["readOnlyRootFilesystem"] is True
-    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": []}  # add: [] owns the list
+    assert (pod["hostNetwork"], pod["hostPID"], pod["hostIPC"]) == (False, False, False)
     tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
     assert tmp["emptyDir"]["sizeLimit"] == "64Mi"
     assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]

@@ -52,9 +52,14 @@ def _same_quantity(a: str, b: str) -> bool:
     return qa == qb
 
 
-def _is_empty(value: Any) -> bool:
+#: booleans the API server keeps without a pointer (omitempty): ``false`` is never stored.
+#: The renderer writes them anyway, so the operator's apply owns them and puts them back.
+OMITTED_WHEN_FALSE = frozenset({"hostNetwork", "hostPID", "hostIPC"})
+
+
+def _is_empty(value: Any, key: str = "") -> bool:
     """The API server drops empty lists and maps (omitempty): absent equals empty."""
-    return value is None or value in ([], {})
+    return value is None or value in ([], {}) or (value is False and key in OMITTED_WHEN_FALSE)
 
 
 def is_subset(desired: Any, live: Any) -> bool:
@@ -63,7 +68,7 @@ def is_subset(desired: Any, live: Any) -> bool:
         if not isinstance(live, dict):
             return False
         return all(
-            is_subset(value, live[key]) if key in live else _is_empty(value)
+            is_subset(value, live[key]) if key in live else _is_empty(value, key)
             for key, value in desired.items()
         )
     if isinstance(desired, list):

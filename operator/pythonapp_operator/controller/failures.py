@@ -8,6 +8,7 @@ message keeps the API server's own words and names the child kind and name, so
 from __future__ import annotations
 
 from .client import ApiError
+from .hardening import Finding
 from .kinds import Obj, controller_of
 from .status import Failure
 
@@ -17,6 +18,9 @@ FORBIDDEN = "Forbidden"
 REJECTED = "Rejected"
 CONFLICT = "Conflict"
 API_UNAVAILABLE = "ApiUnavailable"
+HARDENING_DRIFT = "HardeningDrift"
+#: a condition message stays readable: an injected privileged container breaks many rules
+MAX_FINDINGS_SAID = 8
 
 
 def from_api_error(err: ApiError, kind: str, name: str, verb: str = "apply") -> Failure:
@@ -48,5 +52,27 @@ def not_owned(kind: str, name: str, other: Obj | None) -> Failure:
         NOT_OWNED,
         f"{kind} {name} already exists and {holder}; the operator leaves it as it is. "
         f"Rename the PythonApp or remove the {kind}.",
+        stalled=True,
+    )
+
+
+def hardening_drift(found: list[tuple[str, str, Finding]]) -> Failure:
+    """Another writer weakened a child's hardening where putting it back would fight it.
+
+    ``found``: (child kind, child name, finding). Stalled: a person decides (remove the field,
+    or stop the writer that adds it); the condition clears by itself once the field is gone.
+    """
+    by_child: dict[tuple[str, str], list[str]] = {}
+    for kind, name, finding in found[:MAX_FINDINGS_SAID]:
+        by_child.setdefault((kind, name), []).append(str(finding))
+    said = "; ".join(
+        f"{kind} {name}: {', '.join(items)}" for (kind, name), items in by_child.items()
+    )
+    if len(found) > MAX_FINDINGS_SAID:
+        said += f"; and {len(found) - MAX_FINDINGS_SAID} more"
+    return Failure(
+        HARDENING_DRIFT,
+        f"Another writer weakened the hardening, and putting it back would fight it: {said}. "
+        "Remove the field (or stop what adds it); the app is Ready again once it is gone.",
         stalled=True,
     )

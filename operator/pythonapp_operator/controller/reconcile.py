@@ -8,7 +8,10 @@ periodic resync, a retry) ends here, with the same steps each time:
 2. render the full desired set (pure) and apply it in stages, the Deployment last: a child
    that is missing, changed or drifted is server-side applied (one field manager, force).
    The ServiceAccount, NetworkPolicy, Service and PodDisruptionBudget are one stage, applied
-   at once (:mod:`.fanout`); the Deployment follows only when all of them were written;
+   at once (:mod:`.fanout`); the Deployment follows only when all of them were written.
+   Hardening another writer weakened (:mod:`.hardening`) is drift too where the operator
+   renders the field (a forced apply puts it back); where it does not, the app reports it
+   (HardeningDrift) rather than fight that writer;
 3. a child name held by an object this app does not control is never written: the app reports
    ``NotOwned`` and the Deployment is not applied. Every apply carries a precondition the API
    server checks in the same request, so no moment is left for a takeover: a cached child
@@ -40,10 +43,11 @@ from typing import Any, NoReturn
 
 from ..api.validation import validate_document
 from ..render import render
-from . import failures
+from . import failures, hardening
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
 from .fanout import Fanout, sequential
+from .hardening import Finding
 from .kinds import (
     APP,
     CHILD_KINDS,
@@ -69,7 +73,10 @@ class Memory:
       child whose content has not changed since (only its status did) is not compared again;
     - ``settled``: per child kind, (desired hash, fingerprint) of a state the API server
       answered an apply with unchanged although the subset test calls it drift (its own
-      spelling).
+      spelling), or with hardening findings a forced apply did not remove;
+    - ``hardened``: per child kind, the hardening findings (:mod:`.hardening`) its last check
+      left to report, for the content version in ``verified``: a converged app keeps
+      reporting them without checking again.
 
     One per app, handed to that app's reconcile (one at a time per app) by the controller,
     which keeps them by key on its own thread and drops one when its app goes: nothing here is
@@ -80,6 +87,7 @@ class Memory:
     plan: tuple[str, int, dict[str, str] | None, list[str]] | None = None
     verified: dict[str, tuple[str, int]] = field(default_factory=dict)
     settled: dict[str, tuple[str, str]] = field(default_factory=dict)
+    hardened: dict[str, tuple[Finding, ...]] = field(default_factory=dict)
 
     def claim(self, uid: str) -> None:
         """Start afresh when the app under this name is another object (deleted, re-created)."""
@@ -87,6 +95,7 @@ class Memory:
             self.uid, self.plan = uid, None
             self.verified.clear()
             self.settled.clear()
+            self.hardened.clear()
 
 
 def utc_now() -> str:
@@ -113,6 +122,8 @@ class Outcome:
     status_patched: bool = False
     problems: list[str] = field(default_factory=list)
     failure: Failure | None = None
+    #: hardening others weakened where putting it back would fight them: (kind, name, finding)
+    hardening: list[tuple[str, str, Finding]] = field(default_factory=list)
     #: nothing to do: the app is being deleted, or its namespace is
     gone: bool = False
     written: list[tuple[WatchedKind, Obj]] = field(default_factory=list)
@@ -192,6 +203,7 @@ def reconcile(
             deployment = _owned(snap.children.get("Deployment"), meta["uid"])
         elif plan is not None and _all_verified(run, plan[2] or {}):
             deployment = snap.children.get("Deployment")  # converged: nothing to compare
+            _report_hardening(run, plan[2] or {})
         else:
             app, problems = validate_document({k: v for k, v in snap.app.items() if k != "status"})
             if app is None:
@@ -203,6 +215,7 @@ def reconcile(
                 hashes = {m["kind"]: desired_hash(m) for m in desired}
                 memory.plan = (meta["uid"], meta.get("generation", 0), hashes, [])
                 deployment = _apply_children(run, desired, hashes)
+                _report_hardening(run, hashes)
                 _remove_stale(run, set(hashes))
     except _Stop:
         if run.out.gone:
@@ -301,12 +314,17 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
             why = None  # found in sync before, and only its status changed since
         else:
             why = needs_apply(manifest, live, digest)
+            found = hardening.check(manifest, live) if live is not None else []
+            if why is None and any(f.restore for f in found):
+                why = "drift"  # weakened where the operator renders the field: put it back
             if (
                 why == "drift"
                 and live is not None
                 and run.memory.settled.get(step.memo_key) == (digest, fingerprint(live))
             ):
                 why = None  # applied before with this very state: the server's own spelling
+            if why is None:
+                _remember_hardening(run, step.memo_key, found)
         if why is None:
             if live is not None:
                 run.memory.verified[step.memo_key] = (digest, version)
@@ -414,15 +432,19 @@ def _record(run: _Run, step: _Step, result: Obj, live: Obj | None) -> Obj:
     kind, name, why, manifest = step.kind, step.name, step.why, step.manifest
     run.out.written.append((KINDS_BY_KIND[kind], result))
     run.out.applied.append(f"{kind}/{name} ({why})")
-    if is_subset(manifest, result):
+    # What the forced apply could not put back (a field only another writer owns) is reported.
+    found = hardening.check(manifest, result)
+    _remember_hardening(run, step.memo_key, found)
+    if is_subset(manifest, result) and not any(f.restore for f in found):
         run.memory.settled.pop(step.memo_key, None)
     else:
-        # The server keeps a spelling of its own for a value the comparison does not know.
-        # Remember that this state is settled; any later edit changes the fingerprint.
+        # The server keeps a spelling of its own for a value the comparison does not know, or
+        # another writer keeps a field the apply does not remove. Remember that this state is
+        # settled (no apply loop); any later edit changes the fingerprint.
         run.memory.settled[step.memo_key] = (desired_hash(manifest), fingerprint(result))
         log.info(
-            "the API server re-spells part of this child; drift correction compares with its "
-            "answer from now on",
+            "the API server's answer to an apply still differs from the rendered child; drift "
+            "correction compares with that answer from now on",
             extra={"app": run.key, "kind": kind},
         )
     if why == "drift" and (live is None or fingerprint(live) != fingerprint(result)):
@@ -435,6 +457,21 @@ def _record(run: _Run, step: _Step, result: Obj, live: Obj | None) -> Obj:
     if why == "missing" and live is None and _was_reconciled(run.snap.app.get("status") or {}):
         run.event("Normal", "Recreated", f"{kind} {name} was recreated.")
     return result
+
+
+def _remember_hardening(run: _Run, key: str, found: list[Finding]) -> None:
+    if found:
+        run.memory.hardened[key] = tuple(found)
+    else:
+        run.memory.hardened.pop(key, None)
+
+
+def _report_hardening(run: _Run, hashes: dict[str, str]) -> None:
+    """What the children's last checks left to report goes onto the outcome (and the status)."""
+    name = run.meta["name"]
+    run.out.hardening = [
+        (kind, name, finding) for kind in hashes for finding in run.memory.hardened.get(kind, ())
+    ]
 
 
 def _remove_stale(run: _Run, wanted: set[str]) -> None:
@@ -459,6 +496,10 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
     """Patch the status if it changed; post a Warning event for a new verdict or failure."""
     meta, previous = run.meta, run.snap.app.get("status") or {}
     failure = run.out.failure
+    if failure is None and run.out.hardening:
+        # a verdict, not a failure of this reconcile: nothing to retry, the child's next
+        # change (the field removed) brings the app back here
+        failure = failures.hardening_drift(run.out.hardening)
     status = compute_status(
         generation=meta.get("generation"),
         problems=run.out.problems,
@@ -514,5 +555,6 @@ _FAILURE_REASONS = frozenset(
         failures.REJECTED,
         failures.CONFLICT,
         failures.API_UNAVAILABLE,
+        failures.HARDENING_DRIFT,
     }
 )
