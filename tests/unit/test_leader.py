@@ -350,3 +350,36 @@ def test_namespace_flag_then_pod_then_default(tmp_path: Path) -> None:
     assert default_namespace(None, {}, sa) == "default"
     sa.write_text("from-file\n")
     assert default_namespace(None, {}, sa) == "from-file"
+
+
+# --- what a standby reports ----------------------------------------------------------------------
+
+
+def test_a_synced_standby_is_ready_says_so_and_reports_pythonapp_leader_0() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from pythonapp_operator.controller import health
+    from pythonapp_operator.controller.manager import Controller, Settings
+
+    async def main() -> None:
+        api, clock = FakeLeases(held_by("op-1_abc")), Clock()
+        e = elector(api, clock, "op-2_def")
+        await e.try_acquire_or_renew()
+        no_requests = type("Api", (), {"requests": {}})()
+        controller = Controller(no_requests, Settings(workers=1), [])
+        controller.leading.clear()
+        controller.synced.set()
+        client = TestClient(TestServer(health.app(controller, e)))
+        await client.start_server()
+        try:
+            response = await client.get("/readyz")
+            assert response.status == 200
+            assert await response.text() == "ok (standby; leader: op-1_abc)\n"
+            assert "pythonapp_leader 0.0" in await (await client.get("/metrics")).text()
+            controller.leading.set()
+            assert await (await client.get("/readyz")).text() == "ok (leader)\n"
+            assert "pythonapp_leader 1.0" in await (await client.get("/metrics")).text()
+        finally:
+            await client.close()
+
+    run(main())

@@ -344,12 +344,14 @@ class Elector:
                 return False
             self._wrote(created, mine, now)
             return True
-        # 3. a changed record restarts the holder's term, on our clock
+        # 3. a changed record restarts the holder's term, on our clock, from when we saw it
+        # (after the answer: the later, the safer for whoever holds it)
+        seen = self._clock()
         self._lease = lease
         record = Record.of(lease)
         if record != self.observed:
-            self.observed, self._observed_at = record, now
-        if record.holder and self._lease_valid(now) and not self.is_leader():
+            self.observed, self._observed_at = record, seen
+        if record.holder and self._lease_valid(seen) and not self.is_leader():
             return False  # held by another, not expired
         # 4. take it (free or expired), or renew it (ours): the read resourceVersion decides
         if self.is_leader():

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import re
-import signal
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +73,8 @@ class _Running:
     controller: Controller | None = None
     elector: Elector | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: kopf's stop flag: set when leadership is lost (kopf then stops as on SIGTERM)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def connect(workers: int) -> RestApi:
@@ -169,7 +170,9 @@ def run_operator(
         )
         controller.start()  # lists and watches at once: a standby's cache is warm
         if running.elector is not None:
-            running.tasks.append(asyncio.create_task(_elect(running.elector, controller)))
+            running.tasks.append(
+                asyncio.create_task(_elect(running.elector, controller, running.stop))
+            )
 
     @kopf.on.cleanup()
     async def stop(**_: Any) -> None:
@@ -187,13 +190,15 @@ def run_operator(
         if handlers.HOLDER.health is not None:
             await handlers.HOLDER.health.cleanup()
 
-    kopf.run(standalone=True, clusterwide=clusterwide, namespaces=namespaces)
+    kopf.run(
+        standalone=True, clusterwide=clusterwide, namespaces=namespaces, stop_flag=running.stop
+    )
     if running.elector is not None and running.elector.lost:
         return EXIT_LEADERSHIP_LOST
     return 0
 
 
-async def _elect(elector: Elector, controller: Controller) -> None:
+async def _elect(elector: Elector, controller: Controller, stop: asyncio.Event) -> None:
     """Run the election; once leadership is lost (the elector has shut the write fence and
     said so in the log), stop the workers and the whole operator, which then exits 1."""
     try:
@@ -205,4 +210,4 @@ async def _elect(elector: Elector, controller: Controller) -> None:
         elector.shut()
         elector.lost = True
     controller.leading.clear()
-    signal.raise_signal(signal.SIGTERM)  # kopf's own graceful stop; run_operator returns 1
+    stop.set()  # kopf's own graceful stop, as on SIGTERM; run_operator then returns 1
