@@ -399,7 +399,7 @@ def test_namespaced_overlay_is_enough_in_its_namespaces_only(
         code = op.stop()
     assert code == 0, f"operator exit {code} on SIGTERM (None: still running after 10 s)"
     objs = kustomize(NAMESPACED)
-    role = next(o for o in objs if o["kind"] == "Role")
+    role = next(o for o in objs if o["kind"] == "Role" and o["metadata"]["name"] == NAME)
     assert_nothing_beyond(granted(role["rules"]), inside)
     assert "deployments.apps" in inside and "pythonapps.pythonapp.dev/status" in inside
     # Outside its namespaces, nothing beyond what every authenticated user may do.
