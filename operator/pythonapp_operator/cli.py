@@ -167,6 +167,15 @@ def namespace_name(value: str) -> str:
     return value
 
 
+def lease_name(value: str) -> str:
+    """``--leader-election-id``: the Lease's name (a DNS-1123 subdomain)."""
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a valid Lease name (DNS-1123)")
+    if len(value) > 253:
+        raise argparse.ArgumentTypeError(f"{value!r} is longer than 253 characters")
+    return value
+
+
 def cmd_operator(args: argparse.Namespace) -> int:
     # kopf is imported only when the operator runs
     from .controller.runner import run_operator  # noqa: PLC0415
@@ -178,6 +187,9 @@ def cmd_operator(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         workers=args.workers,
         metrics=args.metrics,
+        leader_elect=args.leader_elect,
+        leader_election_id=args.leader_election_id,
+        leader_election_namespace=args.leader_election_namespace,
     )
 
 
@@ -291,6 +303,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="apps reconciled at once, and most requests in flight (16; PYTHONAPP_WORKERS)",
+    )
+    p.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="only the replica holding the Lease reconciles; the others keep their cache warm "
+        "and stand by (default on)",
+    )
+    p.add_argument(
+        "--leader-election-id",
+        default="pythonapp-operator",
+        metavar="NAME",
+        type=lease_name,
+        help="the Lease's name (default pythonapp-operator)",
+    )
+    p.add_argument(
+        "--leader-election-namespace",
+        default=None,
+        metavar="NS",
+        type=namespace_name,
+        help="the Lease's namespace (default: the pod's own, POD_NAMESPACE; else default)",
     )
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_operator)

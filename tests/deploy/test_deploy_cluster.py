@@ -12,6 +12,8 @@
   test-unique names so it never clobbers the base installation: it reconciles within seconds
   of starting with no cluster-wide grant at all, and outside its namespaces its token can do
   nothing beyond what every authenticated user can;
+* leader election works with that token: the Lease in the operator's namespace (the Role
+  there) is taken and the operator leads;
 * the operator exits 0 within 10 s of SIGTERM.
 """
 
@@ -250,10 +252,13 @@ def test_operator_with_its_own_token_reconciles_to_ready(
     deployment = next(o for o in kustomize(BASE) if o["kind"] == "Deployment")
     args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]]
     args = args[: args.index("--health")]
-    op = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
+    # POD_NAMESPACE as the downward API sets it in the pod: the Lease lives there, under the
+    # Role the base grants in that namespace only
+    op = OperatorProcess(kubeconfig, tmp_path / "operator.log", args, env={"POD_NAMESPACE": NS})
     try:
         op.wait_healthy()
         wait_for(lambda: ready(custom_objects, app_namespace, "hello"), 60, "PythonApp Ready")
+        assert any(line.get("message") == "became leader" for line in op.lines()), op.tail()
         # Drift/recreation path (delete) and the Recreated event (events create).
         client.AppsV1Api(core_v1.api_client).delete_namespaced_deployment("hello", app_namespace)
 
@@ -372,7 +377,7 @@ def test_namespaced_overlay_is_enough_in_its_namespaces_only(
     args = args[: args.index("--health")]
     args = [{"team-a": watched[0], "team-b": watched[1]}.get(a, a) for a in args]
     assert args == [a for ns in watched for a in ("--namespace", ns)], args
-    op = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
+    op = OperatorProcess(kubeconfig, tmp_path / "operator.log", args, env={"POD_NAMESPACE": ops})
     try:
         op.wait_healthy()
         wait_for(
@@ -394,7 +399,7 @@ def test_namespaced_overlay_is_enough_in_its_namespaces_only(
         code = op.stop()
     assert code == 0, f"operator exit {code} on SIGTERM (None: still running after 10 s)"
     objs = kustomize(NAMESPACED)
-    role = next(o for o in objs if o["kind"] == "Role")
+    role = next(o for o in objs if o["kind"] == "Role" and o["metadata"]["name"] == NAME)
     assert_nothing_beyond(granted(role["rules"]), inside)
     assert "deployments.apps" in inside and "pythonapps.pythonapp.dev/status" in inside
     # Outside its namespaces, nothing beyond what every authenticated user may do.

@@ -33,8 +33,11 @@ from tests.deploy.tools import (
     kustomize,
 )
 
+from pythonapp_operator.controller.leader import LEASE_NAME
+
 NS = "pythonapp-system"
 NAME = "pythonapp-operator"
+ELECTION = "pythonapp-operator-leader-election"
 DIGEST_IMAGE = re.compile(r"^[a-z0-9.\-/:]+:[\w.\-]+@sha256:[0-9a-f]{64}$")
 SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -179,8 +182,14 @@ def test_namespaced_overlay_grants_the_same_rules_per_namespace(built: dict[str,
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     watched = {args[i + 1] for i, a in enumerate(args) if a == "--namespace"}
     assert watched and "--all-namespaces" not in args, args
-    roles = {r["metadata"]["namespace"]: r for r in kinds(objs, "Role")}
-    bindings = {b["metadata"]["namespace"]: b for b in kinds(objs, "RoleBinding")}
+    roles = {
+        r["metadata"]["namespace"]: r for r in kinds(objs, "Role") if r["metadata"]["name"] == NAME
+    }
+    bindings = {
+        b["metadata"]["namespace"]: b
+        for b in kinds(objs, "RoleBinding")
+        if b["metadata"]["name"] == NAME
+    }
     assert set(roles) == watched == set(bindings), (watched, set(roles), set(bindings))
     namespaced_rules = {r for r in EXPECTED_CLUSTER_RULES if r[1] != "customresourcedefinitions"}
     for ns, role in roles.items():
@@ -224,7 +233,12 @@ def operator_pod(objs: list[dict[str, Any]]) -> dict[str, Any]:
 def test_operator_deployment_is_hardened(built: dict[str, Any]) -> None:
     deployment = find(built["deploy"], "Deployment", NAME)
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    # two replicas, one leading (leader election); a rollout never drops below two
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == NAME
     assert pod["automountServiceAccountToken"] is False
@@ -286,6 +300,66 @@ def test_deployment_agrees_with_the_image(built: dict[str, Any]) -> None:
     assert container["command"] == json.loads(entrypoint)
     cmd = [i["value"] for i in parser.structure if i["instruction"] == "CMD"][-1]
     assert container["args"] == json.loads(cmd)
+
+
+def test_leader_election_may_touch_only_its_own_lease_in_its_own_namespace(
+    built: dict[str, Any],
+) -> None:
+    """A Role in the operator's namespace (in both installations): get/update on the one Lease
+    by name; create unnamed (RBAC cannot restrict create by name). No ClusterRole rule."""
+    for name in ("deploy", "namespaced"):
+        objs = built[name]
+        role = find(objs, "Role", ELECTION)
+        assert role["metadata"]["namespace"] == NS, name
+        assert_safe_rules(role["rules"], f"{name}: leader election Role")
+        assert sorted((r["verbs"], r.get("resourceNames")) for r in role["rules"]) == [
+            (["create"], None),
+            (["get", "update"], [LEASE_NAME]),
+        ], role["rules"]
+        for rule in role["rules"]:
+            assert rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]
+        binding = find(objs, "RoleBinding", ELECTION)
+        assert binding["metadata"]["namespace"] == NS
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": ELECTION,
+        }
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": NAME, "namespace": NS}]
+        # the Lease the operator uses by default is the one the Role names
+        (container,) = operator_pod(objs)["containers"]
+        assert "--leader-election-id" not in container["args"]
+        assert "--no-leader-elect" not in container["args"]
+    for rule in find(built["deploy"], "ClusterRole", NAME)["rules"]:
+        assert "leases" not in rule["resources"]
+
+
+def test_replicas_learn_their_pod_name_and_namespace_and_spread_by_node(
+    built: dict[str, Any],
+) -> None:
+    pod = operator_pod(built["deploy"])
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}) for e in container["env"]}
+    assert env["POD_NAME"]["fieldPath"] == "metadata.name"
+    assert env["POD_NAMESPACE"]["fieldPath"] == "metadata.namespace"
+    # preferred, never required: a one-node cluster still runs both replicas
+    spread = {c["topologyKey"]: c for c in pod["topologySpreadConstraints"]}
+    assert spread["kubernetes.io/hostname"]["whenUnsatisfiable"] == "ScheduleAnyway"
+    anti = pod["affinity"]["podAntiAffinity"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti
+    (term,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    labels = pod_labels(built["deploy"])
+    selectors = [c["labelSelector"]["matchLabels"] for c in spread.values()]
+    for match in [term["podAffinityTerm"]["labelSelector"]["matchLabels"], *selectors]:
+        assert match.items() <= labels.items()
+
+
+def pod_labels(objs: list[dict[str, Any]]) -> dict[str, str]:
+    labels: dict[str, str] = find(objs, "Deployment", NAME)["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    return labels
 
 
 def test_pdb_never_blocks_a_drain(built: dict[str, Any]) -> None:

@@ -116,3 +116,51 @@ def test_refused_preconditions_are_told_apart_from_the_api_servers_own_words() -
     assert taken.precondition_failed and gone.precondition_failed and replaced.precondition_failed
     quota = ApiError(403, "Forbidden", 'services "shop" is forbidden: exceeded quota: q')
     assert not quota.precondition_failed  # a refusal, not a precondition: never retried by look
+
+
+def test_the_write_fence_refuses_writes_only_and_never_holds_back_the_lease() -> None:
+    """While the fence is shut (not the leader), no write leaves: reads still do (the standby's
+    cache), and so do the election's own Lease requests, which also skip the in-flight limit."""
+    transport = _Transport()
+    api = RestApi(transport, max_in_flight=1)
+    leading = False
+    api.fence = lambda: leading
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        try:
+            api.request(method, "/api/v1/namespaces/n/services/s", body={})
+        except ApiError as err:
+            assert err.reason == "NotLeader"
+        else:
+            raise AssertionError(f"{method} left a fenced process")
+    assert transport.calls == 0
+    assert api.request("GET", "/version")[0] == 200
+    with api._in_flight:  # every slot taken by a reconcile: the renewal still goes out
+        assert api.request("PUT", "/apis/coordination.k8s.io/v1/x", body={}, lease=True)[0] == 200
+    leading = True
+    assert api.request("PATCH", "/api/v1/namespaces/n/services/s", body={})[0] == 200
+    assert transport.calls == 3
+
+
+def test_drain_waits_for_the_writes_in_flight() -> None:
+    transport = _Transport()
+    gate = threading.Event()
+    in_flight: list[int] = []
+
+    def slow(*args: Any, **kw: Any) -> _Response:
+        in_flight.append(1)
+        gate.wait(5)
+        in_flight.pop()
+        return _Response()
+
+    transport.request = slow  # type: ignore[method-assign]
+    api = RestApi(transport, max_in_flight=4)
+    api.fence = lambda: True
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(api.request, "PATCH", "/x", body={}) for _ in range(3)]
+        while len(in_flight) < 3:
+            time.sleep(0.001)
+        assert api.drain_writes(0.05) is False  # still on their way
+        threading.Timer(0.05, gate.set).start()
+        assert api.drain_writes(5.0) is True
+        assert not in_flight
+        assert [f.result() for f in futures] == [(200, b"{}")] * 3

@@ -1,4 +1,5 @@
-"""The controller's only door to the API server: apply, delete, patch status, post events, get.
+"""The controller's only door to the API server: apply, delete, patch status, post events, get,
+and the leader election's Lease.
 
 :class:`KubeApi` is the small interface reconcile depends on; :class:`RestApi` implements it on
 the official client's transport (its kubeconfig and in-cluster loading, TLS and auth), without
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -41,6 +42,17 @@ CREATE_ONLY = "1"
 USER_AGENT = f"pythonapp-operator/{__version__}"
 #: (connect, read) seconds for every request: a hung API server must not hang a worker
 DEFAULT_TIMEOUT = (5.0, 30.0)
+#: (connect, read) seconds for a Lease request: a renewal that hangs past the renew deadline is
+#: worth nothing, and the elector must get to try again (or give up) in time
+LEASE_TIMEOUT = (2.0, 4.0)
+#: HTTP methods that change something (the write fence refuses them while not leading)
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def lease_path(namespace: str, name: str | None = None) -> str:
+    """A ``coordination.k8s.io/v1`` Lease (the collection when ``name`` is None)."""
+    base = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+    return f"{base}/{name}" if name else base
 
 
 @dataclass
@@ -157,6 +169,12 @@ class RestApi:
         #: (method, HTTP status or 0) -> requests made
         self.requests: Counter[tuple[str, int]] = Counter()
         self._streams: set[Any] = set()
+        #: the write fence: when set, a write (``WRITES``) is refused unless it returns True.
+        #: The leader elector sets it, so a replica that is not (or no longer surely) the
+        #: leader cannot write, whichever thread a reconcile runs in
+        self.fence: Callable[[], bool] | None = None
+        self._writes_in_flight = 0
+        self._writes_done = threading.Condition(self._lock)
 
     def request(
         self,
@@ -166,8 +184,15 @@ class RestApi:
         query: dict[str, str] | None = None,
         body: Obj | None = None,
         content_type: str = "application/json",
+        lease: bool = False,
     ) -> tuple[int, bytes]:
-        """One request; (status, body bytes). Transport failures become ApiError(0, ...)."""
+        """One request; (status, body bytes). Transport failures become ApiError(0, ...).
+
+        A write is refused (ApiError 0 ``NotLeader``, nothing sent) while the fence is shut.
+        ``lease``: the leader election's own request, which neither the fence nor the
+        in-flight limit holds back (a renewal queued behind a burst of reconciles could miss
+        its deadline), with its own short timeout.
+        """
         url_path = f"{path}?{urlencode(query)}" if query else path
         headers = {"Accept": "application/json", "Content-Type": content_type}
         method_, url, headers, _, _ = self.api_client.param_serialize(
@@ -176,12 +201,47 @@ class RestApi:
             header_params=headers,
             auth_settings=["BearerToken"],
         )
-        try:
-            with self._in_flight:
-                response = self.api_client.rest_client.request(
-                    method_, url, headers=headers, body=body, _request_timeout=self.timeout
+        if lease:
+            return self._send(
+                method, method_=method_, url=url, headers=headers, body=body, timeout=LEASE_TIMEOUT
+            )
+        fenced = method in WRITES and self.fence is not None
+        with self._in_flight:
+            if fenced:  # checked once a slot is held: no write waits past a shut fence
+                with self._lock:
+                    if self.fence is not None and not self.fence():
+                        raise ApiError(0, "NotLeader", "not the leader: writes are fenced off")
+                    self._writes_in_flight += 1
+            try:
+                return self._send(
+                    method,
+                    method_=method_,
+                    url=url,
+                    headers=headers,
+                    body=body,
+                    timeout=self.timeout,
                 )
-                payload: bytes = response.read()
+            finally:
+                if fenced:
+                    with self._lock:
+                        self._writes_in_flight -= 1
+                        self._writes_done.notify_all()
+
+    def _send(
+        self,
+        method: str,
+        *,
+        method_: str,
+        url: str,
+        headers: dict[str, str],
+        body: Obj | None,
+        timeout: tuple[float, float],
+    ) -> tuple[int, bytes]:
+        try:
+            response = self.api_client.rest_client.request(
+                method_, url, headers=headers, body=body, _request_timeout=timeout
+            )
+            payload: bytes = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             self._count(method, 0)
             raise ApiError(0, "Unavailable", f"{type(exc).__name__}: {exc}") from exc
@@ -234,6 +294,15 @@ class RestApi:
             streams = list(self._streams)
         for raw in streams:
             raw.shutdown() if hasattr(raw, "shutdown") else raw.close()
+
+    def drain_writes(self, timeout: float) -> bool:
+        """Wait until no fenced write is in flight (after the fence was shut): True if none is.
+
+        The elector calls it before releasing the Lease, so the next leader never writes
+        while a write of this replica's is still on its way.
+        """
+        with self._writes_done:
+            return self._writes_done.wait_for(lambda: self._writes_in_flight == 0, timeout)
 
     def _count(self, method: str, code: int) -> None:
         with self._lock:
@@ -314,6 +383,27 @@ class RestApi:
         status, data = self.request("GET", KINDS_BY_KIND[kind].path(namespace, name))
         if status == 404:
             return None
+        return self._ok(status, data)
+
+    # -- the leader election's Lease (see leader.LeaseApi) -----------------------------------
+    def get_lease(self, namespace: str, name: str) -> Obj | None:
+        status, data = self.request("GET", lease_path(namespace, name), lease=True)
+        if status == 404:
+            return None
+        return self._ok(status, data)
+
+    def create_lease(self, lease: Obj) -> Obj:
+        meta = lease["metadata"]
+        status, data = self.request("POST", lease_path(meta["namespace"]), body=lease, lease=True)
+        return self._ok(status, data)
+
+    def update_lease(self, lease: Obj) -> Obj:
+        """PUT the whole Lease; its ``metadata.resourceVersion`` makes it fail (409) if anyone
+        wrote the Lease since it was read: the optimistic lock the election rests on."""
+        meta = lease["metadata"]
+        status, data = self.request(
+            "PUT", lease_path(meta["namespace"], meta["name"]), body=lease, lease=True
+        )
         return self._ok(status, data)
 
 

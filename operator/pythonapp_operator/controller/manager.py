@@ -97,6 +97,10 @@ class Controller:
         self.metrics = Metrics()
         self.metrics.watch(self.queue, self.store, self.flags, lambda: Counter(api.requests))
         self.synced = asyncio.Event()
+        #: set while this replica may write (it leads, or leader election is off): the workers,
+        #: the only writers, take no key while it is clear; the cache fills regardless (leader.py)
+        self.leading = asyncio.Event()
+        self.leading.set()
         self.crd_installed = True
         #: why the controller can no longer do its job (a task or an informer died), if so
         self.dead: str | None = None
@@ -129,6 +133,7 @@ class Controller:
             "cache_synced": self.synced.is_set(),
             "caught_up": self.caught_up(),
             "crd_installed": self.crd_installed,
+            "leader": self.leading.is_set(),
         }
 
     def caught_up(self) -> bool:
@@ -305,6 +310,7 @@ class Controller:
         await self.synced.wait()
         loop = asyncio.get_running_loop()
         while True:
+            await self.leading.wait()
             try:
                 key = await self.queue.get()
             except ShutDown:

@@ -11,6 +11,8 @@ Exported (``controller``/``name`` label ``pythonapp``):
 - ``pythonapp_cache_objects{kind}``, ``pythonapp_cache_synced``, ``pythonapp_caught_up``
   (1 once every watched kind is listed and the queue has drained: what tests and the
   benchmark wait on), ``pythonapp_crd_installed``;
+- ``pythonapp_leader``: 1 while this replica may write (it holds the Lease, or leader election
+  is off), 0 on a standby: ``sum(pythonapp_leader)`` over the replicas should be 1;
 - ``pythonapp_api_requests_total{method,code}``: every request the controller made.
 
 Queue and cache figures are read when scraped (a collector), so the hot path only counts.

@@ -8,10 +8,13 @@ health endpoint reports unhealthy until the CRD appears.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import re
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -19,10 +22,13 @@ import kopf
 from ..api.models import DNS1123_LABEL
 from .client import ApiError, RestApi
 from .kinds import CHILD_KINDS
+from .leader import ElectionConfig, Elector, default_identity, default_namespace
 from .manager import Controller, Settings, http_connections
 
 log = logging.getLogger("pythonapp_operator")
 EXIT_UNAVAILABLE = 2
+#: leadership was lost: controller-runtime's manager exits non-zero too ("leader election lost")
+EXIT_LEADERSHIP_LOST = 1
 
 
 class PreflightError(Exception):
@@ -38,6 +44,38 @@ def settings_from_env(workers: int | None = None) -> Settings:
         backoff_base=float(env.get("PYTHONAPP_BACKOFF_BASE_SECONDS", "1")),
         backoff_max=float(env.get("PYTHONAPP_BACKOFF_MAX_SECONDS", "300")),
     )
+
+
+def election_from_env(
+    enabled: bool = True, name: str | None = None, namespace: str | None = None
+) -> ElectionConfig:
+    """The leader election's settings from flags and the environment: ``POD_NAME`` and
+    ``POD_NAMESPACE`` (the downward API, in a pod), ``PYTHONAPP_LEASE_DURATION_SECONDS``,
+    ``PYTHONAPP_RENEW_DEADLINE_SECONDS``, ``PYTHONAPP_RETRY_PERIOD_SECONDS``."""
+    env = os.environ
+    config = ElectionConfig(
+        enabled=enabled,
+        name=name or ElectionConfig.name,
+        namespace=default_namespace(namespace),
+        identity=default_identity(),
+        lease_duration=float(env.get("PYTHONAPP_LEASE_DURATION_SECONDS", "15")),
+        renew_deadline=float(env.get("PYTHONAPP_RENEW_DEADLINE_SECONDS", "10")),
+        retry_period=float(env.get("PYTHONAPP_RETRY_PERIOD_SECONDS", "2")),
+    )
+    if enabled:
+        config.check()
+    return config
+
+
+@dataclass
+class _Running:
+    """What start-up made and clean-up stops."""
+
+    controller: Controller | None = None
+    elector: Elector | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: kopf's stop flag: set when leadership is lost (kopf then stops as on SIGTERM)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def connect(workers: int) -> RestApi:
@@ -86,12 +124,19 @@ def run_operator(
     verbose: bool = False,
     workers: int | None = None,
     metrics: str | None = None,
+    leader_elect: bool = True,
+    leader_election_id: str | None = None,
+    leader_election_namespace: str | None = None,
 ) -> int:
     """Start kopf with the controller; returns the exit code when the operator stops.
 
     Without ``--namespace`` the operator watches all namespaces. The health endpoint
     (``/healthz``, ``/readyz``, ``/metrics``) listens on loopback by default; the in-cluster
     Deployment passes ``--health 0.0.0.0:8080``.
+
+    With leader election (the default) every replica lists and watches at once, but only the
+    one holding the Lease reconciles (:mod:`.leader`). Exit code 1 when leadership was lost:
+    the process must not write any more, and a fresh start stands by behind the new leader.
     """
     # Exact names only: kopf would also take globs ("team-*") and negations ("!kube-system"),
     # but only by listing and watching every Namespace, which a namespaced installation may
@@ -100,6 +145,11 @@ def run_operator(
     if bad:
         raise ValueError(f"not a namespace name (exact names only, no patterns): {bad}")
     conf = settings_from_env(workers)
+    try:
+        election = election_from_env(leader_elect, leader_election_id, leader_election_namespace)
+    except ValueError as exc:
+        print(f"pythonapp operator: leader election: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     try:
         api = connect(conf.workers)
     except PreflightError as exc:
@@ -113,24 +163,65 @@ def run_operator(
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     from . import handlers  # noqa: PLC0415
 
+    running = _Running()
+
     @kopf.on.startup()
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         handlers.tune(settings)
         watches = watch_client(api, len(namespaces or [None]) * (1 + len(CHILD_KINDS)))
         controller = Controller(api, conf, namespaces, watch_api=watches)
-        handlers.HOLDER.controller = controller
+        handlers.HOLDER.controller = running.controller = controller
+        if election.enabled:
+            elector = running.elector = Elector(
+                api, election, on_started_leading=controller.leading.set
+            )
+            controller.leading.clear()
+            api.fence = elector.may_write
         from .health import serve  # noqa: PLC0415
 
-        handlers.HOLDER.health = await serve(controller, health, metrics or health)
-        controller.start()
+        handlers.HOLDER.health = await serve(
+            controller, health, metrics or health, elector=running.elector
+        )
+        controller.start()  # lists and watches at once: a standby's cache is warm
+        if running.elector is not None:
+            running.tasks.append(
+                asyncio.create_task(_elect(running.elector, controller, running.stop))
+            )
 
     @kopf.on.cleanup()
     async def stop(**_: Any) -> None:
+        for task in running.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if running.elector is not None:
+            running.elector.shut()  # no write from here on, whatever thread it is in
         controller = handlers.HOLDER.controller
         if controller is not None:
             await controller.stop()
+        if running.elector is not None:
+            await running.elector.release()  # a standby takes over at its next try
         if handlers.HOLDER.health is not None:
             await handlers.HOLDER.health.cleanup()
 
-    kopf.run(standalone=True, clusterwide=clusterwide, namespaces=namespaces)
+    kopf.run(
+        standalone=True, clusterwide=clusterwide, namespaces=namespaces, stop_flag=running.stop
+    )
+    if running.elector is not None and running.elector.lost:
+        return EXIT_LEADERSHIP_LOST
     return 0
+
+
+async def _elect(elector: Elector, controller: Controller, stop: asyncio.Event) -> None:
+    """Run the election; once leadership is lost (the elector has shut the write fence and
+    said so in the log), stop the workers and the whole operator, which then exits 1."""
+    try:
+        await elector.run()
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # a bug must not leave a replica that neither leads nor says so
+        log.exception("leader election failed")
+        elector.shut()
+        elector.lost = True
+    controller.leading.clear()
+    stop.set()  # kopf's own graceful stop, as on SIGTERM; run_operator then returns 1
