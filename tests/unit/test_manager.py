@@ -13,7 +13,8 @@ from pythonapp_operator.controller import informer
 from pythonapp_operator.controller.informer import Informer
 from pythonapp_operator.controller.kinds import APP, KINDS_BY_KIND
 from pythonapp_operator.controller.manager import Controller, Settings
-from pythonapp_operator.controller.reconcile import Memory, reconcile
+from pythonapp_operator.controller.reconcile import Memory, Outcome, reconcile
+from pythonapp_operator.controller.status import Failure
 
 DEPLOYMENT = KINDS_BY_KIND["Deployment"]
 
@@ -195,3 +196,26 @@ def test_an_apps_memory_goes_with_it_on_every_path() -> None:
         assert not c.store.has(APP, *key)
 
     asyncio.run(main())
+
+
+def test_a_failed_reconcile_is_logged_not_crashed(caplog: pytest.LogCaptureFixture) -> None:
+    """The failure's log line once passed ``message`` in ``extra``, a name logging reserves:
+    every failed reconcile then crashed in its bookkeeping ("reconcile crashed", found by the
+    fault suite) and its warning was never written."""
+
+    async def main() -> None:
+        c = controller()
+        key = ("team-a", "shop")
+        outcome = Outcome(failure=Failure("Forbidden", "no", stalled=True))
+        assert c._finish(key, outcome) == "requeue"
+
+    with caplog.at_level("WARNING", logger="pythonapp_operator"):
+        asyncio.run(main())
+    failed = [
+        r for r in caplog.records if r.getMessage() == "reconcile failed; retrying with backoff"
+    ]
+    assert (
+        failed
+        and failed[0].__dict__["error"] == "no"
+        and failed[0].__dict__["reason"] == "Forbidden"
+    )

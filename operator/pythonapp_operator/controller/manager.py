@@ -398,7 +398,7 @@ class Controller:
                 extra={
                     "app": app,
                     "reason": failure.reason,
-                    "message": failure.message,
+                    "error": failure.message,
                     "retry_in_seconds": round(delay, 1),
                 },
             )
