@@ -332,7 +332,15 @@ class Chaos:
         fault.detail = f"SIGKILL {name} (pid {comp.pid}), then `pythonapp dev up` repairs it"
         assert comp.pid is not None
         os.kill(comp.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+            c.name == name and c.alive for c in devcluster.status(self.state_dir).components
+        ):
+            time.sleep(0.1)  # gone, not only signalled: else `up` finds it alive and unready
+        server = devcluster.status(self.state_dir).server
         devcluster.up(state_dir=self.state_dir, log=lambda _: None)
+        if devcluster.status(self.state_dir).server != server:
+            fault.violations.append("the dev cluster was started afresh, not repaired")
 
     def restart_apiserver(self, fault: Fault) -> None:
         self._kill_component(fault, "kube-apiserver")
@@ -357,9 +365,9 @@ class Chaos:
         self.k.run("-n", ns, "rollout", "restart", f"deployment/{name}")
         problems = self.settle()
         live = self.k.get("deployment", name, ns) or {}
-        annotations = live.get("spec", {}).get("template", {}).get("metadata", {}).get(
-            "annotations"
-        ) or {}
+        annotations = (
+            live.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
+        )
         if "kubectl.kubernetes.io/restartedAt" not in annotations and not problems:
             fault.violations.append(f"{ns}/{name}: the restart annotation was removed")
 
@@ -367,7 +375,9 @@ class Chaos:
         ns, name = self._pick()
         fault.detail = f"{ns}/{name}: a new digest, then its Deployment and Service deleted"
         self._roll([(ns, name)])
-        self.k.run("-n", ns, "delete", "deployment,service", name, "--ignore-not-found", "--wait=false")
+        self.k.run(
+            "-n", ns, "delete", "deployment,service", name, "--ignore-not-found", "--wait=false"
+        )
 
     def app_recreated(self, fault: Fault) -> None:
         ns, name = self._pick()
@@ -420,7 +430,6 @@ class Chaos:
             }
         return {
             "seed": self.seed,
-            "apps": self.apps_per_namespace * len(self.faults and self.namespaces or []),
             "apps_per_namespace": self.apps_per_namespace,
             "faults": [f.__dict__ for f in self.faults],
             "by_kind": by_kind,
