@@ -11,7 +11,7 @@ export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
 .PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools \
-        crd docs golden lock-dev status-fixtures demo demo-down bench bench-curve kind-e2e clean
+        crd docs golden lock-dev status-fixtures demo demo-down test-down bench bench-curve kind-e2e clean
 
 all: test
 
@@ -78,9 +78,14 @@ test-deploy: venv controlplane tools
 test-cluster: venv controlplane
 	$(BIN)/pytest -q -m cluster tests
 
-# Everything, in one pytest run so the summary line counts every test.
+# Everything, in one pytest run so the summary line counts every test. The tests run on a dev
+# cluster of their own ($(CACHE)/test, see tests/conftest.py), never the demo's; it is left
+# running so the next run starts in seconds (.ci/run stops it): test-down stops it.
 test: lint controlplane tools
 	$(BIN)/pytest -q tests
+
+test-down: venv
+	PYTHONAPP_DEV_STATE="$${PYTHONAPP_DEV_STATE:-$(CACHE)/test}" $(BIN)/pythonapp dev down
 
 # No prerequisites: the script says up front how long a first run takes, then creates the venv
 # and builds the control plane itself, one line per step (the tools' output goes to a log).
@@ -90,9 +95,10 @@ demo:
 demo-down: venv
 	bash scripts/demo.sh down
 
-# The operator against a bare client on the dev cluster: latency, calls per app, idle, restart,
-# update, noise, memory (bench/__init__.py). Results in build/bench/ (summary.md, result.json,
-# bench.png). BENCH_ARGS passes more options (python -m bench --help), e.g. --profile.
+# The operator against a bare client on a dev cluster of its own ($(CACHE)/bench, not the demo's):
+# latency, calls per app, idle, restart, update, noise, memory (bench/__init__.py). Results in
+# build/bench/ (summary.md, result.json, bench.png). BENCH_ARGS passes more options
+# (python -m bench --help), e.g. --profile.
 BENCH_APPS ?= 500
 BENCH_ARGS ?=
 bench: venv controlplane

@@ -24,7 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from pythonapp_operator import devcluster
 from pythonapp_operator.devcluster import audit, binaries
 from pythonapp_operator.devcluster.components import AUDIT_POLICY, audit_policy_path
-from pythonapp_operator.devcluster.paths import Layout
+from pythonapp_operator.devcluster.paths import Layout, own_state_dir
 
 from .calls import USER_PREFIX
 from .process import BenchError
@@ -50,15 +50,20 @@ class Cluster:
 
 
 def prepare(log: Log, nodes: int | None, pods_per_node: int | None) -> Cluster:
-    """Start (or resize) the dev cluster, install the CRD, make the identities."""
-    status = devcluster.up(log=log, node_count=nodes, pods_per_node=pods_per_node)
+    """Start (or resize) the benchmark's own dev cluster, install the CRD, make the identities.
+
+    Its own (``~/.cache/pythonapp-operator/bench`` unless ``PYTHONAPP_DEV_STATE`` names one),
+    never the user's dev cluster: the operator ``make demo`` leaves running there would act on
+    the benchmark's apps too, and the resizing would change the demo's nodes."""
+    state_dir = own_state_dir("bench")
+    status = devcluster.up(state_dir, log=log, node_count=nodes, pods_per_node=pods_per_node)
     policy = audit_policy_path(Layout.of(status.state_dir))
     if not policy.is_file() or policy.read_text() != AUDIT_POLICY:
         raise BenchError(f"{policy} is not the current audit policy (reads are not logged)")
     found = binaries.find()
     if found is None:
         raise BenchError("no kubectl: `pythonapp dev up` should have built it")
-    admin = devcluster.kubeconfig_path()
+    admin = devcluster.kubeconfig_path(state_dir)
     kubectl = [str(found.kubectl), "--kubeconfig", str(admin)]
     crd = ROOT / "crds" / "pythonapps.yaml"
     for args in (
@@ -71,9 +76,9 @@ def prepare(log: Log, nodes: int | None, pods_per_node: int | None) -> Cluster:
     groups = ["system:masters"]
     return Cluster(
         admin=admin,
-        operator=devcluster.user_kubeconfig(OPERATOR_USER, groups),
-        baseline=devcluster.user_kubeconfig(BASELINE_USER, groups),
-        audit_log=audit.log_path(),
+        operator=devcluster.user_kubeconfig(OPERATOR_USER, groups, state_dir),
+        baseline=devcluster.user_kubeconfig(BASELINE_USER, groups, state_dir),
+        audit_log=audit.log_path(state_dir),
         status=status,
     )
 

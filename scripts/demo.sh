@@ -2,6 +2,9 @@
 # make demo: fresh machine -> local cluster, CRD installed, operator running, examples Ready.
 #   scripts/demo.sh        bring it all up and show it
 #   scripts/demo.sh down   stop the operator and the cluster
+# The demo runs on the user's dev cluster (`pythonapp dev kubeconfig`, ~/.cache/pythonapp-operator/dev
+# unless PYTHONAPP_DEV_STATE says otherwise); `make test` and `make bench` use clusters of their own,
+# so the three work in any order and the demo keeps running through them.
 #
 # One line per step ("[demo  1m05s] 3/6 local cluster ..."); what the tools print goes to a log
 # file named on the first lines, and its end is shown if a step fails.
@@ -19,7 +22,13 @@ if [ "${1:-}" = down ]; then
     kill -TERM "$(cat "$STATE/operator.pid")" && echo "operator stopped"
   fi
   rm -f "$STATE/operator.pid"
-  "$BIN/pythonapp" dev down
+  # the cluster the demo recorded (the user's dev cluster), whatever PYTHONAPP_DEV_STATE says now
+  if [ -f "$STATE/cluster" ]; then
+    PYTHONAPP_DEV_STATE="$(cat "$STATE/cluster")" "$BIN/pythonapp" dev down
+    rm -f "$STATE/cluster"
+  else
+    "$BIN/pythonapp" dev down
+  fi
   exit 0
 fi
 
@@ -61,6 +70,10 @@ fi
 step "local cluster (pythonapp dev up: etcd, kube-apiserver, controller-manager, scheduler, kwok)"
 quietly "$BIN/pythonapp" dev up || fail "starting the local cluster"
 KUBECONFIG="$("$BIN/pythonapp" dev kubeconfig)"; export KUBECONFIG
+# The demo's cluster is the user's dev cluster (`pythonapp dev kubeconfig`); recorded so that
+# `down` stops this one and the test session refuses to share it with the demo's operator
+# (tests/conftest.py: the tests run on a cluster of their own).
+dirname "$KUBECONFIG" >"$STATE/cluster"
 KUBECTL="$("$BIN/python" -c 'from pythonapp_operator.devcluster import binaries; print(binaries.find().kubectl)')"
 k() { "$KUBECTL" "$@"; }
 

@@ -3,10 +3,18 @@
 The cluster is session-scoped: started once (``devcluster.up()``, which is idempotent and fast when
 the cluster already runs) and shared; tests isolate themselves with a fresh namespace each.
 
+* The session's dev cluster is its own, ``~/.cache/pythonapp-operator/test``, never the user's
+  default dev cluster: ``make demo`` leaves an operator running there, and tests that run
+  operators of their own on a cluster where another operator acts see two (two events,
+  statuses written by the other). ``PYTHONAPP_DEV_STATE`` is set for the whole session, so every
+  ``devcluster`` call and every subprocess (``pythonapp dev``, the benchmark) sees the same
+  cluster. A ``PYTHONAPP_DEV_STATE`` set by the user still chooses; the session then refuses a
+  cluster on which the demo's operator runs.
 * ``KUBECONFIG_E2E=/path`` runs the same tests against any other cluster (kind, ...), and then
   ``pythonapp dev`` is not touched at all.
 * The cluster is left running after the session, so the next run starts in a second instead of
-  a minute. ``PYTHONAPP_DEV_KEEP=0`` tears it down at the end of the session instead.
+  a minute (``make test-down`` stops it). ``PYTHONAPP_DEV_KEEP=0`` tears it down at the end of
+  the session instead (only the session's cluster: never the demo's).
 * A cluster that cannot be had is a test *failure* in CI (``CI=true``), never a skip; locally it
   is a skip that says how to get one.
 """
@@ -29,10 +37,38 @@ from kubernetes.client.rest import ApiException
 
 from pythonapp_operator import devcluster
 from pythonapp_operator.devcluster import binaries
+from pythonapp_operator.devcluster.paths import STATE_ENV, cache_root, own_state_dir
 
 T = TypeVar("T")
 E2E_ENV = "KUBECONFIG_E2E"
 KEEP_ENV = "PYTHONAPP_DEV_KEEP"
+#: the dev cluster the user's environment names (None: the defaults), before the session
+#: names its own
+USER_STATE_DIR = os.environ.get(STATE_ENV)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The session's own dev cluster, for every ``devcluster`` call and every subprocess."""
+    os.environ[STATE_ENV] = str(own_state_dir("test"))
+
+
+def demo_operator_on(state_dir: Path, demo_dir: Path | None = None) -> int | None:
+    """The pid of the operator ``make demo`` left running, if it acts on the dev cluster in
+    ``state_dir`` (scripts/demo.sh records its cluster and the operator's pid in ``demo_dir``;
+    a demo from before the record used the default dev cluster)."""
+    demo_dir = demo_dir or cache_root() / "demo"
+    try:
+        pid = int((demo_dir / "operator.pid").read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    try:
+        cluster = Path((demo_dir / "cluster").read_text().strip())
+    except OSError:
+        cluster = cache_root() / "dev"
+    if b"operator" not in cmdline or cluster.resolve() != state_dir.resolve():
+        return None
+    return pid
 
 
 @dataclass(frozen=True)
@@ -79,6 +115,16 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
         else:
             print(line, flush=True)
 
+    state_dir = devcluster.kubeconfig_path().parent
+    demo = demo_operator_on(state_dir)
+    if demo is not None:
+        pytest.fail(
+            f"the demo's operator (pid {demo}, `make demo`) acts on the dev cluster the tests "
+            f"would use ({state_dir}, from {STATE_ENV}), and the tests would see two operators: "
+            f"unset {STATE_ENV} (the tests then use a cluster of their own) or stop the demo "
+            "(`make demo-down`)",
+            pytrace=False,
+        )
     problem = None
     try:
         devcluster.up(log=log)
@@ -86,7 +132,6 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
         problem = str(e)
     if problem is not None:  # reported outside the except block: no chained traceback
         _unavailable(problem)
-    state_dir = devcluster.kubeconfig_path().parent
     yield Cluster(devcluster.kubeconfig_path(), is_devcluster=True, state_dir=state_dir)
     if os.environ.get(KEEP_ENV, "1") == "0":
         devcluster.down()

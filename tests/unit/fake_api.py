@@ -4,9 +4,10 @@ It keeps what reconcile's rules depend on: server-side apply creates or updates 
 resourceVersion only when something changed; ``metadata.uid`` in an apply is a precondition
 (422 on another object, 409 when there is none, as the real server answers), and an apply
 without one only creates (409 when the name is held, as the operator's create-only
-resourceVersion makes the real server answer); deletes honour the uid
-precondition; errors can be injected per kind. Behaviour only the real server has (defaults,
-admission, garbage collection) is tested on the real API server in tests/e2e.
+resourceVersion makes the real server answer); deletes honour the uid precondition; a status
+write replaces the whole status, of the app with its uid only (422 on a same-name successor,
+404 when none is there); errors can be injected per kind. Behaviour only the real server has
+(defaults, admission, garbage collection) is tested on the real API server in tests/e2e.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 from pythonapp_operator.controller.client import ApiError
 
 Obj = dict[str, Any]
+#: the real API server's answer to a JSON patch whose ``test`` operation failed
+REPLACED = "the server rejected our request due to an error in our request"
 
 
 @dataclass
@@ -114,7 +117,9 @@ class FakeApi:
         live = self.objects.get(("PythonApp", namespace, name))
         if live is None:
             raise ApiError(404, "NotFound", "not found")
-        live["status"] = {**(live.get("status") or {}), **copy.deepcopy(status)}
+        if live["metadata"]["uid"] != uid:  # the uid test of the JSON patch failed
+            raise ApiError(422, "Invalid", REPLACED)
+        live["status"] = copy.deepcopy(status)
         live["metadata"]["resourceVersion"] = str(next(self._rv))
         return copy.deepcopy(live)
 

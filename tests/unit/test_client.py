@@ -164,3 +164,50 @@ def test_drain_waits_for_the_writes_in_flight() -> None:
         assert api.drain_writes(5.0) is True
         assert not in_flight
         assert [f.result() for f in futures] == [(200, b"{}")] * 3
+
+
+def test_a_status_write_tests_the_apps_uid_first_and_replaces_the_whole_status() -> None:
+    """One request: a JSON patch whose first operation tests the uid on the stored object (the
+    API server ignores a uid in a merge patch of /status: tests/e2e/test_status_precondition)."""
+    sent: list[tuple[Any, str]] = []
+    transport = _Transport()
+
+    def record(*args: Any, **kw: Any) -> _Response:
+        sent.append((kw["body"], kw["headers"]["Content-Type"]))
+        return _Response()
+
+    transport.request = record  # type: ignore[method-assign]
+    api = RestApi(transport, max_in_flight=1)
+    status = {"observedGeneration": 2, "conditions": []}
+    api.patch_status("n", "shop", status, "u-1")
+    assert sent == [
+        (
+            [
+                {"op": "test", "path": "/metadata/uid", "value": "u-1"},
+                {"op": "add", "path": "/status", "value": status},
+            ],
+            "application/json-patch+json",
+        )
+    ]
+
+
+def test_a_failed_uid_test_is_told_apart_from_a_refused_status() -> None:
+    # the real API server's answers (kube-apiserver 1.36), to the uid test and to a bad status
+    replaced = ApiError.from_response(
+        422,
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":'
+        b'"the server rejected our request due to an error in our request","reason":"Invalid",'
+        b'"details":{},"code":422}',
+    )
+    invalid = ApiError.from_response(
+        422,
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":'
+        b'"PythonApp.pythonapp.dev \\"shop\\" is invalid: [status.replicas: Invalid value: '
+        b'\\"string\\": replicas in body must be of type integer: \\"string\\"]","reason":'
+        b'"Invalid","details":{"name":"shop","group":"pythonapp.dev","kind":"PythonApp",'
+        b'"causes":[{"reason":"FieldValueTypeInvalid","message":"Invalid value: \\"string\\": '
+        b'replicas in body must be of type integer: \\"string\\"","field":"status.replicas"}]},'
+        b'"code":422}',
+    )
+    assert replaced.app_replaced and not invalid.app_replaced
+    assert not ApiError(404, "NotFound", "not found").app_replaced

@@ -316,6 +316,36 @@ def test_a_terminating_namespace_is_quiet() -> None:
     assert "status" not in world.api.objects["PythonApp", "team-a", "shop"]
 
 
+def test_a_status_for_a_deleted_app_never_lands_on_its_same_name_successor() -> None:
+    """The cache still holds the deleted app; the API server holds a new one of the same name.
+    The status write is refused (its uid test), the old app is forgotten, no failure shows."""
+    world = World()
+    successor = copy.deepcopy(world.api.objects["PythonApp", "team-a", "shop"])
+    successor["metadata"]["uid"] = "successor-uid"
+    world.api.objects["PythonApp", "team-a", "shop"] = successor  # not synced: the cache lags
+    outcome = world.reconcile()
+    assert ("patch_status", "PythonApp") in world.api.calls
+    assert outcome.gone and outcome.failure is None and not outcome.status_patched
+    assert (APP, "team-a", "shop", world.app["metadata"]["uid"]) in outcome.removed
+    assert "status" not in world.api.objects["PythonApp", "team-a", "shop"]
+
+
+def test_a_status_write_keeps_what_it_does_not_recompute() -> None:
+    """The status write replaces the whole status: what the reconcile does not recompute (the
+    counts of a Deployment it could not recreate) is carried over, as a merge patch kept it."""
+    world = World()
+    world.reconcile()
+    del world.api.objects["Deployment", "team-a", "shop"]
+    world.api.objects["PythonApp", "team-a", "shop"]["status"]["replicas"] = 7
+    world.sync()
+    world.api.refuse["apply", "Deployment"] = ApiError(503, "ServiceUnavailable", "try later")
+    outcome = world.reconcile()
+    assert outcome.status_patched and outcome.failure is not None
+    status = world.api.objects["PythonApp", "team-a", "shop"]["status"]
+    assert status["replicas"] == 7
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "False"
+
+
 def test_an_invalid_spec_touches_no_child_and_says_so_once() -> None:
     world = World()
     world.reconcile()

@@ -108,6 +108,18 @@ class ApiError(Exception):
         return self.status == 409 and "no existing object was found" in self.message
 
     @property
+    def app_replaced(self) -> bool:
+        """A status write's uid test failed: the app it was computed for is gone, and another
+        of the same name holds it (nothing was written). The API server answers a failed JSON
+        patch operation with a bare 422 (no causes, its generic words; a schema refusal names
+        its fields), and the only operation of that patch that can fail is the uid test."""
+        return (
+            self.status == 422
+            and not self.causes
+            and self.message == "the server rejected our request due to an error in our request"
+        )
+
+    @property
     def namespace_terminating(self) -> bool:
         return self.status == 403 and (
             any(c.get("reason") == "NamespaceTerminating" for c in self.causes)
@@ -134,7 +146,9 @@ class KubeApi(Protocol):
         ...
 
     def patch_status(self, namespace: str, name: str, status: Obj, uid: str) -> Obj:
-        """Merge-patch a PythonApp's status subresource; returns the updated app."""
+        """Set a PythonApp's whole status, only while the app is the one with ``uid``; returns
+        the updated app. A same-name successor of a deleted app is never written (ApiError
+        422, ``app_replaced``); a deleted app with no successor is a 404."""
         ...
 
     def event(self, app: Obj, event_type: str, reason: str, message: str, now: str) -> None:
@@ -182,7 +196,7 @@ class RestApi:
         path: str,
         *,
         query: dict[str, str] | None = None,
-        body: Obj | None = None,
+        body: Obj | list[Obj] | None = None,
         content_type: str = "application/json",
         lease: bool = False,
     ) -> tuple[int, bytes]:
@@ -234,7 +248,7 @@ class RestApi:
         method_: str,
         url: str,
         headers: dict[str, str],
-        body: Obj | None,
+        body: Obj | list[Obj] | None,
         timeout: tuple[float, float],
     ) -> tuple[int, bytes]:
         try:
@@ -340,13 +354,19 @@ class RestApi:
             self._ok(status, data)
 
     def patch_status(self, namespace: str, name: str, status: Obj, uid: str) -> Obj:
-        # the uid makes the patch fail (409) rather than touch a re-created app of the same name
-        body = {"metadata": {"uid": uid}, "status": status}
+        # A JSON patch whose first operation tests the uid: the API server applies it to the
+        # stored object, so a status meant for a deleted app never lands on a re-created app of
+        # the same name. (A uid in a merge patch is no precondition on /status: the status
+        # strategy copies the stored metadata over the patched object before it is checked.)
+        body: list[Obj] = [
+            {"op": "test", "path": "/metadata/uid", "value": uid},
+            {"op": "add", "path": "/status", "value": status},  # add replaces a present member
+        ]
         code, data = self.request(
             "PATCH",
             APP.path(namespace, name) + "/status",
             body=body,
-            content_type="application/merge-patch+json",
+            content_type="application/json-patch+json",
         )
         return self._ok(code, data)
 

@@ -517,10 +517,14 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
         elif failure is not None:
             run.event("Warning", failure.reason, failure.message)
     try:
-        result = run.api.patch_status(meta["namespace"], meta["name"], status, meta["uid"])
+        # the whole status: what a merge patch of ``status`` onto ``previous`` would leave
+        whole = {**previous, **status}
+        result = run.api.patch_status(meta["namespace"], meta["name"], whole, meta["uid"])
     except ApiError as err:
-        if err.status == 404:
-            run.out.gone = True  # deleted meanwhile: forget it (its DELETED event may be lost)
+        if err.status == 404 or err.app_replaced:
+            # deleted meanwhile (and maybe re-created under the same name, which was left
+            # alone): forget it (its DELETED event may be lost)
+            run.out.gone = True
             run.out.removed.append((APP, meta["namespace"], meta["name"], meta["uid"]))
             return
         if run.out.failure is None:

@@ -1,9 +1,11 @@
 """Where the dev cluster keeps its state.
 
 One state directory per cluster (default ``~/.cache/pythonapp-operator/dev``, overridden by
-``PYTHONAPP_DEV_STATE`` or the ``state_dir`` argument). etcd's data lives on tmpfs
-(``/dev/shm``) because it is throw-away and fsync-heavy: on tmpfs the API server is quick even on
-a slow disk, and a reboot wipes it, which is what a test cluster wants.
+``PYTHONAPP_DEV_STATE`` or the ``state_dir`` argument). The test session and the benchmark use
+clusters of their own (``test``, ``bench``: :func:`own_state_dir`), so they never share one with
+the demo's operator. etcd's data lives on tmpfs (``/dev/shm``) because it is throw-away and
+fsync-heavy: on tmpfs the API server is quick even on a slow disk, and a reboot wipes it, which
+is what a test cluster wants.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ def default_state_dir() -> Path:
     """The state dir used when the caller passes none."""
     env = os.environ.get(STATE_ENV)
     return Path(env).expanduser() if env else cache_root() / "dev"
+
+
+def own_state_dir(purpose: str) -> Path:
+    """The state dir of a cluster that must not be the user's dev cluster (the one ``make
+    demo`` runs its operator on): the test session's (``test``) and the benchmark's (``bench``)
+    run operators of their own, and a second operator on their cluster would act on their apps
+    too. ``PYTHONAPP_DEV_STATE`` still chooses, when set."""
+    env = os.environ.get(STATE_ENV)
+    return Path(env).expanduser() if env else cache_root() / purpose
 
 
 @dataclass(frozen=True)
