@@ -9,6 +9,11 @@ the cluster already runs) and shared; tests isolate themselves with a fresh name
   a minute. ``PYTHONAPP_DEV_KEEP=0`` tears it down at the end of the session instead.
 * A cluster that cannot be had is a test *failure* in CI (``CI=true``), never a skip; locally it
   is a skip that says how to get one.
+
+Hypothesis runs under a profile chosen by ``HYPOTHESIS_PROFILE``: ``ci`` (the default, what
+``make test`` runs) draws a fixed sequence (derandomized, no example database), so a run is
+reproducible and a failure in CI is the same failure locally; ``chaos`` draws ten times as many
+examples, randomly, for ``make chaos``. Tests that set ``max_examples`` themselves keep it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, settings
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -31,6 +37,21 @@ from pythonapp_operator import devcluster
 from pythonapp_operator.devcluster import binaries
 
 T = TypeVar("T")
+
+HYPOTHESIS_PROFILE_ENV = "HYPOTHESIS_PROFILE"
+_FIXTURE_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=_FIXTURE_OK,
+)
+settings.register_profile(
+    "chaos", database=None, max_examples=1000, deadline=None, suppress_health_check=_FIXTURE_OK
+)
+settings.load_profile(os.environ.get(HYPOTHESIS_PROFILE_ENV, "ci"))
 E2E_ENV = "KUBECONFIG_E2E"
 KEEP_ENV = "PYTHONAPP_DEV_KEEP"
 

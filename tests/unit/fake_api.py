@@ -114,7 +114,8 @@ class FakeApi:
         live = self.objects.get(("PythonApp", namespace, name))
         if live is None:
             raise ApiError(404, "NotFound", "not found")
-        live["status"] = {**(live.get("status") or {}), **copy.deepcopy(status)}
+        before = live.get("status")  # a merge patch replaces a status that is not a mapping
+        live["status"] = {**(before if isinstance(before, dict) else {}), **copy.deepcopy(status)}
         live["metadata"]["resourceVersion"] = str(next(self._rv))
         return copy.deepcopy(live)
 
