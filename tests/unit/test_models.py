@@ -230,6 +230,29 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("command not list", {"command": "python app.py"}, "spec.command", "list"),
     ("env value not string", {"env": [{"name": "A", "value": 1}]}, "spec.env[0].value", "string"),
+    # values of the wrong JSON type are refused, never converted (the API server refuses them)
+    ("replicas as string", {"replicas": "2"}, "spec.replicas", "valid integer"),
+    ("replicas as boolean", {"replicas": True}, "spec.replicas", "valid integer"),
+    ("replicas fractional", {"replicas": 2.5}, "spec.replicas", "valid integer"),
+    ("port as string", {"port": "8080"}, "spec.port", "valid integer"),
+    (
+        "token as string",
+        {"automountServiceAccountToken": "true"},
+        "spec.automountServiceAccountToken",
+        "valid boolean",
+    ),
+    (
+        "token as number",
+        {"automountServiceAccountToken": 1},
+        "spec.automountServiceAccountToken",
+        "valid boolean",
+    ),
+    (
+        "grace as string",
+        {"terminationGracePeriodSeconds": "30"},
+        "spec.terminationGracePeriodSeconds",
+        "valid integer",
+    ),
 ]
 
 
@@ -271,6 +294,8 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("grace above drain", {"terminationGracePeriodSeconds": 6}),
     ("low uid", {"securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}}),
     ("timeout equal period", {"probes": {"liveness": {"periodSeconds": 5, "timeoutSeconds": 5}}}),
+    # a number without a fractional part is an integer, for the API server too
+    ("whole-number float", {"replicas": 2.0, "probes": {"startup": {"periodSeconds": 5.0}}}),
 ]
 
 

@@ -13,7 +13,9 @@ profile, and GitOps tools would see fields they never wrote.
 
 from __future__ import annotations
 
+import functools
 import re
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -274,15 +276,46 @@ HttpPath = Annotated[str, _HTTP_PATH.length, _HTTP_PATH.validator, _HTTP_PATH.sc
 
 
 class Base(BaseModel):
-    """Strict base: unknown fields are refused, YAML uses camelCase."""
+    """Strict base: unknown fields are refused, YAML uses camelCase, and values are read as the
+    API server reads them against the CRD's schema, so both accept and refuse the same specs:
+
+    - each value must have its JSON type: ``"2"`` is not an integer, ``"true"`` not a boolean
+      (pydantic's lax mode would convert both; the API server refuses them);
+    - a number with no fractional part (``2.0``) is an integer, as for the API server.
+    """
 
     model_config = ConfigDict(
+        strict=True,
         extra="forbid",
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
         use_attribute_docstrings=False,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_the_api_server_reads(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        integers = _integer_fields(cls)
+        return {
+            key: int(value)
+            if isinstance(value, float) and value.is_integer() and key in integers
+            else value
+            for key, value in data.items()
+        }
+
+
+@functools.cache
+def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Names and aliases of a model's integer fields (``int`` or ``int | None``)."""
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if annotation is int or int in typing.get_args(annotation):
+            names.update({name, info.alias or name})
+    return frozenset(names)
 
 
 class EnvVar(Base):
