@@ -506,9 +506,10 @@ def _valid_then(mutate: Mutation) -> st.SearchStrategy[NearMiss]:
     return build()
 
 
-def near_misses() -> st.SearchStrategy[NearMiss]:
-    """One valid spec, broken in exactly one way the contract refuses."""
-    return st.one_of([_valid_then(m) for m in MUTATIONS])
+def near_misses(mutations: list[Mutation] | None = None) -> st.SearchStrategy[NearMiss]:
+    """One valid spec, broken in exactly one way the contract refuses (by any of
+    ``mutations``, default all)."""
+    return st.one_of([_valid_then(m) for m in mutations or MUTATIONS])
 
 
 # -- wild specs --------------------------------------------------------------------------------

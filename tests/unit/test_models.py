@@ -230,6 +230,18 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("command not list", {"command": "python app.py"}, "spec.command", "list"),
     ("env value not string", {"env": [{"name": "A", "value": 1}]}, "spec.env[0].value", "string"),
+    (
+        "env name twice",
+        {"env": [{"name": "A"}, {"name": "A"}]},
+        "spec.env[1].name",
+        models.MSG_DUPLICATE_NAME,
+    ),
+    (
+        "secret twice at two paths",
+        {"secrets": [{"name": "db", "mountPath": "/a"}, {"name": "db", "mountPath": "/b"}]},
+        "spec.secrets[1].name",
+        models.MSG_DUPLICATE_NAME,
+    ),
     # values of the wrong JSON type are refused, never converted (the API server refuses them)
     ("replicas as string", {"replicas": "2"}, "spec.replicas", "valid integer"),
     ("replicas as boolean", {"replicas": True}, "spec.replicas", "valid integer"),

@@ -678,6 +678,30 @@ SPEC_RULES: tuple[Rule, ...] = (
 )
 
 
+#: the API server's own words first ("Duplicate value"), then what to do
+MSG_DUPLICATE_NAME = (
+    "Duplicate value: an earlier item has the same name; names in this list must be unique"
+)
+
+
+def _duplicate_names(spec: PythonAppSpec) -> list[RuleProblem]:
+    """Repeated names in ``env`` and ``secrets``: the CRD declares both lists as maps keyed
+    by name (:data:`LIST_MAP_BY_NAME`), so the API server refuses a repeated name; say so here
+    too. (A name repeated in one secret's ``env`` is the unique-env rule's.)"""
+    problems: list[RuleProblem] = []
+    lists: tuple[tuple[str, list[str]], ...] = (
+        ("env", [e.name for e in spec.env]),
+        ("secrets", [s.name for s in spec.secrets]),
+    )
+    for field, names in lists:
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                problems.append(((field, i, "name"), MSG_DUPLICATE_NAME))
+            seen.add(name)
+    return problems
+
+
 def _rule_error(problems: list[RuleProblem]) -> PydanticCustomError:
     """One pydantic error carrying every problem with its own path (see :func:`problems_of`)."""
     summary = "; ".join(
@@ -783,7 +807,8 @@ class PythonAppSpec(Base):
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> PythonAppSpec:
-        problems = [p for rule in SPEC_RULES for p in rule.check(self)]
+        problems = _duplicate_names(self)
+        problems += [p for rule in SPEC_RULES for p in rule.check(self)]
         if problems:
             raise _rule_error(problems)
         return self
