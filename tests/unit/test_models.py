@@ -316,6 +316,19 @@ def test_accepted(overrides: dict[str, Any]) -> None:
     assert problems(make_doc(**overrides)) == []
 
 
+def test_null_fields_are_absent_as_the_api_server_prunes_them() -> None:
+    doc = make_doc(env=[{"name": "A", "value": None}], probes={"liveness": None})
+    for field in ("replicas", "profile", "port", "secrets", "securityContext", "command"):
+        doc["spec"][field] = None
+    doc["spec"]["resources"]["requests"] = None
+    app, found = validate_document(doc)
+    assert found == []
+    assert app is not None
+    assert app.spec.replicas == 2 and app.spec.profile == "web" and app.spec.env[0].value == ""
+    doc["spec"]["image"] = None
+    assert problems(doc) == [("spec.image", "is required")]
+
+
 @pytest.mark.parametrize("name", ["Shop", "1shop", "shop_app", "shop.app", "-shop", "s" * 64])
 def test_object_name_must_be_a_dns1035_label(name: str) -> None:
     doc = make_doc()

@@ -281,7 +281,10 @@ class Base(BaseModel):
 
     - each value must have its JSON type: ``"2"`` is not an integer, ``"true"`` not a boolean
       (pydantic's lax mode would convert both; the API server refuses them);
-    - a number with no fractional part (``2.0``) is an integer, as for the API server.
+    - a number with no fractional part (``2.0``) is an integer, as for the API server;
+    - a field set to null is absent: the API server prunes nulls from fields that are not
+      nullable (none is) before it validates, so ``replicas:`` left empty in YAML means the
+      default, and ``image: null`` means "image is required".
     """
 
     model_config = ConfigDict(
@@ -304,6 +307,7 @@ class Base(BaseModel):
             if isinstance(value, float) and value.is_integer() and key in integers
             else value
             for key, value in data.items()
+            if value is not None
         }
 
 
