@@ -242,6 +242,7 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.secrets[1].name",
         models.MSG_DUPLICATE_NAME,
     ),
+    ("tmp size as fraction", {"tmpSizeLimit": 0.5}, "spec.tmpSizeLimit", "whole number"),
     # values of the wrong JSON type are refused, never converted (the API server refuses them)
     ("replicas as string", {"replicas": "2"}, "spec.replicas", "valid integer"),
     ("replicas as boolean", {"replicas": True}, "spec.replicas", "valid integer"),
@@ -306,6 +307,7 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("grace above drain", {"terminationGracePeriodSeconds": 6}),
     ("low uid", {"securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}}),
     ("timeout equal period", {"probes": {"liveness": {"periodSeconds": 5, "timeoutSeconds": 5}}}),
+    ("tmp size as whole float", {"tmpSizeLimit": 67108864.0}),
     # a number without a fractional part is an integer, for the API server too
     ("whole-number float", {"replicas": 2.0, "probes": {"startup": {"periodSeconds": 5.0}}}),
 ]

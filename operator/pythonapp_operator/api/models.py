@@ -132,8 +132,22 @@ def quantity_value(value: str | int) -> Decimal:
     return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
 
 
+MSG_QUANTITY_NUMBER = (
+    "must be a string or a whole number: write a fraction as a quantity string, e.g. '500m' "
+    "or '0.5'"
+)
+
+
 def _normalise_quantity(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    # int-or-string, as in the CRD: the API server refuses a fractional number here (0.5). A
+    # whole one written as 64.0 is an integer by the time it gets there: kubectl, Argo CD and
+    # Flux turn YAML into JSON with sigs.k8s.io/yaml, which writes 64.0 as 64 (but 1e21 and
+    # above with an exponent, which the API server reads as a fraction again).
+    if isinstance(value, float):
+        if not value.is_integer() or abs(value) >= 1e21:
+            raise _fail("quantity", MSG_QUANTITY_NUMBER)
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, str | int):
         raise _fail("quantity", MSG_QUANTITY)
     text = str(value)
     try:
