@@ -336,7 +336,7 @@ def test_object_name_must_be_a_dns1035_label(name: str) -> None:
     doc = make_doc()
     doc["metadata"]["name"] = name
     found = problems(doc)
-    assert found and found[0][0].startswith("metadata")
+    assert found and found[0][0] == "metadata.name"
 
 
 def test_wrong_api_version_is_named() -> None:

@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -889,11 +890,13 @@ class ObjectMeta(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _name_is_label(self) -> ObjectMeta:
-        if not _NAME_RE.fullmatch(self.name):
+    @field_validator("name")
+    @classmethod
+    def _name_is_label(cls, name: str) -> str:
+        # a field validator, so the problem is reported at metadata.name, not metadata
+        if not _NAME_RE.fullmatch(name):
             raise PydanticCustomError("name", MSG_NAME)
-        return self
+        return name
 
 
 class PythonApp(BaseModel):
