@@ -429,8 +429,9 @@ def _limit_message(resource: str) -> str:
 
 class Resources(Base):
     """Resource requests and limits. Defaults: requests cpu 100m, memory equal to its limit,
-    ephemeral-storage 128Mi; limits cpu 1 (or the cpu request if higher), ephemeral-storage
-    512Mi. A limit below its request is refused."""
+    ephemeral-storage 128Mi (a default request never above the limit given); limits cpu 1 (or
+    the cpu request if higher), ephemeral-storage 512Mi (or the request if higher). A limit
+    below its request is refused."""
 
     model_config = ConfigDict(
         json_schema_extra=_schema_extra(*(_limit_rule(r) for r in RESOURCE_NAMES))
