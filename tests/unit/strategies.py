@@ -103,13 +103,23 @@ def qvalue(q: str | int) -> Any:
     return quantity_value(q)
 
 
+def _whole(q: str | int) -> bool:
+    value = qvalue(q)
+    return bool(value == value.to_integral_value())
+
+
+#: a quantity of bytes (memory, storage): a whole number of them
+byte_quantities = quantities().filter(_whole)
+
+
 @st.composite
 def resources(draw: Draw) -> Spec:
     """requests/limits with every limit at least its request; limits.memory always set."""
     requests: Spec = {}
     limits: Spec = {}
     for resource in ("cpu", "memory", "ephemeral-storage"):
-        pair = sorted(draw(st.lists(quantities(), min_size=2, max_size=2)), key=qvalue)
+        amounts = quantities() if resource == "cpu" else byte_quantities
+        pair = sorted(draw(st.lists(amounts, min_size=2, max_size=2)), key=qvalue)
         want_request = draw(st.booleans())
         want_limit = resource == "memory" or draw(st.booleans())
         if want_request:
@@ -212,7 +222,7 @@ def valid_specs(draw: Draw) -> Spec:
     if draw(st.booleans()):
         spec["automountServiceAccountToken"] = draw(st.booleans())
     if draw(st.booleans()):
-        spec["tmpSizeLimit"] = draw(quantities())
+        spec["tmpSizeLimit"] = draw(byte_quantities)
     return spec
 
 
@@ -299,6 +309,16 @@ def _limit_below_request(draw: Draw, spec: Spec) -> tuple[str, str]:
     spec["resources"].setdefault("requests", {})[resource] = f"{high}{unit}"
     spec["resources"]["limits"][resource] = f"{low}{unit}"
     return f"limits.{resource} below its request", "resources"
+
+
+@mutation
+def _fractional_bytes(draw: Draw, spec: Spec) -> tuple[str, str]:
+    amount = draw(st.sampled_from(["1m", "512m", "0.5", "1.5", "100500m"]))
+    if draw(st.booleans()):
+        spec["tmpSizeLimit"] = amount
+        return "fractional bytes in tmpSizeLimit", "tmpSizeLimit"
+    spec["resources"] = {"limits": {"memory": amount}}
+    return "fractional bytes of memory", "resources"
 
 
 @mutation

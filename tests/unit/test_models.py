@@ -242,6 +242,13 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.secrets[1].name",
         models.MSG_DUPLICATE_NAME,
     ),
+    (
+        "memory in thousandths of a byte",
+        {"resources": {"limits": {"memory": "512m"}}},
+        "spec.resources.limits.memory",
+        models.MSG_WHOLE_BYTES,
+    ),
+    ("tmp size of half a byte", {"tmpSizeLimit": "0.5"}, "spec.tmpSizeLimit", "whole number"),
     ("tmp size as fraction", {"tmpSizeLimit": 0.5}, "spec.tmpSizeLimit", "whole number"),
     # values of the wrong JSON type are refused, never converted (the API server refuses them)
     ("replicas as string", {"replicas": "2"}, "spec.replicas", "valid integer"),

@@ -160,18 +160,62 @@ def _normalise_quantity(value: object) -> str:
     return text
 
 
+_QUANTITY_RULES = [
+    cel("isQuantity(string(self))", MSG_QUANTITY),
+    cel(
+        "!isQuantity(string(self)) || quantity(string(self)).compareTo(quantity('0')) >= 0",
+        "must not be negative",
+    ),
+]
+
 Quantity = Annotated[
     str,
     BeforeValidator(_normalise_quantity),
     WithJsonSchema(
+        {"x-kubernetes-int-or-string": True, "x-kubernetes-validations": _QUANTITY_RULES}
+    ),
+]
+
+MSG_WHOLE_BYTES = (
+    "must be a whole number of bytes, e.g. 256Mi or 1Gi: 1m is a thousandth of a byte (M is mega)"
+)
+MSG_BYTES_MAX = "must be less than 1Ei"
+_BYTES_MAX = 2**60
+
+
+def _whole_bytes(value: str) -> str:
+    # The API server warns about a fractional byte count on a pod's resources (and 512m for
+    # 512Mi is a classic slip). As the CEL twin below sees it: the quantity as a float is a
+    # whole number (exact for every quantity of up to 15 significant digits), below 1Ei.
+    parsed = quantity_value(value)
+    if parsed >= _BYTES_MAX:
+        raise _fail("quantity", MSG_BYTES_MAX)
+    if not float(parsed).is_integer():
+        raise _fail("quantity", MSG_WHOLE_BYTES)
+    return value
+
+
+_Q = "quantity(string(self))"
+
+#: a quantity of bytes (memory, storage): a whole number of them
+Bytes = Annotated[
+    str,
+    BeforeValidator(_normalise_quantity),
+    AfterValidator(_whole_bytes),
+    WithJsonSchema(
         {
             "x-kubernetes-int-or-string": True,
             "x-kubernetes-validations": [
-                cel("isQuantity(string(self))", MSG_QUANTITY),
+                *_QUANTITY_RULES,
                 cel(
-                    "!isQuantity(string(self)) || "
-                    "quantity(string(self)).compareTo(quantity('0')) >= 0",
-                    "must not be negative",
+                    f"!isQuantity(string(self)) || {_Q}.compareTo(quantity('1Ei')) < 0",
+                    MSG_BYTES_MAX,
+                ),
+                # (CEL's isInteger() is about the quantity's internal form: false for 2000m)
+                cel(
+                    f"!isQuantity(string(self)) || {_Q}.compareTo(quantity('1Ei')) >= 0 || "
+                    f"double(int({_Q}.asApproximateFloat())) == {_Q}.asApproximateFloat()",
+                    MSG_WHOLE_BYTES,
                 ),
             ],
         }
@@ -389,8 +433,8 @@ class ResourceList(Base):
     """Amounts of cpu, memory and ephemeral-storage (Kubernetes quantities)."""
 
     cpu: Quantity | None = Field(None, description="CPU, e.g. 250m or 1.")
-    memory: Quantity | None = Field(None, description="Memory, e.g. 256Mi or 1Gi.")
-    ephemeral_storage: Quantity | None = Field(
+    memory: Bytes | None = Field(None, description="Memory, e.g. 256Mi or 1Gi.")
+    ephemeral_storage: Bytes | None = Field(
         None,
         alias="ephemeral-storage",
         description="Local scratch space (logs, /tmp, writable layers), e.g. 256Mi.",
@@ -406,7 +450,7 @@ class Limits(ResourceList):
     """Upper bounds. ``memory`` is required: a Python process without a memory limit can take a
     node's memory from its neighbours."""
 
-    memory: Quantity = Field(description="Memory limit (required), e.g. 512Mi.")
+    memory: Bytes = Field(description="Memory limit (required), e.g. 512Mi.")
 
 
 def _limit_rule(resource: str) -> dict[str, str]:
@@ -805,7 +849,7 @@ class PythonAppSpec(Base):
         description="Mount an API token into the pods. Off by default: Python apps rarely call "
         "the Kubernetes API.",
     )
-    tmp_size_limit: Quantity = Field(
+    tmp_size_limit: Bytes = Field(
         DEFAULT_TMP_SIZE,
         description="Size limit of the writable /tmp (the root filesystem is read-only). "
         f"Default {DEFAULT_TMP_SIZE}.",
