@@ -250,6 +250,7 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("tmp size of half a byte", {"tmpSizeLimit": "0.5"}, "spec.tmpSizeLimit", "whole number"),
     ("tmp size as fraction", {"tmpSizeLimit": 0.5}, "spec.tmpSizeLimit", "whole number"),
+    ("over the size budget", {"args": ["x" * 4096] * 32 + ["z"]}, "spec", models.MSG_TEXT_BUDGET),
     # values of the wrong JSON type are refused, never converted (the API server refuses them)
     ("replicas as string", {"replicas": "2"}, "spec.replicas", "valid integer"),
     ("replicas as boolean", {"replicas": True}, "spec.replicas", "valid integer"),

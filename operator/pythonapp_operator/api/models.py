@@ -697,6 +697,31 @@ MSG_GRACE = (
     "whole grace period: raise it or lower preStopSleepSeconds"
 )
 
+#: env values, command and args together, in UTF-8 bytes (see MSG_TEXT_BUDGET)
+TEXT_BUDGET = 128 * 1024
+MSG_TEXT_BUDGET = (
+    f"env values, command and args together must be at most {TEXT_BUDGET // 1024} KiB "
+    "(UTF-8): the API server stores no object over 1.5 MiB (it fails with a 500), kubectl "
+    "apply keeps a copy of the object in a 256 KiB annotation, and every pod carries them: "
+    "put large configuration in a Secret or ConfigMap mounted as files"
+)
+
+
+def _text_bytes(spec: PythonAppSpec) -> int:
+    texts = [e.value for e in spec.env] + list(spec.command or []) + list(spec.args or [])
+    return sum(len(t.encode()) for t in texts)
+
+
+def _rule_text_budget(spec: PythonAppSpec) -> list[RuleProblem]:
+    if _text_bytes(spec) > TEXT_BUDGET:
+        return [((), MSG_TEXT_BUDGET)]
+    return []
+
+
+def _bytes_sum(field: str, item: str) -> str:
+    return f"(has(self.{field}) ? self.{field}.map(x, {item}).sum() : 0)"
+
+
 SPEC_RULES: tuple[Rule, ...] = (
     Rule(
         "port-web-only",
@@ -738,6 +763,20 @@ SPEC_RULES: tuple[Rule, ...] = (
         MSG_GRACE,
         ".terminationGracePeriodSeconds",
         _rule_grace,
+    ),
+    Rule(
+        "text-budget",
+        " + ".join(
+            (
+                _bytes_sum("env", "has(x.value) ? bytes(x.value).size() : 0"),
+                _bytes_sum("command", "bytes(x).size()"),
+                _bytes_sum("args", "bytes(x).size()"),
+            )
+        )
+        + f" <= {TEXT_BUDGET}",
+        MSG_TEXT_BUDGET,
+        None,
+        _rule_text_budget,
     ),
 )
 
