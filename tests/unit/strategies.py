@@ -14,13 +14,14 @@ Shared by the unit tests (models, reconcile) and the integration tests (the API 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
 
-from pythonapp_operator.api.models import quantity_value
+from pythonapp_operator.api.models import BYTES_PATTERN, quantity_value
 
 Spec = dict[str, Any]
 Draw = Callable[[st.SearchStrategy[Any]], Any]
@@ -103,13 +104,15 @@ def qvalue(q: str | int) -> Any:
     return quantity_value(q)
 
 
-def _whole(q: str | int) -> bool:
+def _bytes(q: str | int) -> bool:
     value = qvalue(q)
-    return bool(value == value.to_integral_value())
+    return bool(
+        value == value.to_integral_value() and value < 2**40 and re.match(BYTES_PATTERN, str(q))
+    )
 
 
-#: a quantity of bytes (memory, storage): a whole number of them
-byte_quantities = quantities().filter(_whole)
+#: a quantity of bytes (memory, storage): a whole number of them, below 1Ti
+byte_quantities = quantities().filter(_bytes)
 
 
 @st.composite
@@ -313,7 +316,7 @@ def _limit_below_request(draw: Draw, spec: Spec) -> tuple[str, str]:
 
 @mutation
 def _fractional_bytes(draw: Draw, spec: Spec) -> tuple[str, str]:
-    amount = draw(st.sampled_from(["1m", "512m", "0.5", "1.5", "100500m"]))
+    amount = draw(st.sampled_from(["1m", "512m", "0.5", "1.5", "100500m", "1Ti", "1.0001Gi"]))
     if draw(st.booleans()):
         spec["tmpSizeLimit"] = amount
         return "fractional bytes in tmpSizeLimit", "tmpSizeLimit"
@@ -568,6 +571,9 @@ _PLACES: list[tuple[str | int, ...]] = [
     ("probes",),
     ("probes", "liveness"),
     ("probes", "liveness", "periodSeconds"),
+    ("probes", "readiness", "path"),
+    ("secrets", 0, "name"),
+    ("env", 0, "name"),
     ("terminationGracePeriodSeconds",),
     ("preStopSleepSeconds",),
     ("securityContext",),
@@ -597,10 +603,28 @@ def _put(spec: Spec, path: tuple[str | int, ...], value: Any) -> None:
         node[path[-1]] = value
 
 
+#: strings that look like quantities, or almost (the two parsers differ at the edges)
+quantity_ish = st.one_of(
+    st.text(st.sampled_from(list("0123456789.+-eEmkKMGTPinu _")), min_size=1, max_size=8),
+    st.from_regex(
+        r"[+-]?([0-9]{1,18}(\.[0-9]{0,5})?|\.[0-9]{1,5})([eE][+-]?[0-9]{1,3}|[KMGTPE]i|[numkMGTPE])?",
+        fullmatch=True,
+    ),
+)
+#: strings with the whitespace and controls that regex engines disagree about
+tricky_text = st.text(
+    st.sampled_from(["a", "/", ".", "\u00a0", "\u2003", "\x0b", "\x1c", "\x85", " ", "\t", "é"]),
+    min_size=1,
+    max_size=5,
+)
+
+
 @st.composite
 def wild_specs(draw: Draw) -> Spec:
-    """A valid spec with an arbitrary JSON value put in one or two places."""
+    """A valid spec with an arbitrary JSON value (or a near-quantity, or a string of tricky
+    characters) put in one or two places."""
     spec = copy.deepcopy(draw(valid_specs()))
     for _ in range(draw(st.integers(1, 2))):
-        _put(spec, draw(st.sampled_from(_PLACES)), draw(json_values))
+        value = draw(st.one_of(json_values, quantity_ish, tricky_text.map(lambda t: "/" + t)))
+        _put(spec, draw(st.sampled_from(_PLACES)), value)
     return spec

@@ -31,6 +31,10 @@ def test_minimal_app_is_valid_and_defaults_apply() -> None:
     assert spec.automount_service_account_token is False
 
 
+def cpu_limit(cpu: str) -> dict[str, Any]:
+    return {"resources": {"limits": {"memory": "1Gi", "cpu": cpu}}}
+
+
 # (spec overrides, expected path, expected message or fragment)
 REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("image missing", {"image": None}, "spec.image", "is required"),
@@ -247,6 +251,21 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         {"resources": {"limits": {"memory": "512m"}}},
         "spec.resources.limits.memory",
         models.MSG_WHOLE_BYTES,
+    ),
+    ("cpu as a Python number", cpu_limit("1_000"), "spec.resources.limits.cpu", "quantity"),
+    ("cpu suffix only", cpu_limit("m"), "spec.resources.limits.cpu", "quantity"),
+    ("cpu exponent of 3 digits", cpu_limit("1e100"), "spec.resources.limits.cpu", "quantity"),
+    (
+        "memory of 1Ti",
+        {"resources": {"limits": {"memory": "1Ti"}}},
+        "spec.resources.limits.memory",
+        models.MSG_BYTES_MAX,
+    ),
+    (
+        "memory with 4 fraction digits",
+        {"resources": {"limits": {"memory": "1.0001Gi"}}},
+        "spec.resources.limits.memory",
+        models.MSG_BYTES_FORM,
     ),
     ("tmp size of half a byte", {"tmpSizeLimit": "0.5"}, "spec.tmpSizeLimit", "whole number"),
     ("tmp size as fraction", {"tmpSizeLimit": 0.5}, "spec.tmpSizeLimit", "whole number"),

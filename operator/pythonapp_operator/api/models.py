@@ -126,6 +126,19 @@ Image = Annotated[
 ]
 
 MSG_QUANTITY = "must be a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi"
+#: the quantity grammar of the Kubernetes API reference (number, then an SI or binary suffix
+#: or an exponent), with exponents of at most two digits. Both sides check it first: the
+#: client library's parser takes what Python's Decimal takes ("1_000", " 1", "Infinity",
+#: "1K"), the API server's takes a suffix with no number ("m", ".E3"); and an exponent like
+#: e-899 or e584 defeats the float arithmetic of the whole-bytes rule (CEL overflows, Python
+#: underflows to 0). None of them is a quantity anyone means.
+QUANTITY_PATTERN = (
+    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,2}|[KMGTPE]i|[numkMGTPE])?$"
+)
+_QUANTITY_RE = re.compile(QUANTITY_PATTERN)
+#: bounds the CEL rules' cost (an unbounded string makes the CRD exceed its cost budget)
+QUANTITY_MAX_LENGTH = 64
+MSG_QUANTITY_LENGTH = f"must be at most {QUANTITY_MAX_LENGTH} characters"
 
 
 def quantity_value(value: str | int) -> Decimal:
@@ -151,6 +164,10 @@ def _normalise_quantity(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _fail("quantity", MSG_QUANTITY)
     text = str(value)
+    if isinstance(value, str) and len(text) > QUANTITY_MAX_LENGTH:
+        raise _fail("quantity", MSG_QUANTITY_LENGTH)
+    if not _QUANTITY_RE.fullmatch(text):
+        raise _fail("quantity", MSG_QUANTITY)
     try:
         parsed = quantity_value(text)
     except (ValueError, ArithmeticError):
@@ -161,7 +178,7 @@ def _normalise_quantity(value: object) -> str:
 
 
 _QUANTITY_RULES = [
-    cel("isQuantity(string(self))", MSG_QUANTITY),
+    cel(f"string(self).matches(r'{QUANTITY_PATTERN}') && isQuantity(string(self))", MSG_QUANTITY),
     cel(
         "!isQuantity(string(self)) || quantity(string(self)).compareTo(quantity('0')) >= 0",
         "must not be negative",
@@ -172,21 +189,38 @@ Quantity = Annotated[
     str,
     BeforeValidator(_normalise_quantity),
     WithJsonSchema(
-        {"x-kubernetes-int-or-string": True, "x-kubernetes-validations": _QUANTITY_RULES}
+        {
+            "x-kubernetes-int-or-string": True,
+            "maxLength": QUANTITY_MAX_LENGTH,
+            "x-kubernetes-validations": _QUANTITY_RULES,
+        }
     ),
 ]
 
 MSG_WHOLE_BYTES = (
     "must be a whole number of bytes, e.g. 256Mi or 1Gi: 1m is a thousandth of a byte (M is mega)"
 )
-MSG_BYTES_MAX = "must be less than 1Ei"
-_BYTES_MAX = 2**60
+MSG_BYTES_FORM = (
+    "must be a quantity of bytes with at most 15 digits before the point and 3 after it, "
+    "e.g. 512Mi, 1.5Gi or 268435456"
+)
+MSG_BYTES_MAX = "must be less than 1Ti"
+_BYTES_MAX = 2**40
+#: a quantity of bytes: the quantity grammar with at most 15 integer and 3 fraction digits
+BYTES_PATTERN = (
+    r"^[+-]?([0-9]{1,15}(\.[0-9]{0,3})?|\.[0-9]{1,3})([eE][+-]?[0-9]{1,2}|[KMGTPE]i|[numkMGTPE])?$"
+)
+_BYTES_RE = re.compile(BYTES_PATTERN)
 
 
 def _whole_bytes(value: str) -> str:
     # The API server warns about a fractional byte count on a pod's resources (and 512m for
-    # 512Mi is a classic slip). As the CEL twin below sees it: the quantity as a float is a
-    # whole number (exact for every quantity of up to 15 significant digits), below 1Ei.
+    # 512Mi is a classic slip). CEL has no exact test (its isInteger() is about a quantity's
+    # internal form: false for 2000m), only asApproximateFloat(); so the form is bounded (15
+    # + 3 digits, below 1Ti) to where a float tells a fraction of a byte (a multiple of 1/125
+    # at worst) from a whole number on both sides alike.
+    if not _BYTES_RE.fullmatch(value):
+        raise _fail("quantity", MSG_BYTES_FORM)
     parsed = quantity_value(value)
     if parsed >= _BYTES_MAX:
         raise _fail("quantity", MSG_BYTES_MAX)
@@ -196,8 +230,9 @@ def _whole_bytes(value: str) -> str:
 
 
 _Q = "quantity(string(self))"
+_LIMIT = "quantity('1Ti')"
 
-#: a quantity of bytes (memory, storage): a whole number of them
+#: a quantity of bytes (memory, storage): a whole number of them, below 1Ti
 Bytes = Annotated[
     str,
     BeforeValidator(_normalise_quantity),
@@ -205,15 +240,13 @@ Bytes = Annotated[
     WithJsonSchema(
         {
             "x-kubernetes-int-or-string": True,
+            "maxLength": QUANTITY_MAX_LENGTH,
             "x-kubernetes-validations": [
                 *_QUANTITY_RULES,
+                cel(f"string(self).matches(r'{BYTES_PATTERN}')", MSG_BYTES_FORM),
+                cel(f"!isQuantity(string(self)) || {_Q}.compareTo({_LIMIT}) < 0", MSG_BYTES_MAX),
                 cel(
-                    f"!isQuantity(string(self)) || {_Q}.compareTo(quantity('1Ei')) < 0",
-                    MSG_BYTES_MAX,
-                ),
-                # (CEL's isInteger() is about the quantity's internal form: false for 2000m)
-                cel(
-                    f"!isQuantity(string(self)) || {_Q}.compareTo(quantity('1Ei')) >= 0 || "
+                    f"!isQuantity(string(self)) || {_Q}.compareTo({_LIMIT}) >= 0 || "
                     f"double(int({_Q}.asApproximateFloat())) == {_Q}.asApproximateFloat()",
                     MSG_WHOLE_BYTES,
                 ),
