@@ -252,6 +252,18 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.resources.limits.memory",
         models.MSG_WHOLE_BYTES,
     ),
+    (
+        "probe path with a no-break space",
+        {"probes": {"liveness": {"path": "/a\u00a0b"}}},
+        "spec.probes.liveness.path",
+        "printable ASCII",
+    ),
+    (
+        "probe path with a vertical tab",
+        {"probes": {"liveness": {"path": "/a\x0bb"}}},
+        "spec.probes.liveness.path",
+        "printable ASCII",
+    ),
     ("cpu as a Python number", cpu_limit("1_000"), "spec.resources.limits.cpu", "quantity"),
     ("cpu suffix only", cpu_limit("m"), "spec.resources.limits.cpu", "quantity"),
     ("cpu exponent of 3 digits", cpu_limit("1e100"), "spec.resources.limits.cpu", "quantity"),

@@ -56,7 +56,9 @@ ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 KEY_NAME_PATTERN = r"^[-._a-zA-Z0-9]+$"
 # absolute, normalised (no //, /./, /../, no trailing /), not "/" itself
 ABS_PATH = r"^(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))+$"
-HTTP_PATH = r"^/[^\s]*$"
+# printable ASCII only: \s means Unicode whitespace to Python and ASCII whitespace to RE2 (CEL),
+# so "/a\u00a0b" was refused by one and accepted by the other; a probe path is sent as is
+HTTP_PATH = r"^/[!-~]*$"
 
 MSG_NAME = (
     "must be a DNS-1035 label of at most 63 characters (lowercase letters, digits and '-', "
@@ -351,7 +353,8 @@ _MOUNT_PATH = StringRule(
 )
 _HTTP_PATH = StringRule(
     HTTP_PATH,
-    "must be an HTTP path starting with '/' and without spaces, e.g. /health",
+    "must be an HTTP path starting with '/' in printable ASCII, without spaces (percent-encode "
+    "anything else), e.g. /health",
     512,
     "HTTP path probed on the app's port (web apps only).",
 )
