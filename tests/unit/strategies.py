@@ -14,14 +14,13 @@ Shared by the unit tests (models, reconcile) and the integration tests (the API 
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
 
-from pythonapp_operator.api.models import BYTES_PATTERN, quantity_value
+from pythonapp_operator.api.models import quantity_value
 
 Spec = dict[str, Any]
 Draw = Callable[[st.SearchStrategy[Any]], Any]
@@ -106,9 +105,7 @@ def qvalue(q: str | int) -> Any:
 
 def _bytes(q: str | int) -> bool:
     value = qvalue(q)
-    return bool(
-        value == value.to_integral_value() and value < 2**40 and re.match(BYTES_PATTERN, str(q))
-    )
+    return bool(value == value.to_integral_value() and value < 2**40)
 
 
 #: a quantity of bytes (memory, storage): a whole number of them, below 1Ti

@@ -274,10 +274,10 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         models.MSG_BYTES_MAX,
     ),
     (
-        "memory with 4 fraction digits",
-        {"resources": {"limits": {"memory": "1.0001Gi"}}},
+        "memory of 0.1Ki (102.4 bytes)",
+        {"resources": {"limits": {"memory": "0.1Ki"}}},
         "spec.resources.limits.memory",
-        models.MSG_BYTES_FORM,
+        models.MSG_WHOLE_BYTES,
     ),
     ("tmp size of half a byte", {"tmpSizeLimit": "0.5"}, "spec.tmpSizeLimit", "whole number"),
     ("tmp size as fraction", {"tmpSizeLimit": 0.5}, "spec.tmpSizeLimit", "whole number"),
@@ -347,6 +347,10 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("low uid", {"securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}}),
     ("timeout equal period", {"probes": {"liveness": {"periodSeconds": 5, "timeoutSeconds": 5}}}),
     ("tmp size as whole float", {"tmpSizeLimit": 67108864.0}),
+    # whole numbers of bytes, however written (a float would call 29.0Mi a fraction)
+    ("bytes with a decimal point", {"tmpSizeLimit": "29.0Mi"}),
+    ("bytes as thousandths", {"tmpSizeLimit": "2000m"}),
+    ("bytes as a fraction of Ki", {"resources": {"limits": {"memory": "0.5Ki"}}}),
     # a number without a fractional part is an integer, for the API server too
     ("whole-number float", {"replicas": 2.0, "probes": {"startup": {"periodSeconds": 5.0}}}),
 ]

@@ -202,31 +202,17 @@ Quantity = Annotated[
 MSG_WHOLE_BYTES = (
     "must be a whole number of bytes, e.g. 256Mi or 1Gi: 1m is a thousandth of a byte (M is mega)"
 )
-MSG_BYTES_FORM = (
-    "must be a quantity of bytes with at most 15 digits before the point and 3 after it, "
-    "e.g. 512Mi, 1.5Gi or 268435456"
-)
 MSG_BYTES_MAX = "must be less than 1Ti"
 _BYTES_MAX = 2**40
-#: a quantity of bytes: the quantity grammar with at most 15 integer and 3 fraction digits
-BYTES_PATTERN = (
-    r"^[+-]?([0-9]{1,15}(\.[0-9]{0,3})?|\.[0-9]{1,3})([eE][+-]?[0-9]{1,2}|[KMGTPE]i|[numkMGTPE])?$"
-)
-_BYTES_RE = re.compile(BYTES_PATTERN)
 
 
 def _whole_bytes(value: str) -> str:
     # The API server warns about a fractional byte count on a pod's resources (and 512m for
-    # 512Mi is a classic slip). CEL has no exact test (its isInteger() is about a quantity's
-    # internal form: false for 2000m), only asApproximateFloat(); so the form is bounded (15
-    # + 3 digits, below 1Ti) to where a float tells a fraction of a byte (a multiple of 1/125
-    # at worst) from a whole number on both sides alike.
-    if not _BYTES_RE.fullmatch(value):
-        raise _fail("quantity", MSG_BYTES_FORM)
+    # 512Mi is a classic slip). Exact on both sides; see the CEL twin below.
     parsed = quantity_value(value)
     if parsed >= _BYTES_MAX:
         raise _fail("quantity", MSG_BYTES_MAX)
-    if not float(parsed).is_integer():
+    if parsed != parsed.to_integral_value():
         raise _fail("quantity", MSG_WHOLE_BYTES)
     return value
 
@@ -234,7 +220,11 @@ def _whole_bytes(value: str) -> str:
 _Q = "quantity(string(self))"
 _LIMIT = "quantity('1Ti')"
 
-#: a quantity of bytes (memory, storage): a whole number of them, below 1Ti
+#: a quantity of bytes (memory, storage): a whole number of them, below 1Ti.
+#: CEL has no exact test: isInteger() is about a quantity's internal form (false for 2000m
+#: and 0.5Ki) and asApproximateFloat() is approximate (29.0Mi is 30408704.000000004). So the
+#: rule rounds the float to the nearest integer and subtracts it from the quantity, exactly:
+#: a whole number leaves 0. Below 1Ti the float is within far less than 0.5 of the quantity.
 Bytes = Annotated[
     str,
     BeforeValidator(_normalise_quantity),
@@ -245,11 +235,11 @@ Bytes = Annotated[
             "maxLength": QUANTITY_MAX_LENGTH,
             "x-kubernetes-validations": [
                 *_QUANTITY_RULES,
-                cel(f"string(self).matches(r'{BYTES_PATTERN}')", MSG_BYTES_FORM),
                 cel(f"!isQuantity(string(self)) || {_Q}.compareTo({_LIMIT}) < 0", MSG_BYTES_MAX),
                 cel(
                     f"!isQuantity(string(self)) || {_Q}.compareTo({_LIMIT}) >= 0 || "
-                    f"double(int({_Q}.asApproximateFloat())) == {_Q}.asApproximateFloat()",
+                    f"{_Q}.compareTo(quantity('0')) < 0 || "
+                    f"{_Q}.sub(int({_Q}.asApproximateFloat() + 0.5)).compareTo(quantity('0')) == 0",
                     MSG_WHOLE_BYTES,
                 ),
             ],
