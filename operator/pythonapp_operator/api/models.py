@@ -179,10 +179,20 @@ def _normalise_quantity(value: object) -> str:
     return text
 
 
+def is_quantity(value: str) -> str:
+    """CEL: ``value`` is a quantity, and false (never an error) for any other JSON value.
+
+    A rule that errors is not ratcheted by the API server: on an object stored while the CRD
+    had no schema (requests.cpu: {}), an erroring rule refused even the operator's status
+    patch, so the app could not be marked Stalled. A rule that is merely false on an
+    unchanged value is ratcheted."""
+    return f"((type({value}) == int || type({value}) == string) && isQuantity(string({value})))"
+
+
 _QUANTITY_RULES = [
-    cel(f"string(self).matches(r'{QUANTITY_PATTERN}') && isQuantity(string(self))", MSG_QUANTITY),
+    cel(f"{is_quantity('self')} && string(self).matches(r'{QUANTITY_PATTERN}')", MSG_QUANTITY),
     cel(
-        "!isQuantity(string(self)) || quantity(string(self)).compareTo(quantity('0')) >= 0",
+        f"!{is_quantity('self')} || quantity(string(self)).compareTo(quantity('0')) >= 0",
         "must not be negative",
     ),
 ]
@@ -235,9 +245,9 @@ Bytes = Annotated[
             "maxLength": QUANTITY_MAX_LENGTH,
             "x-kubernetes-validations": [
                 *_QUANTITY_RULES,
-                cel(f"!isQuantity(string(self)) || {_Q}.compareTo({_LIMIT}) < 0", MSG_BYTES_MAX),
+                cel(f"!{is_quantity('self')} || {_Q}.compareTo({_LIMIT}) < 0", MSG_BYTES_MAX),
                 cel(
-                    f"!isQuantity(string(self)) || {_Q}.compareTo({_LIMIT}) >= 0 || "
+                    f"!{is_quantity('self')} || {_Q}.compareTo({_LIMIT}) >= 0 || "
                     f"{_Q}.compareTo(quantity('0')) < 0 || "
                     f"{_Q}.sub(int({_Q}.asApproximateFloat() + 0.5)).compareTo(quantity('0')) == 0",
                     MSG_WHOLE_BYTES,
@@ -483,6 +493,7 @@ def _limit_rule(resource: str) -> dict[str, str]:
     field = resource.replace("-", "__dash__")
     return cel(
         f"!has(self.requests) || !has(self.requests.{field}) || !has(self.limits.{field}) || "
+        f"!{is_quantity(f'self.limits.{field}')} || !{is_quantity(f'self.requests.{field}')} || "
         f"quantity(string(self.limits.{field}))"
         f".compareTo(quantity(string(self.requests.{field}))) >= 0",
         _limit_message(resource),
