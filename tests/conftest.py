@@ -17,6 +17,11 @@ the cluster already runs) and shared; tests isolate themselves with a fresh name
   the session instead (only the session's cluster: never the demo's).
 * A cluster that cannot be had is a test *failure* in CI (``CI=true``), never a skip; locally it
   is a skip that says how to get one.
+
+Hypothesis runs under a profile chosen by ``HYPOTHESIS_PROFILE``: ``ci`` (the default, what
+``make test`` runs) draws a fixed sequence (derandomized, no example database), so a run is
+reproducible and a failure in CI is the same failure locally; ``chaos`` draws ten times as many
+examples, randomly, for ``make chaos``. Tests that set ``max_examples`` themselves keep it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, settings
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -40,6 +46,21 @@ from pythonapp_operator.devcluster import binaries
 from pythonapp_operator.devcluster.paths import STATE_ENV, cache_root, own_state_dir
 
 T = TypeVar("T")
+
+HYPOTHESIS_PROFILE_ENV = "HYPOTHESIS_PROFILE"
+_FIXTURE_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=_FIXTURE_OK,
+)
+settings.register_profile(
+    "chaos", database=None, max_examples=1000, deadline=None, suppress_health_check=_FIXTURE_OK
+)
+settings.load_profile(os.environ.get(HYPOTHESIS_PROFILE_ENV, "ci"))
 E2E_ENV = "KUBECONFIG_E2E"
 KEEP_ENV = "PYTHONAPP_DEV_KEEP"
 #: the dev cluster the user's environment names (None: the defaults), before the session

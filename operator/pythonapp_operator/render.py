@@ -131,6 +131,8 @@ def _resources(spec: PythonAppSpec) -> Manifest:
             req = req or lim  # memory is not compressible: request what the limit allows
         if req is None:
             req = DEFAULT_REQUESTS[resource]
+            if lim is not None and quantity_value(lim) < quantity_value(req):
+                req = lim  # a default request never goes above the user's limit
         if lim is None:
             lim = DEFAULT_LIMITS[resource]
             if quantity_value(lim) < quantity_value(req):

@@ -21,8 +21,10 @@ pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def dry_run(kubectl: Path, kubeconfig_path: Path, namespace_for_module: str) -> Any:
+def install_crd(
+    kubectl: Path, kubeconfig_path: Path, crd: Path = ROOT / "crds" / "pythonapps.yaml"
+) -> None:
+    """Apply the CRD (server-side, forced) and wait until it is Established."""
     subprocess.run(
         [
             str(kubectl),
@@ -32,7 +34,7 @@ def dry_run(kubectl: Path, kubeconfig_path: Path, namespace_for_module: str) -> 
             "--server-side",
             "--force-conflicts",
             "-f",
-            str(ROOT / "crds" / "pythonapps.yaml"),
+            str(crd),
         ],
         check=True,
         capture_output=True,
@@ -50,6 +52,11 @@ def dry_run(kubectl: Path, kubeconfig_path: Path, namespace_for_module: str) -> 
         check=True,
         capture_output=True,
     )
+
+
+@pytest.fixture(scope="module")
+def dry_run(kubectl: Path, kubeconfig_path: Path, namespace_for_module: str) -> Any:
+    install_crd(kubectl, kubeconfig_path)
 
     def apply(doc: dict[str, Any]) -> subprocess.CompletedProcess[str]:
         doc["metadata"]["namespace"] = namespace_for_module

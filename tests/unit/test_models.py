@@ -31,6 +31,10 @@ def test_minimal_app_is_valid_and_defaults_apply() -> None:
     assert spec.automount_service_account_token is False
 
 
+def cpu_limit(cpu: str) -> dict[str, Any]:
+    return {"resources": {"limits": {"memory": "1Gi", "cpu": cpu}}}
+
+
 # (spec overrides, expected path, expected message or fragment)
 REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("image missing", {"image": None}, "spec.image", "is required"),
@@ -230,6 +234,77 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("command not list", {"command": "python app.py"}, "spec.command", "list"),
     ("env value not string", {"env": [{"name": "A", "value": 1}]}, "spec.env[0].value", "string"),
+    (
+        "env name twice",
+        {"env": [{"name": "A"}, {"name": "A"}]},
+        "spec.env[1].name",
+        models.MSG_DUPLICATE_NAME,
+    ),
+    (
+        "secret twice at two paths",
+        {"secrets": [{"name": "db", "mountPath": "/a"}, {"name": "db", "mountPath": "/b"}]},
+        "spec.secrets[1].name",
+        models.MSG_DUPLICATE_NAME,
+    ),
+    (
+        "memory in thousandths of a byte",
+        {"resources": {"limits": {"memory": "512m"}}},
+        "spec.resources.limits.memory",
+        models.MSG_WHOLE_BYTES,
+    ),
+    (
+        "probe path with a no-break space",
+        {"probes": {"liveness": {"path": "/a\u00a0b"}}},
+        "spec.probes.liveness.path",
+        "printable ASCII",
+    ),
+    (
+        "probe path with a vertical tab",
+        {"probes": {"liveness": {"path": "/a\x0bb"}}},
+        "spec.probes.liveness.path",
+        "printable ASCII",
+    ),
+    ("cpu as a Python number", cpu_limit("1_000"), "spec.resources.limits.cpu", "quantity"),
+    ("cpu suffix only", cpu_limit("m"), "spec.resources.limits.cpu", "quantity"),
+    ("cpu exponent of 3 digits", cpu_limit("1e100"), "spec.resources.limits.cpu", "quantity"),
+    (
+        "memory of 1Ti",
+        {"resources": {"limits": {"memory": "1Ti"}}},
+        "spec.resources.limits.memory",
+        models.MSG_BYTES_MAX,
+    ),
+    (
+        "memory of 0.1Ki (102.4 bytes)",
+        {"resources": {"limits": {"memory": "0.1Ki"}}},
+        "spec.resources.limits.memory",
+        models.MSG_WHOLE_BYTES,
+    ),
+    ("tmp size of half a byte", {"tmpSizeLimit": "0.5"}, "spec.tmpSizeLimit", "whole number"),
+    ("tmp size as fraction", {"tmpSizeLimit": 0.5}, "spec.tmpSizeLimit", "whole number"),
+    ("over the size budget", {"args": ["x" * 4096] * 32 + ["z"]}, "spec", models.MSG_TEXT_BUDGET),
+    # values of the wrong JSON type are refused, never converted (the API server refuses them)
+    ("replicas as string", {"replicas": "2"}, "spec.replicas", "valid integer"),
+    ("replicas as boolean", {"replicas": True}, "spec.replicas", "valid integer"),
+    ("replicas fractional", {"replicas": 2.5}, "spec.replicas", "valid integer"),
+    ("port as string", {"port": "8080"}, "spec.port", "valid integer"),
+    (
+        "token as string",
+        {"automountServiceAccountToken": "true"},
+        "spec.automountServiceAccountToken",
+        "valid boolean",
+    ),
+    (
+        "token as number",
+        {"automountServiceAccountToken": 1},
+        "spec.automountServiceAccountToken",
+        "valid boolean",
+    ),
+    (
+        "grace as string",
+        {"terminationGracePeriodSeconds": "30"},
+        "spec.terminationGracePeriodSeconds",
+        "valid integer",
+    ),
 ]
 
 
@@ -271,6 +346,13 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("grace above drain", {"terminationGracePeriodSeconds": 6}),
     ("low uid", {"securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}}),
     ("timeout equal period", {"probes": {"liveness": {"periodSeconds": 5, "timeoutSeconds": 5}}}),
+    ("tmp size as whole float", {"tmpSizeLimit": 67108864.0}),
+    # whole numbers of bytes, however written (a float would call 29.0Mi a fraction)
+    ("bytes with a decimal point", {"tmpSizeLimit": "29.0Mi"}),
+    ("bytes as thousandths", {"tmpSizeLimit": "2000m"}),
+    ("bytes as a fraction of Ki", {"resources": {"limits": {"memory": "0.5Ki"}}}),
+    # a number without a fractional part is an integer, for the API server too
+    ("whole-number float", {"replicas": 2.0, "probes": {"startup": {"periodSeconds": 5.0}}}),
 ]
 
 
@@ -279,12 +361,25 @@ def test_accepted(overrides: dict[str, Any]) -> None:
     assert problems(make_doc(**overrides)) == []
 
 
+def test_null_fields_are_absent_as_the_api_server_prunes_them() -> None:
+    doc = make_doc(env=[{"name": "A", "value": None}], probes={"liveness": None})
+    for field in ("replicas", "profile", "port", "secrets", "securityContext", "command"):
+        doc["spec"][field] = None
+    doc["spec"]["resources"]["requests"] = None
+    app, found = validate_document(doc)
+    assert found == []
+    assert app is not None
+    assert app.spec.replicas == 2 and app.spec.profile == "web" and app.spec.env[0].value == ""
+    doc["spec"]["image"] = None
+    assert problems(doc) == [("spec.image", "is required")]
+
+
 @pytest.mark.parametrize("name", ["Shop", "1shop", "shop_app", "shop.app", "-shop", "s" * 64])
 def test_object_name_must_be_a_dns1035_label(name: str) -> None:
     doc = make_doc()
     doc["metadata"]["name"] = name
     found = problems(doc)
-    assert found and found[0][0].startswith("metadata")
+    assert found and found[0][0] == "metadata.name"
 
 
 def test_wrong_api_version_is_named() -> None:

@@ -198,6 +198,16 @@ def test_cpu_limit_default_never_below_request() -> None:
     assert c["resources"]["limits"]["cpu"] == "3"
 
 
+def test_default_requests_never_above_a_lower_limit() -> None:
+    # found by the fuzzed server dry run: a limit below a default request made a Deployment
+    # the API server refuses ("must be less than or equal to ... limit")
+    limits = {"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "0"}
+    c = render(app_of(make_doc(resources={"limits": limits})))[0]["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert c["resources"] == {"requests": limits, "limits": limits}
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     replicas=st.integers(0, 50),

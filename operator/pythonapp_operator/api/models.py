@@ -13,7 +13,9 @@ profile, and GitOps tools would see fields they never wrote.
 
 from __future__ import annotations
 
+import functools
 import re
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -53,7 +56,9 @@ ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 KEY_NAME_PATTERN = r"^[-._a-zA-Z0-9]+$"
 # absolute, normalised (no //, /./, /../, no trailing /), not "/" itself
 ABS_PATH = r"^(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))+$"
-HTTP_PATH = r"^/[^\s]*$"
+# printable ASCII only: \s means Unicode whitespace to Python and ASCII whitespace to RE2 (CEL),
+# so "/a\u00a0b" was refused by one and accepted by the other; a probe path is sent as is
+HTTP_PATH = r"^/[!-~]*$"
 
 MSG_NAME = (
     "must be a DNS-1035 label of at most 63 characters (lowercase letters, digits and '-', "
@@ -123,6 +128,19 @@ Image = Annotated[
 ]
 
 MSG_QUANTITY = "must be a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi"
+#: the quantity grammar of the Kubernetes API reference (number, then an SI or binary suffix
+#: or an exponent), with exponents of at most two digits. Both sides check it first: the
+#: client library's parser takes what Python's Decimal takes ("1_000", " 1", "Infinity",
+#: "1K"), the API server's takes a suffix with no number ("m", ".E3"); and an exponent like
+#: e-899 or e584 defeats the float arithmetic of the whole-bytes rule (CEL overflows, Python
+#: underflows to 0). None of them is a quantity anyone means.
+QUANTITY_PATTERN = (
+    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,2}|[KMGTPE]i|[numkMGTPE])?$"
+)
+_QUANTITY_RE = re.compile(QUANTITY_PATTERN)
+#: bounds the CEL rules' cost (an unbounded string makes the CRD exceed its cost budget)
+QUANTITY_MAX_LENGTH = 64
+MSG_QUANTITY_LENGTH = f"must be at most {QUANTITY_MAX_LENGTH} characters"
 
 
 def quantity_value(value: str | int) -> Decimal:
@@ -130,10 +148,28 @@ def quantity_value(value: str | int) -> Decimal:
     return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
 
 
+MSG_QUANTITY_NUMBER = (
+    "must be a string or a whole number: write a fraction as a quantity string, e.g. '500m' "
+    "or '0.5'"
+)
+
+
 def _normalise_quantity(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    # int-or-string, as in the CRD: the API server refuses a fractional number here (0.5). A
+    # whole one written as 64.0 is an integer by the time it gets there: kubectl, Argo CD and
+    # Flux turn YAML into JSON with sigs.k8s.io/yaml, which writes 64.0 as 64 (but 1e21 and
+    # above with an exponent, which the API server reads as a fraction again).
+    if isinstance(value, float):
+        if not value.is_integer() or abs(value) >= 1e21:
+            raise _fail("quantity", MSG_QUANTITY_NUMBER)
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, str | int):
         raise _fail("quantity", MSG_QUANTITY)
     text = str(value)
+    if isinstance(value, str) and len(text) > QUANTITY_MAX_LENGTH:
+        raise _fail("quantity", MSG_QUANTITY_LENGTH)
+    if not _QUANTITY_RE.fullmatch(text):
+        raise _fail("quantity", MSG_QUANTITY)
     try:
         parsed = quantity_value(text)
     except (ValueError, ArithmeticError):
@@ -143,18 +179,78 @@ def _normalise_quantity(value: object) -> str:
     return text
 
 
+def is_quantity(value: str) -> str:
+    """CEL: ``value`` is a quantity, and false (never an error) for any other JSON value.
+
+    A rule that errors is not ratcheted by the API server: on an object stored while the CRD
+    had no schema (requests.cpu: {}), an erroring rule refused even the operator's status
+    patch, so the app could not be marked Stalled. A rule that is merely false on an
+    unchanged value is ratcheted."""
+    return f"((type({value}) == int || type({value}) == string) && isQuantity(string({value})))"
+
+
+_QUANTITY_RULES = [
+    cel(f"{is_quantity('self')} && string(self).matches(r'{QUANTITY_PATTERN}')", MSG_QUANTITY),
+    cel(
+        f"!{is_quantity('self')} || quantity(string(self)).compareTo(quantity('0')) >= 0",
+        "must not be negative",
+    ),
+]
+
 Quantity = Annotated[
     str,
     BeforeValidator(_normalise_quantity),
     WithJsonSchema(
         {
             "x-kubernetes-int-or-string": True,
+            "maxLength": QUANTITY_MAX_LENGTH,
+            "x-kubernetes-validations": _QUANTITY_RULES,
+        }
+    ),
+]
+
+MSG_WHOLE_BYTES = (
+    "must be a whole number of bytes, e.g. 256Mi or 1Gi: 1m is a thousandth of a byte (M is mega)"
+)
+MSG_BYTES_MAX = "must be less than 1Ti"
+_BYTES_MAX = 2**40
+
+
+def _whole_bytes(value: str) -> str:
+    # The API server warns about a fractional byte count on a pod's resources (and 512m for
+    # 512Mi is a classic slip). Exact on both sides; see the CEL twin below.
+    parsed = quantity_value(value)
+    if parsed >= _BYTES_MAX:
+        raise _fail("quantity", MSG_BYTES_MAX)
+    if parsed != parsed.to_integral_value():
+        raise _fail("quantity", MSG_WHOLE_BYTES)
+    return value
+
+
+_Q = "quantity(string(self))"
+_LIMIT = "quantity('1Ti')"
+
+#: a quantity of bytes (memory, storage): a whole number of them, below 1Ti.
+#: CEL has no exact test: isInteger() is about a quantity's internal form (false for 2000m
+#: and 0.5Ki) and asApproximateFloat() is approximate (29.0Mi is 30408704.000000004). So the
+#: rule rounds the float to the nearest integer and subtracts it from the quantity, exactly:
+#: a whole number leaves 0. Below 1Ti the float is within far less than 0.5 of the quantity.
+Bytes = Annotated[
+    str,
+    BeforeValidator(_normalise_quantity),
+    AfterValidator(_whole_bytes),
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "maxLength": QUANTITY_MAX_LENGTH,
             "x-kubernetes-validations": [
-                cel("isQuantity(string(self))", MSG_QUANTITY),
+                *_QUANTITY_RULES,
+                cel(f"!{is_quantity('self')} || {_Q}.compareTo({_LIMIT}) < 0", MSG_BYTES_MAX),
                 cel(
-                    "!isQuantity(string(self)) || "
-                    "quantity(string(self)).compareTo(quantity('0')) >= 0",
-                    "must not be negative",
+                    f"!{is_quantity('self')} || {_Q}.compareTo({_LIMIT}) >= 0 || "
+                    f"{_Q}.compareTo(quantity('0')) < 0 || "
+                    f"{_Q}.sub(int({_Q}.asApproximateFloat() + 0.5)).compareTo(quantity('0')) == 0",
+                    MSG_WHOLE_BYTES,
                 ),
             ],
         }
@@ -257,7 +353,8 @@ _MOUNT_PATH = StringRule(
 )
 _HTTP_PATH = StringRule(
     HTTP_PATH,
-    "must be an HTTP path starting with '/' and without spaces, e.g. /health",
+    "must be an HTTP path starting with '/' in printable ASCII, without spaces (percent-encode "
+    "anything else), e.g. /health",
     512,
     "HTTP path probed on the app's port (web apps only).",
 )
@@ -274,15 +371,50 @@ HttpPath = Annotated[str, _HTTP_PATH.length, _HTTP_PATH.validator, _HTTP_PATH.sc
 
 
 class Base(BaseModel):
-    """Strict base: unknown fields are refused, YAML uses camelCase."""
+    """Strict base: unknown fields are refused, YAML uses camelCase, and values are read as the
+    API server reads them against the CRD's schema, so both accept and refuse the same specs:
+
+    - each value must have its JSON type: ``"2"`` is not an integer, ``"true"`` not a boolean
+      (pydantic's lax mode would convert both; the API server refuses them);
+    - a number with no fractional part (``2.0``) is an integer, as for the API server;
+    - a field set to null is absent: the API server prunes nulls from fields that are not
+      nullable (none is) before it validates, so ``replicas:`` left empty in YAML means the
+      default, and ``image: null`` means "image is required".
+    """
 
     model_config = ConfigDict(
+        strict=True,
         extra="forbid",
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
         use_attribute_docstrings=False,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_the_api_server_reads(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        integers = _integer_fields(cls)
+        return {
+            key: int(value)
+            if isinstance(value, float) and value.is_integer() and key in integers
+            else value
+            for key, value in data.items()
+            if value is not None
+        }
+
+
+@functools.cache
+def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Names and aliases of a model's integer fields (``int`` or ``int | None``)."""
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if annotation is int or int in typing.get_args(annotation):
+            names.update({name, info.alias or name})
+    return frozenset(names)
 
 
 class EnvVar(Base):
@@ -337,8 +469,8 @@ class ResourceList(Base):
     """Amounts of cpu, memory and ephemeral-storage (Kubernetes quantities)."""
 
     cpu: Quantity | None = Field(None, description="CPU, e.g. 250m or 1.")
-    memory: Quantity | None = Field(None, description="Memory, e.g. 256Mi or 1Gi.")
-    ephemeral_storage: Quantity | None = Field(
+    memory: Bytes | None = Field(None, description="Memory, e.g. 256Mi or 1Gi.")
+    ephemeral_storage: Bytes | None = Field(
         None,
         alias="ephemeral-storage",
         description="Local scratch space (logs, /tmp, writable layers), e.g. 256Mi.",
@@ -354,13 +486,14 @@ class Limits(ResourceList):
     """Upper bounds. ``memory`` is required: a Python process without a memory limit can take a
     node's memory from its neighbours."""
 
-    memory: Quantity = Field(description="Memory limit (required), e.g. 512Mi.")
+    memory: Bytes = Field(description="Memory limit (required), e.g. 512Mi.")
 
 
 def _limit_rule(resource: str) -> dict[str, str]:
     field = resource.replace("-", "__dash__")
     return cel(
         f"!has(self.requests) || !has(self.requests.{field}) || !has(self.limits.{field}) || "
+        f"!{is_quantity(f'self.limits.{field}')} || !{is_quantity(f'self.requests.{field}')} || "
         f"quantity(string(self.limits.{field}))"
         f".compareTo(quantity(string(self.requests.{field}))) >= 0",
         _limit_message(resource),
@@ -377,8 +510,9 @@ def _limit_message(resource: str) -> str:
 
 class Resources(Base):
     """Resource requests and limits. Defaults: requests cpu 100m, memory equal to its limit,
-    ephemeral-storage 128Mi; limits cpu 1 (or the cpu request if higher), ephemeral-storage
-    512Mi. A limit below its request is refused."""
+    ephemeral-storage 128Mi (a default request never above the limit given); limits cpu 1 (or
+    the cpu request if higher), ephemeral-storage 512Mi (or the request if higher). A limit
+    below its request is refused."""
 
     model_config = ConfigDict(
         json_schema_extra=_schema_extra(*(_limit_rule(r) for r in RESOURCE_NAMES))
@@ -600,6 +734,31 @@ MSG_GRACE = (
     "whole grace period: raise it or lower preStopSleepSeconds"
 )
 
+#: env values, command and args together, in UTF-8 bytes (see MSG_TEXT_BUDGET)
+TEXT_BUDGET = 128 * 1024
+MSG_TEXT_BUDGET = (
+    f"env values, command and args together must be at most {TEXT_BUDGET // 1024} KiB "
+    "(UTF-8): the API server stores no object over 1.5 MiB (it fails with a 500), kubectl "
+    "apply keeps a copy of the object in a 256 KiB annotation, and every pod carries them: "
+    "put large configuration in a Secret or ConfigMap mounted as files"
+)
+
+
+def _text_bytes(spec: PythonAppSpec) -> int:
+    texts = [e.value for e in spec.env] + list(spec.command or []) + list(spec.args or [])
+    return sum(len(t.encode()) for t in texts)
+
+
+def _rule_text_budget(spec: PythonAppSpec) -> list[RuleProblem]:
+    if _text_bytes(spec) > TEXT_BUDGET:
+        return [((), MSG_TEXT_BUDGET)]
+    return []
+
+
+def _bytes_sum(field: str, item: str) -> str:
+    return f"(has(self.{field}) ? self.{field}.map(x, {item}).sum() : 0)"
+
+
 SPEC_RULES: tuple[Rule, ...] = (
     Rule(
         "port-web-only",
@@ -642,7 +801,45 @@ SPEC_RULES: tuple[Rule, ...] = (
         ".terminationGracePeriodSeconds",
         _rule_grace,
     ),
+    Rule(
+        "text-budget",
+        " + ".join(
+            (
+                _bytes_sum("env", "has(x.value) ? bytes(x.value).size() : 0"),
+                _bytes_sum("command", "bytes(x).size()"),
+                _bytes_sum("args", "bytes(x).size()"),
+            )
+        )
+        + f" <= {TEXT_BUDGET}",
+        MSG_TEXT_BUDGET,
+        None,
+        _rule_text_budget,
+    ),
 )
+
+
+#: the API server's own words first ("Duplicate value"), then what to do
+MSG_DUPLICATE_NAME = (
+    "Duplicate value: an earlier item has the same name; names in this list must be unique"
+)
+
+
+def _duplicate_names(spec: PythonAppSpec) -> list[RuleProblem]:
+    """Repeated names in ``env`` and ``secrets``: the CRD declares both lists as maps keyed
+    by name (:data:`LIST_MAP_BY_NAME`), so the API server refuses a repeated name; say so here
+    too. (A name repeated in one secret's ``env`` is the unique-env rule's.)"""
+    problems: list[RuleProblem] = []
+    lists: tuple[tuple[str, list[str]], ...] = (
+        ("env", [e.name for e in spec.env]),
+        ("secrets", [s.name for s in spec.secrets]),
+    )
+    for field, names in lists:
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                problems.append(((field, i, "name"), MSG_DUPLICATE_NAME))
+            seen.add(name)
+    return problems
 
 
 def _rule_error(problems: list[RuleProblem]) -> PydanticCustomError:
@@ -728,7 +925,7 @@ class PythonAppSpec(Base):
         description="Mount an API token into the pods. Off by default: Python apps rarely call "
         "the Kubernetes API.",
     )
-    tmp_size_limit: Quantity = Field(
+    tmp_size_limit: Bytes = Field(
         DEFAULT_TMP_SIZE,
         description="Size limit of the writable /tmp (the root filesystem is read-only). "
         f"Default {DEFAULT_TMP_SIZE}.",
@@ -750,7 +947,8 @@ class PythonAppSpec(Base):
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> PythonAppSpec:
-        problems = [p for rule in SPEC_RULES for p in rule.check(self)]
+        problems = _duplicate_names(self)
+        problems += [p for rule in SPEC_RULES for p in rule.check(self)]
         if problems:
             raise _rule_error(problems)
         return self
@@ -813,11 +1011,13 @@ class ObjectMeta(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _name_is_label(self) -> ObjectMeta:
-        if not _NAME_RE.fullmatch(self.name):
+    @field_validator("name")
+    @classmethod
+    def _name_is_label(cls, name: str) -> str:
+        # a field validator, so the problem is reported at metadata.name, not metadata
+        if not _NAME_RE.fullmatch(name):
             raise PydanticCustomError("name", MSG_NAME)
-        return self
+        return name
 
 
 class PythonApp(BaseModel):

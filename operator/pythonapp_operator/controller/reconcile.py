@@ -57,7 +57,7 @@ from .kinds import (
     apply_order,
     is_controlled_by,
 )
-from .status import Failure, compute_status, status_differs
+from .status import Failure, compute_status, readable, status_differs
 
 log = logging.getLogger(__name__)
 
@@ -454,7 +454,7 @@ def _record(run: _Run, step: _Step, result: Obj, live: Obj | None) -> Obj:
             f"{kind} {name} was edited outside the operator; fields the operator owns were "
             "put back.",
         )
-    if why == "missing" and live is None and _was_reconciled(run.snap.app.get("status") or {}):
+    if why == "missing" and live is None and _was_reconciled(readable(run.snap.app.get("status"))):
         run.event("Normal", "Recreated", f"{kind} {name} was recreated.")
     return result
 
@@ -494,7 +494,7 @@ def _remove_stale(run: _Run, wanted: set[str]) -> None:
 
 def _sync_status(run: _Run, deployment: Obj | None) -> None:
     """Patch the status if it changed; post a Warning event for a new verdict or failure."""
-    meta, previous = run.meta, run.snap.app.get("status") or {}
+    meta, previous = run.meta, readable(run.snap.app.get("status"))
     failure = run.out.failure
     if failure is None and run.out.hardening:
         # a verdict, not a failure of this reconcile: nothing to retry, the child's next

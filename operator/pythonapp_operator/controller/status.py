@@ -156,6 +156,24 @@ def assess(
     }, fields
 
 
+def readable(status: object) -> dict[str, Any]:
+    """A stored status as this module reads it: a mapping whose ``conditions`` are mappings.
+
+    What the API server hands back is usually the operator's own status, but an object stored
+    while the CRD had no schema (or written by another client) may hold any JSON there. Such a
+    status is read as what it is worth (nothing, or only its well-formed conditions), so the
+    app gets a status of its own instead of a reconcile that raises for ever.
+    """
+    if not isinstance(status, dict):
+        return {}
+    out = dict(status)
+    conditions = out.get("conditions")
+    if conditions is not None:
+        listed = conditions if isinstance(conditions, list) else []
+        out["conditions"] = [c for c in listed if isinstance(c, dict)]
+    return out
+
+
 def compute_status(
     *,
     generation: int | None,
@@ -169,7 +187,7 @@ def compute_status(
     conditions, fields = assess(
         generation=generation, problems=problems, deployment=deployment, failure=failure
     )
-    before = {c.get("type"): c for c in (previous or {}).get("conditions") or []}
+    before = {c.get("type"): c for c in readable(previous).get("conditions") or []}
     out_conditions = []
     for kind in (READY, RECONCILING, STALLED):
         status, reason, message = conditions[kind]
