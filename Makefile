@@ -11,7 +11,7 @@ export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
 .PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools \
-        crd docs golden lock-dev status-fixtures demo demo-down test-down bench bench-curve kind-e2e clean
+        crd docs golden lock-dev status-fixtures demo demo-down test-down bench bench-curve chaos kind-e2e clean
 
 all: test
 
@@ -83,6 +83,17 @@ test-cluster: venv controlplane
 # running so the next run starts in seconds (.ci/run stops it): test-down stops it.
 test: lint controlplane tools
 	$(BIN)/pytest -q tests
+
+# The fault suite at length (its short version runs in `make test`): more apps, every fault
+# CHAOS_ROUNDS times in a seeded random order (CHAOS_SEED replays one), then the fuzzers with
+# hypothesis's long profile. Report: build/chaos/report.json and summary.md.
+CHAOS_APPS ?= 20
+CHAOS_ROUNDS ?= 3
+chaos: venv controlplane
+	CHAOS_APPS=$(CHAOS_APPS) CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(BIN)/pytest -q -s tests/e2e/test_chaos.py
+	HYPOTHESIS_PROFILE=chaos $(BIN)/pytest -q tests/unit/test_fuzz_models.py \
+	  tests/unit/test_fuzz_reconcile.py tests/integration/test_fuzz_api_server.py \
+	  tests/integration/test_fuzz_edges.py tests/integration/test_fuzz_schemaless.py
 
 test-down: venv
 	PYTHONAPP_DEV_STATE="$${PYTHONAPP_DEV_STATE:-$(CACHE)/test}" $(BIN)/pythonapp dev down

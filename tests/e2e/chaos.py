@@ -272,6 +272,11 @@ class Chaos:
         else:
             fault.converged_s = round(time.monotonic() - started, 2)
         self.faults.append(fault)
+        print(  # progress, shown with -s (make chaos)
+            f"[chaos] {kind}: {fault.detail}: "
+            + (f"converged in {fault.converged_s} s" if not problems else f"{problems[:3]}"),
+            flush=True,
+        )
         return fault
 
     def _apps(self) -> list[tuple[str, str]]:
