@@ -2,7 +2,7 @@
 what the operator's forced apply owns (DriftCorrected), report the rest (HardeningDrift, one
 Warning event per verdict, cleared by itself), and stay idle at zero writes meanwhile. The real
 API server's side (atomic lists, ownership of explicit empty and false values) is in
-tests/e2e/test_hardening.py."""
+tests/e2e/test_hardening_on_cluster.py."""
 
 from __future__ import annotations
 
