@@ -343,7 +343,7 @@ class Chaos:
         ):
             time.sleep(0.1)  # gone, not only signalled: else `up` finds it alive and unready
         server = devcluster.status(self.state_dir).server
-        devcluster.up(state_dir=self.state_dir, log=lambda _: None)
+        devcluster.up(state_dir=self.state_dir, log=lambda line: print(f"[chaos] {line}"))
         if devcluster.status(self.state_dir).server != server:
             fault.violations.append("the dev cluster was started afresh, not repaired")
 
