@@ -90,7 +90,8 @@ test: lint controlplane tools
 CHAOS_APPS ?= 20
 CHAOS_ROUNDS ?= 3
 chaos: venv controlplane
-	CHAOS_APPS=$(CHAOS_APPS) CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(BIN)/pytest -q -s tests/e2e/test_chaos.py
+	CHAOS_APPS=$(CHAOS_APPS) CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_CONTROL_PLANE=1 \
+	  $(BIN)/pytest -q -s tests/e2e/test_chaos.py
 	HYPOTHESIS_PROFILE=chaos $(BIN)/pytest -q tests/unit/test_fuzz_models.py \
 	  tests/unit/test_fuzz_reconcile.py tests/integration/test_fuzz_api_server.py \
 	  tests/integration/test_fuzz_edges.py tests/integration/test_fuzz_schemaless.py

@@ -27,6 +27,7 @@ import os
 import random
 import signal
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ from pythonapp_operator.controller.kinds import APP, CHILD_KINDS, controller_of,
 from pythonapp_operator.render import render
 
 Obj = dict[str, Any]
+#: the operator pod's terminationGracePeriodSeconds (deploy/base/deployment.yaml)
+GRACE_SECONDS = 30.0
 
 
 def digest(n: int) -> str:
@@ -77,6 +80,8 @@ class Fault:
     violations: list[str] = field(default_factory=list)
     #: for a fault on the leader: seconds until another replica led
     takeover_s: float | None = None
+    #: for a SIGTERM: seconds until the process exited
+    exit_s: float | None = None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -318,10 +323,19 @@ class Chaos:
         fault.detail = f"a new digest on {len(apps)} apps, then SIGTERM {lead.log.name}"
         self._roll(apps)
         started = time.monotonic()
-        code = lead.stop()
-        if code != 0:
-            fault.violations.append(f"SIGTERM exit code {code}")
+        lead.proc.send_signal(signal.SIGTERM)
         self._takeover(fault, lead, started)
+        try:  # the operator's pod gets terminationGracePeriodSeconds: 30 (deploy/)
+            code = lead.proc.wait(timeout=max(0.0, GRACE_SECONDS - (time.monotonic() - started)))
+        except subprocess.TimeoutExpired:
+            lead.proc.kill()
+            lead.proc.wait()
+            code = None
+        fault.exit_s = round(time.monotonic() - started, 2)
+        if code != 0:
+            fault.violations.append(
+                f"SIGTERM: exit code {code} (None: still running after {GRACE_SECONDS} s)"
+            )
         lead.restart()
 
     def kill_standby(self, fault: Fault) -> None:
@@ -426,11 +440,13 @@ class Chaos:
             these = [f for f in self.faults if f.kind == kind]
             times = [f.converged_s for f in these if f.converged_s is not None]
             takeovers = [f.takeover_s for f in these if f.takeover_s is not None]
+            exits = [f.exit_s for f in these if f.exit_s is not None]
             by_kind[kind] = {
                 "count": len(these),
                 "converged_p50_s": round(statistics.median(times), 2) if times else None,
                 "converged_p99_s": round(percentile(times, 0.99), 2) if times else None,
                 "takeover_max_s": max(takeovers) if takeovers else None,
+                "sigterm_exit_max_s": max(exits) if exits else None,
                 "violations": sum(len(f.violations) for f in these),
             }
         return {

@@ -228,3 +228,28 @@ def test_an_apply_body_reads_back_unchanged_as_yaml(value: str) -> None:
     body = apply_body(manifest)
     assert yaml.safe_load(body.decode()) == manifest
     assert json.loads(body) == manifest
+
+
+def test_closing_streams_never_fails_on_one_that_ended_meanwhile() -> None:
+    """urllib3 refuses to shut down a response whose connection went back to the pool; the
+    operator's clean-up then failed and kopf retried it a minute later (the fault suite's
+    SIGTERM mid-rollout: no exit within 30 s, the Lease never released)."""
+
+    class Ended:
+        closed = False
+
+        def shutdown(self) -> None:
+            raise RuntimeError("Cannot shutdown as connection has already been released")
+
+    class Open:
+        def __init__(self) -> None:
+            self.ended = False
+
+        def shutdown(self) -> None:
+            self.ended = True
+
+    api = RestApi(_Transport())
+    ended, live = Ended(), Open()
+    api._streams.update({ended, live})
+    api.close_streams()
+    assert live.ended
