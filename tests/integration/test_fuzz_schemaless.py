@@ -163,7 +163,8 @@ def test_objects_stored_without_a_schema_end_stalled_invalid_spec(
         assert conditions["Stalled"]["reason"] == "InvalidSpec", where
         assert conditions["Ready"]["reason"] == "InvalidSpec", where
     assert stalled >= len(names) // 2, f"only {stalled} of {len(names)} objects were invalid"
-    # (The explicit example usually meets the known limit, but not always: in a full `make
-    # test` the session's own operator reconciles these objects too, and its write may land
-    # the status first. Its presence is not a requirement; a majority of refusals would be.)
+    # (The explicit example met the known limit in every run alone, but not in one full `make
+    # test` from a fresh clone (0 refused; there the session's own operator reconciles these
+    # objects too): the cause is not established. Fewer refusals is never a fault; a majority
+    # of them would be.)
     assert refused <= len(names) // 2, f"{refused} of {len(names)} status writes refused"
