@@ -140,16 +140,22 @@ def edit_and_wait(k: Kubectl, namespace: str, wait: Wait, replicas: int) -> None
     )
 
 
+def leader_and_standby(replicas: Replicas, wait: Wait) -> tuple[OperatorProcess, OperatorProcess]:
+    """Two replicas started in turn: the first leads, the second has listed and stands by."""
+    leader = replicas.start()
+    wait(lambda: leads(leader), TAKEOVER_BOUND, "the first replica to lead")
+    standby = replicas.start()
+    wait(lambda: stands_by(standby), 60, "the second replica to list, and stand by")
+    return leader, standby
+
+
 def test_one_replica_writes_the_other_stands_by_then_takes_over_on_sigterm(
     replicas: Replicas,
     k: Kubectl,
     wait: Wait,
     record_property: Callable[[str, Any], None],
 ) -> None:
-    leader = replicas.start()
-    wait(lambda: leads(leader), TAKEOVER_BOUND, "the first replica to lead")
-    standby = replicas.start()
-    wait(lambda: stands_by(standby), 60, "the second replica to list, and stand by")
+    leader, standby = leader_and_standby(replicas, wait)
     first = identity(leader)
     assert holder(k, replicas) == first
     standby_id = identity(standby, f"standing by (leader: {first})")
@@ -182,10 +188,7 @@ def test_after_a_sigkill_the_standby_takes_over_once_the_lease_expires(
     wait: Wait,
     record_property: Callable[[str, Any], None],
 ) -> None:
-    leader = replicas.start()
-    wait(lambda: leads(leader), TAKEOVER_BOUND, "the first replica to lead")
-    standby = replicas.start()
-    wait(lambda: stands_by(standby), 60, "the second replica to stand by")
+    leader, standby = leader_and_standby(replicas, wait)
     edit_and_wait(k, replicas.namespace, wait, 1)
 
     since = time.monotonic()

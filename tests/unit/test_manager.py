@@ -133,12 +133,22 @@ def test_an_event_for_what_the_cache_already_holds_is_not_even_trimmed(
     assert not c.store.has(DEPLOYMENT, "team-a", "shop")
 
 
-def _reconcile_once(c: Controller, key: tuple[str, str]) -> None:
-    """What a worker does with one key, without the worker: snapshot, reconcile, absorb."""
-    snap = c.snapshot(key)
+KEY = ("team-a", "shop")
+
+
+def _reconcile(c: Controller) -> Outcome:
+    """What a worker does with one key, without the worker, up to the absorbing."""
+    snap = c.snapshot(KEY)
     assert snap is not None
-    memory = c.memories.setdefault(key, Memory())
-    c._absorb(key, reconcile(c.api, snap, memory))  # type: ignore[arg-type]
+    return reconcile(c.api, snap, c.memories.setdefault(KEY, Memory()))  # type: ignore[arg-type]
+
+
+def _stored_app(c: Controller) -> tuple[FakeApi, dict[str, Any]]:
+    """The app stored on the fake API server and seen by the controller's cache."""
+    api: FakeApi = c.api  # type: ignore[assignment]
+    stored = api.put(app("1"))
+    c.observe(APP, stored, "ADDED")
+    return api, stored
 
 
 def test_a_spec_edit_absorbed_with_the_status_response_is_queued_again() -> None:
@@ -148,23 +158,18 @@ def test_a_spec_edit_absorbed_with_the_status_response_is_queued_again() -> None
 
     async def main() -> None:
         c = controller()
-        api: FakeApi = c.api  # type: ignore[assignment]
-        key = ("team-a", "shop")
-        stored = api.put(app("1"))
-        c.observe(APP, stored, "ADDED")
-        assert await c.queue.get() == key
-        # the user edits the spec after the reconcile took its snapshot, before its status write
-        snap_app = c.store.get(APP, *key)
+        api, _ = _stored_app(c)
+        assert await c.queue.get() == KEY
+        # the user edits the spec after the reconcile took its snapshot (the cache still holds
+        # generation 1), before its status write
         edited = api.objects["PythonApp", "team-a", "shop"]
         edited["spec"]["replicas"] = 5
         edited["metadata"]["generation"] = 2
         edited["metadata"]["resourceVersion"] = "150"
-        snap = c.snapshot(key)
-        assert snap is not None and snap.app == snap_app
-        c._absorb(key, reconcile(c.api, snap, c.memories.setdefault(key, Memory())))  # type: ignore[arg-type]
-        c.queue.done(key)
+        c._absorb(KEY, _reconcile(c))
+        c.queue.done(KEY)
         c.observe(APP, edited, "MODIFIED")  # the edit's event: older than the response
-        assert c.store.get(APP, *key)["metadata"]["generation"] == 2  # type: ignore[index]
+        assert c.store.get(APP, *KEY)["metadata"]["generation"] == 2  # type: ignore[index]
         assert len(c.queue) == 1, "the new generation must be reconciled, not left to resync"
 
     asyncio.run(main())
@@ -175,25 +180,19 @@ def test_an_apps_memory_goes_with_it_on_every_path() -> None:
 
     async def main() -> None:
         c = controller()
-        api: FakeApi = c.api  # type: ignore[assignment]
-        key = ("team-a", "shop")
-        stored = api.put(app("1"))
-        c.observe(APP, stored, "ADDED")
-        _reconcile_once(c, key)
-        assert key in c.memories
+        api, stored = _stored_app(c)
+        c._absorb(KEY, _reconcile(c))
+        assert KEY in c.memories
         c.observe(APP, stored, "DELETED")
-        assert key not in c.memories  # the app's DELETED
+        assert KEY not in c.memories  # the app's DELETED
         again = app("1")
         again["metadata"]["uid"] = "app-uid-2"  # re-created: another object
         c.observe(APP, api.put(again), "ADDED")
-        snap = c.snapshot(key)
-        assert snap is not None
-        memory = c.memories.setdefault(key, Memory())
-        outcome = reconcile(c.api, snap, memory)  # type: ignore[arg-type]
+        outcome = _reconcile(c)
         c.observe(APP, api.objects["PythonApp", "team-a", "shop"], "DELETED")  # meanwhile
-        c._absorb(key, outcome)
-        assert key not in c.memories  # not written back for an app that is gone
-        assert not c.store.has(APP, *key)
+        c._absorb(KEY, outcome)
+        assert KEY not in c.memories  # not written back for an app that is gone
+        assert not c.store.has(APP, *KEY)
 
     asyncio.run(main())
 
