@@ -14,10 +14,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from pythonapp_operator import GROUP, PLURAL, VERSION
-from pythonapp_operator.controller.client import FIELD_MANAGER, apply_body
+from pythonapp_operator.controller.client import FIELD_MANAGER, apply_body, prepare
 from pythonapp_operator.controller.kinds import KINDS_BY_KIND
 
 Obj = dict[str, Any]
@@ -77,14 +76,7 @@ class Server:
         body: Obj | bytes | None = None,
         content_type: str = "application/json",
     ) -> Answer:
-        url_path = f"{path}?{urlencode(query)}" if query else path
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        method_, url, headers, _, _ = self.api_client.param_serialize(
-            method=method,
-            resource_path=url_path,
-            header_params=headers,
-            auth_settings=["BearerToken"],
-        )
+        method_, url, headers = prepare(self.api_client, method, path, query, content_type)
         response = self.api_client.rest_client.request(
             method_, url, headers=headers, body=body, _request_timeout=(5, 60)
         )

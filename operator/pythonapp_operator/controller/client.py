@@ -181,6 +181,26 @@ class KubeApi(Protocol):
         ...
 
 
+def prepare(
+    api_client: Any,
+    method: str,
+    path: str,
+    query: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> tuple[str, str, dict[str, str]]:
+    """(method, URL, headers) of one request, with the configuration's auth: the one place that
+    turns a path into what the official client's transport sends (tests' raw requests too)."""
+    url_path = f"{path}?{urlencode(query)}" if query else path
+    headers = {"Accept": "application/json", "Content-Type": content_type}
+    method_, url, headers, _, _ = api_client.param_serialize(
+        method=method,
+        resource_path=url_path,
+        header_params=headers,
+        auth_settings=["BearerToken"],
+    )
+    return str(method_), str(url), dict(headers)
+
+
 class RestApi:
     """:class:`KubeApi` over the official client's configured connection pool."""
 
@@ -228,14 +248,7 @@ class RestApi:
         in-flight limit holds back (a renewal queued behind a burst of reconciles could miss
         its deadline), with its own short timeout.
         """
-        url_path = f"{path}?{urlencode(query)}" if query else path
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        method_, url, headers, _, _ = self.api_client.param_serialize(
-            method=method,
-            resource_path=url_path,
-            header_params=headers,
-            auth_settings=["BearerToken"],
-        )
+        method_, url, headers = prepare(self.api_client, method, path, query, content_type)
         if lease:
             return self._send(
                 method, method_=method_, url=url, headers=headers, body=body, timeout=LEASE_TIMEOUT
@@ -293,13 +306,7 @@ class RestApi:
         requests must not wait behind it). The connection is released when the block ends;
         :meth:`close_streams` ends every open one at once (shutdown).
         """
-        url_path = f"{path}?{urlencode(query)}"
-        method_, url, headers, _, _ = self.api_client.param_serialize(
-            method="GET",
-            resource_path=url_path,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
+        method_, url, headers = prepare(self.api_client, "GET", path, query)
         try:
             response = self.api_client.rest_client.request(
                 method_,

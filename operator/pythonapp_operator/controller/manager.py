@@ -37,15 +37,13 @@ from .. import GROUP, VERSION
 from .cache import Change, Store
 from .client import RestApi
 from .fanout import ThreadFanout
-from .informer import LIST_PAGE, Delta, Died, Event, Informer, Listed, Missing
+from .informer import Delta, Died, Event, Informer, Listed, Missing
 from .kinds import APP, CHILD_KINDS, Key, WatchedKind, owner_key, trim
 from .metrics import Metrics
 from .reconcile import Memory, Outcome, Snapshot, reconcile
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("pythonapp_operator")
-
-__all__ = ["LIST_PAGE", "Controller", "Settings"]
 
 
 def fanout_threads(workers: int) -> int:
@@ -70,6 +68,7 @@ class Settings:
     resync_seconds: float = 300.0
     backoff_base: float = 1.0
     backoff_max: float = 300.0
+    #: how soon a kind that is not served (the CRD missing) is listed again (at most 10 s)
     crd_poll_seconds: float = 60.0
     #: status-only child changes within this window make one reconcile (one status write)
     status_coalesce_seconds: float = 1.0
