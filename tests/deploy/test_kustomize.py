@@ -53,12 +53,13 @@ EXPECTED_CLUSTER_RULES: set[Rule] = {
     ("", "serviceaccounts", CHILD_VERBS),
     ("policy", "poddisruptionbudgets", CHILD_VERBS),
     ("networking.k8s.io", "networkpolicies", CHILD_VERBS),
+    ("apps", "replicasets", frozenset({"list", "watch"})),
+    ("", "pods", frozenset({"list", "watch"})),
     ("", "events", frozenset({"create"})),
     ("apiextensions.k8s.io", "customresourcedefinitions", frozenset({"list", "watch"})),
 }
 FORBIDDEN_RESOURCES = {
     "secrets",
-    "pods",
     "pods/exec",
     "pods/attach",
     "pods/portforward",
@@ -93,6 +94,8 @@ def assert_safe_rules(rules: list[dict[str, Any]], where: str) -> None:
         assert "*" not in text, f"{where}: wildcard in {rule}"
         assert not FORBIDDEN_RESOURCES & set(rule["resources"]), f"{where}: {rule}"
         assert not FORBIDDEN_VERBS & set(rule["verbs"]), f"{where}: {rule}"
+        if "pods" in rule["resources"]:  # what the pods say, read only
+            assert set(rule["verbs"]) <= {"list", "watch"}, f"{where}: {rule}"
 
 
 # --- generated CRD ---------------------------------------------------------------------------

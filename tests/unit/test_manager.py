@@ -218,3 +218,82 @@ def test_a_failed_reconcile_is_logged_not_crashed(caplog: pytest.LogCaptureFixtu
         and failed[0].__dict__["error"] == "no"
         and failed[0].__dict__["reason"] == "Forbidden"
     )
+
+
+POD = KINDS_BY_KIND["Pod"]
+
+
+def a_pod(rv: str, app_name: str = "shop", waiting: str | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = {"running": {"startedAt": "t"}}
+    if waiting:
+        state = {"waiting": {"reason": waiting, "message": "m"}}
+    return {
+        "metadata": {
+            "name": f"{app_name}-abc",
+            "namespace": "team-a",
+            "uid": f"pod-{app_name}",
+            "resourceVersion": rv,
+            "labels": {"app.kubernetes.io/instance": app_name},
+            "ownerReferences": [
+                {"kind": "ReplicaSet", "name": "rs", "uid": "rs", "controller": True}
+            ],
+        },
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [{"name": "app", "ready": not waiting, "state": state}],
+        },
+    }
+
+
+def test_a_pod_event_enqueues_its_app_by_label_gathered_like_status() -> None:
+    async def main() -> None:
+        c = controller()
+        c.observe(APP, app("1"), "ADDED")
+        await c.queue.get()
+        c.queue.done(("team-a", "shop"))
+        c.observe(POD, a_pod("2"), "ADDED")
+        c.observe(POD, a_pod("3", waiting="CrashLoopBackOff"), "MODIFIED")
+        assert len(c.queue) == 0 and c.queue.waiting == 1  # gathered, not urgent
+        assert await asyncio.wait_for(c.queue.get(), 5) == ("team-a", "shop")
+        c.queue.done(("team-a", "shop"))
+        snap = c.snapshot(("team-a", "shop"))
+        assert snap is not None and [p["metadata"]["name"] for p in snap.observed["Pod"]] == [
+            "shop-abc"
+        ]
+        c.observe(POD, a_pod("4", waiting="CrashLoopBackOff"), "DELETED")
+        assert c.queue.waiting == 1  # the pod gone changes what the status says
+        snap = c.snapshot(("team-a", "shop"))
+        assert snap is not None and snap.observed["Pod"] == []
+        assert c.store.members == {}
+        c.observe(POD, a_pod("5", app_name="nobody"), "ADDED")  # no such app: nothing
+        assert c.queue.waiting == 1
+
+    asyncio.run(main())
+
+
+def test_pod_status_that_only_moved_in_time_is_not_a_change() -> None:
+    async def main() -> None:
+        c = controller()
+        c.observe(APP, app("1"), "ADDED")
+        await c.queue.get()
+        c.queue.done(("team-a", "shop"))
+        c.observe(POD, a_pod("2"), "ADDED")
+        await asyncio.wait_for(c.queue.get(), 5)
+        c.queue.done(("team-a", "shop"))
+        later = a_pod("3")
+        later["status"]["conditions"] = []
+        later["status"]["conditions"] = [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "t2", "lastProbeTime": "t3"}
+        ]
+        c.observe(POD, later, "MODIFIED")
+        assert len(c.queue) == 0 and c.queue.waiting == 1  # a condition appeared: a change
+        await asyncio.wait_for(c.queue.get(), 5)
+        c.queue.done(("team-a", "shop"))
+        again = a_pod("4")
+        again["status"]["conditions"] = [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "t4", "lastProbeTime": "t5"}
+        ]
+        c.observe(POD, again, "MODIFIED")
+        assert len(c.queue) == 0 and c.queue.waiting == 0
+
+    asyncio.run(main())

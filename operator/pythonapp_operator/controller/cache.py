@@ -118,6 +118,9 @@ class Entry:
     rv_text: str | None
     content: bytes
     status: bytes | None
+    #: observed kinds (:data:`kinds.OBSERVED_KINDS`): the name of the app it belongs to, by
+    #: its app label, so the cache finds an app's pods without decoding anyone else's
+    app: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +179,8 @@ class Store:
     #: (kind, key) -> a counter bumped whenever the object's content (not its status) changes,
     #: so reconcile can remember "checked, in sync" without comparing again
     versions: dict[tuple[str, Key], int] = field(default_factory=dict)
+    #: observed kinds: (kind, (namespace, app name)) -> names of the objects of that app
+    members: dict[tuple[str, Key], set[str]] = field(default_factory=dict)
     _counter: int = 0
     _codecs: dict[str, _Codecs] = field(default_factory=dict)
 
@@ -224,7 +229,32 @@ class Store:
         meta = obj["metadata"]
         # one shared copy of each namespace name across all its keys
         key = (sys.intern(str(meta.get("namespace", ""))), str(meta["name"]))
-        return key, self._codecs_of(kind).entry(obj)
+        entry = self._codecs_of(kind).entry(obj)
+        if kind.app_label is not None:
+            app = (meta.get("labels") or {}).get(kind.app_label)
+            entry.app = None if app is None else str(app)
+        return key, entry
+
+    def members_of(self, kind: WatchedKind, namespace: str, app: str) -> list[Obj]:
+        """The held objects of an observed kind that belong to the app (by its app label)."""
+        names = self.members.get((kind.kind, (namespace, app)))
+        if not names:
+            return []
+        found = (self.get(kind, namespace, name) for name in sorted(names))
+        return [obj for obj in found if obj is not None]
+
+    def _index(self, kind: WatchedKind, key: Key, old: Entry | None, new: Entry | None) -> None:
+        if kind.app_label is None:
+            return
+        if old is not None and old.app is not None and (new is None or new.app != old.app):
+            slot = (kind.kind, (key[0], old.app))
+            names = self.members.get(slot)
+            if names is not None:
+                names.discard(key[1])
+                if not names:
+                    del self.members[slot]
+        if new is not None and new.app is not None:
+            self.members.setdefault((kind.kind, (key[0], new.app)), set()).add(key[1])
 
     def upsert(self, kind: WatchedKind, obj: Obj) -> Change:
         """Store a trimmed object (:func:`kinds.trim`); what changed beyond its rv.
@@ -246,14 +276,16 @@ class Store:
         if _not_newer(old, new.uid, new.rv):
             return Change.NONE
         bucket[key] = new
+        self._index(kind, key, old, new)
         if old is None or old.content != new.content:
             self._counter += 1
             self.versions[kind.kind, key] = self._counter
             return Change.OTHER
         return Change.STATUS if old.status != new.status else Change.NONE
 
-    def delete(self, kind: WatchedKind, namespace: str, name: str, uid: str | None) -> bool:
-        """Forget an object that was deleted (only if it is still the same one: same uid).
+    def delete(self, kind: WatchedKind, namespace: str, name: str, uid: str | None) -> Entry | None:
+        """Forget an object that was deleted (only if it is still the same one: same uid);
+        the entry forgotten, or None.
 
         The uid is remembered (:attr:`gone`) even when nothing is held: a write response or a
         listed copy of the object may still arrive, and must not bring it back.
@@ -263,10 +295,11 @@ class Store:
         bucket = self.objects.get(kind.kind, {})
         old = bucket.get((namespace, name))
         if old is None or (uid is not None and old.uid != uid):
-            return False
+            return None
         del bucket[(namespace, name)]
         self.versions.pop((kind.kind, (namespace, name)), None)
-        return True
+        self._index(kind, (namespace, name), old, None)
+        return old
 
     def _bury(self, uid: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now

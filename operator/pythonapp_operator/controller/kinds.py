@@ -8,6 +8,7 @@ Secrets for rotation, Jobs for migrations, HorizontalPodAutoscalers) each add on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,12 @@ class WatchedKind:
     order: int = 0
     #: a server-side label selector for its watch ("" = every object in scope)
     selector: str = MANAGED_SELECTOR
+    #: observed kinds only (never applied, many per app): the label naming their app, which
+    #: indexes them in the cache by app; the Deployment controller and the kubelet write them
+    app_label: str | None = None
+    #: what the cache keeps of one object, when not :func:`trim`'s default: the observed kinds
+    #: keep only what status needs, so churn that status does not read compares equal
+    trimmer: Callable[[Any], Obj] | None = None
 
     @property
     def api_version(self) -> str:
@@ -64,7 +71,131 @@ CHILD_KINDS: tuple[WatchedKind, ...] = (
     WatchedKind("apps", "v1", "deployments", "Deployment", keep_status=True, order=1),
 )
 
-KINDS_BY_KIND: dict[str, WatchedKind] = {k.kind: k for k in (APP, *CHILD_KINDS)}
+#: the label every child and pod carries naming its app (unique per app in a namespace)
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+
+
+def _trim_replicaset(body: Any) -> Obj:
+    """A ReplicaSet as status reads it: which Deployment owns it, its revision, and whether
+    pods could be created (``ReplicaFailure``: Pod Security, a quota or a webhook refused
+    them, words seen nowhere else)."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    failures = [
+        {k: c.get(k) for k in ("type", "status", "reason", "message") if c.get(k) is not None}
+        for c in status.get("conditions") or []
+        if c.get("type") == "ReplicaFailure"
+    ]
+    revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
+    out_meta = _observed_meta(meta)
+    if revision is not None:
+        out_meta["annotations"] = {REVISION_ANNOTATION: str(revision)}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": out_meta,
+        "status": {"conditions": failures},
+    }
+
+
+def _trim_pod(body: Any) -> Obj:
+    """A Pod as status reads it: its phase, conditions and containers' states, without the
+    timestamps kubelets refresh (a status that only moved in time compares equal, and makes
+    no reconcile). A running container keeps its start time: it changes only on a restart,
+    and says how long a pod has failed its readiness."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    out: Obj = {
+        "phase": status.get("phase"),
+        "conditions": [
+            {k: c.get(k) for k in ("type", "status", "reason", "message") if c.get(k) is not None}
+            for c in status.get("conditions") or []
+        ],
+    }
+    for field in ("initContainerStatuses", "containerStatuses"):
+        listed = [_trim_container(c) for c in status.get(field) or []]
+        if listed:
+            out[field] = listed
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": _observed_meta(meta), "status": out}
+
+
+def _trim_container(status: Any) -> Obj:
+    out: Obj = {
+        "name": status.get("name"),
+        "ready": bool(status.get("ready")),
+        "restartCount": int(status.get("restartCount") or 0),
+    }
+    if status.get("started") is not None:
+        out["started"] = bool(status.get("started"))
+    state = _trim_state(status.get("state") or {}, keep_start=True)
+    if state:
+        out["state"] = state
+    last = _trim_state(status.get("lastState") or {}, keep_start=False)
+    if last.get("terminated"):
+        out["lastState"] = {"terminated": last["terminated"]}
+    return out
+
+
+def _trim_state(state: Any, *, keep_start: bool) -> Obj:
+    if state.get("waiting") is not None:
+        waiting = state["waiting"] or {}
+        return {"waiting": {k: waiting[k] for k in ("reason", "message") if waiting.get(k)}}
+    if state.get("terminated") is not None:
+        term = state["terminated"] or {}
+        return {
+            "terminated": {
+                k: term[k] for k in ("reason", "exitCode", "signal", "message") if k in term
+            }
+        }
+    if state.get("running") is not None:
+        started = (state["running"] or {}).get("startedAt")
+        return {"running": {"startedAt": started} if keep_start and started else {}}
+    return {}
+
+
+def _observed_meta(meta: Any) -> Obj:
+    out: Obj = {
+        k: _plain(meta[k])
+        for k in ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp")
+        if meta.get(k) is not None
+    }
+    app = (meta.get("labels") or {}).get(INSTANCE_LABEL)
+    if app is not None:
+        out["labels"] = {INSTANCE_LABEL: str(app)}
+    refs = [
+        {k: ref.get(k) for k in ("kind", "name", "uid", "controller")}
+        for ref in meta.get("ownerReferences") or []
+        if ref.get("controller")
+    ]
+    if refs:
+        out["ownerReferences"] = refs
+    return out
+
+
+#: the Deployment controller's revision of a ReplicaSet (and of its Deployment)
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+
+#: kinds the operator watches but never writes: what the Deployment controller and the kubelets
+#: say about the app's pods. Many per app, indexed by their app label, trimmed hard.
+OBSERVED_KINDS: tuple[WatchedKind, ...] = (
+    WatchedKind(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        keep_status=True,
+        app_label=INSTANCE_LABEL,
+        trimmer=_trim_replicaset,
+    ),
+    WatchedKind(
+        "", "v1", "pods", "Pod", keep_status=True, app_label=INSTANCE_LABEL, trimmer=_trim_pod
+    ),
+)
+
+#: every kind the controller lists and watches (one informer each per scope)
+WATCHED_KINDS: tuple[WatchedKind, ...] = (APP, *CHILD_KINDS, *OBSERVED_KINDS)
+
+KINDS_BY_KIND: dict[str, WatchedKind] = {k.kind: k for k in WATCHED_KINDS}
 
 
 def apply_order(manifests: list[Obj]) -> list[Obj]:
@@ -94,6 +225,8 @@ def trim(kind: WatchedKind, body: Any) -> Obj:
     ``body`` may be any mapping (kopf's Body or a plain dict); the result shares no structure
     with it that the caller could later mutate.
     """
+    if kind.trimmer is not None:
+        return kind.trimmer(body)
     meta_in = body.get("metadata") or {}
     meta: Obj = {}
     for key in _KEPT_META:

@@ -34,11 +34,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import GROUP, VERSION
-from .cache import Change, Store
+from .cache import Change, Entry, Store
 from .client import RestApi
 from .fanout import ThreadFanout
 from .informer import Delta, Died, Event, Informer, Listed, Missing
-from .kinds import APP, CHILD_KINDS, Key, WatchedKind, owner_key, trim
+from .kinds import (
+    APP,
+    CHILD_KINDS,
+    OBSERVED_KINDS,
+    WATCHED_KINDS,
+    Key,
+    WatchedKind,
+    owner_key,
+    trim,
+)
 from .metrics import Metrics
 from .reconcile import Memory, Outcome, Snapshot, reconcile
 from .workqueue import ShutDown, WorkQueue
@@ -119,7 +128,7 @@ class Controller:
                 self._deliver,
                 missing_wait=min(10.0, settings.crd_poll_seconds),
             )
-            for kind in (APP, *CHILD_KINDS)
+            for kind in WATCHED_KINDS
             for scope in scopes
         ]
         self._unlisted = {id(i) for i in self.informers}
@@ -191,8 +200,9 @@ class Controller:
         seconds; one reconcile, one status write, reports them all)."""
         kind, key = event.kind, event.key
         if event.type == "DELETED":
-            if self.store.delete(kind, *key, event.uid):
-                self._gone(kind, key)
+            gone = self.store.delete(kind, *key, event.uid)
+            if gone is not None:
+                self._gone(kind, key, gone)
             return
         if event.entry is None:
             return
@@ -200,12 +210,17 @@ class Controller:
         if change:
             self._enqueue(kind, key, change)
 
-    def _gone(self, kind: WatchedKind, key: Key) -> None:
+    def _gone(self, kind: WatchedKind, key: Key, entry: Entry) -> None:
         """An object was deleted. A child bears its app's name (one per kind), so the app of
         that name is enqueued, whoever owned what was deleted: its own child is recreated, and
-        an app that was NotOwned can now create the name that was held."""
+        an app that was NotOwned can now create the name that was held. A pod or ReplicaSet
+        gone changes what the app's status says, no more: its app is enqueued with the
+        status-only changes."""
         if kind is APP:
             self._forget(key)
+        elif kind.app_label is not None:
+            if entry.app is not None:
+                self._enqueue_app(kind, (key[0], entry.app), Change.STATUS)
         elif self.synced.is_set() and self.store.has(APP, *key):
             self.queue.add(key, urgent=True)
 
@@ -220,8 +235,8 @@ class Controller:
         if self.synced.is_set():
             for key, change in changed:
                 self._enqueue(kind, key, change)
-            for key, _ in removed:
-                self._gone(kind, key)
+            for key, entry in removed:
+                self._gone(kind, key, entry)
             if changed or removed:
                 log.info(
                     "listed again",
@@ -242,10 +257,19 @@ class Controller:
             return  # every app is enqueued once every kind is listed
         if kind is APP:
             owner: Key | None = key
+        elif kind.app_label is not None:
+            # what the pods say only feeds the status: gathered like status-only changes
+            held = self.store.objects.get(kind.kind, {}).get(key)
+            owner = None if held is None or held.app is None else (key[0], held.app)
+            change = Change.STATUS
         else:
             child = self.store.get(kind, *key)
             owner = owner_key(child) if child is not None else None
-        if owner is None or not self.store.has(APP, *owner):
+        if owner is not None:
+            self._enqueue_app(kind, owner, change)
+
+    def _enqueue_app(self, kind: WatchedKind, owner: Key, change: Change) -> None:
+        if not self.synced.is_set() or not self.store.has(APP, *owner):
             return
         if change is Change.OTHER:
             self.queue.add(owner, urgent=True)
@@ -346,7 +370,8 @@ class Controller:
             if child is not None:
                 children[kind.kind] = child
                 versions[kind.kind] = self.store.version(kind, *key)
-        return Snapshot(app, children, versions)
+        observed = {kind.kind: self.store.members_of(kind, *key) for kind in OBSERVED_KINDS}
+        return Snapshot(app, children, versions, observed)
 
     def _absorb(self, key: Key, outcome: Outcome) -> None:
         """Write responses into the cache, and what they tell.
@@ -361,7 +386,7 @@ class Controller:
             if kind is APP and change is Change.OTHER:
                 self.queue.add(key, urgent=True)
         for kind, namespace, name, uid in outcome.removed:
-            if self.store.delete(kind, namespace, name, uid) and kind is APP:
+            if self.store.delete(kind, namespace, name, uid) is not None and kind is APP:
                 self._forget((namespace, name))
         if not self.store.has(APP, *key) or outcome.gone:
             self.memories.pop(key, None)
@@ -374,6 +399,8 @@ class Controller:
         failure = outcome.failure
         if failure is None:
             self.queue.forget(key)
+            if outcome.recheck_after is not None:
+                self.queue.add_after(key, outcome.recheck_after)
             if self._last_failure.pop(key, None) is not None:
                 log.info("recovered", extra={"app": app})
             if outcome.writes:

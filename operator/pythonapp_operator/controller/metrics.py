@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .kinds import APP, CHILD_KINDS
+from .kinds import APP, WATCHED_KINDS
 
 if TYPE_CHECKING:
     from .cache import Store
@@ -157,7 +157,7 @@ class _StateCollector(Collector):
         objects = GaugeMetricFamily(
             "pythonapp_cache_objects", "Objects held in the operator's cache", labels=["kind"]
         )
-        for kind in (APP, *CHILD_KINDS):
+        for kind in WATCHED_KINDS:
             objects.add_metric([kind.kind], self.store.count(kind))
         yield objects
 

@@ -43,7 +43,7 @@ from typing import Any, NoReturn
 
 from ..api.validation import validate_document
 from ..render import render
-from . import failures, hardening
+from . import failures, hardening, pods
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
 from .fanout import Fanout, sequential
@@ -111,6 +111,9 @@ class Snapshot:
     app: Obj
     children: dict[str, Obj]
     versions: dict[str, int] = field(default_factory=dict)
+    #: what the cluster says of the app's pods: its ReplicaSets and Pods, by kind
+    #: (:data:`.kinds.OBSERVED_KINDS`), read by the status only
+    observed: dict[str, list[Obj]] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,6 +129,8 @@ class Outcome:
     hardening: list[tuple[str, str, Finding]] = field(default_factory=list)
     #: nothing to do: the app is being deleted, or its namespace is
     gone: bool = False
+    #: look again after this many seconds though nothing changes (a readiness grace running out)
+    recheck_after: float | None = None
     written: list[tuple[WatchedKind, Obj]] = field(default_factory=list)
     removed: list[tuple[WatchedKind, str, str, str]] = field(default_factory=list)
 
@@ -500,13 +505,23 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
         # a verdict, not a failure of this reconcile: nothing to retry, the child's next
         # change (the field removed) brings the app back here
         failure = failures.hardening_drift(run.out.hardening)
+    now = run.now()
+    said = pods.verdict(
+        deployment,
+        run.snap.observed.get("ReplicaSet", []),
+        run.snap.observed.get("Pod", []),
+        now,
+    )
+    if said is not None:
+        run.out.recheck_after = said.recheck_after
     status = compute_status(
         generation=meta.get("generation"),
         problems=run.out.problems,
         deployment=deployment,
         previous=previous,
-        now=run.now(),
+        now=now,
         failure=failure,
+        pods=said,
     )
     if not status_differs(previous, status):
         return
@@ -560,5 +575,6 @@ _FAILURE_REASONS = frozenset(
         failures.CONFLICT,
         failures.API_UNAVAILABLE,
         failures.HARDENING_DRIFT,
+        *pods.REASONS,
     }
 )

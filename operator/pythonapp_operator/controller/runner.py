@@ -21,7 +21,7 @@ import kopf
 
 from ..api.models import DNS1123_LABEL
 from .client import ApiError, RestApi
-from .kinds import CHILD_KINDS
+from .kinds import WATCHED_KINDS
 from .leader import ElectionConfig, Elector, default_identity, default_namespace
 from .manager import Controller, Settings, http_connections
 
@@ -168,7 +168,7 @@ def run_operator(
     @kopf.on.startup()
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         handlers.tune(settings)
-        watches = watch_client(api, len(namespaces or [None]) * (1 + len(CHILD_KINDS)))
+        watches = watch_client(api, len(namespaces or [None]) * len(WATCHED_KINDS))
         controller = Controller(api, conf, namespaces, watch_api=watches)
         handlers.HOLDER.controller = running.controller = controller
         if election.enabled:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api.image import ImageError, parse_image
+from .pods import Verdict
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
 
@@ -54,8 +55,13 @@ def assess(
     problems: list[str],
     deployment: dict[str, Any] | None,
     failure: Failure | None = None,
+    pods: Verdict | None = None,
 ) -> tuple[dict[str, tuple[str, str, str]], dict[str, Any]]:
-    """(conditions as {type: (status, reason, message)}, other status fields)."""
+    """(conditions as {type: (status, reason, message)}, other status fields).
+
+    ``pods`` is what the app's pods and ReplicaSets say (:func:`.pods.verdict`): while the
+    Deployment has not converged, it says why, in the cluster's words, before the rollout's
+    ten-minute deadline would."""
     fields: dict[str, Any] = {"observedGeneration": generation}
     desired = 0
     if deployment is not None:
@@ -108,7 +114,24 @@ def assess(
     progressing = _condition(deployment, "Progressing")
     available = _condition(deployment, "Available")
     replica_failure = _condition(deployment, "ReplicaFailure")
-    if progressing.get("reason") == "ProgressDeadlineExceeded":
+    said = pods if pods is not None and pods.reason else None
+    deadline = progressing.get("reason") == "ProgressDeadlineExceeded"
+    if said is not None and (deadline or not _converged(deployment)):
+        message = said.message + (
+            " The rollout exceeded its progress deadline." if deadline else ""
+        )
+        if said.stalled or deadline:
+            return {
+                READY: ("False", said.reason, message),
+                RECONCILING: ("False", said.reason, "The rollout cannot go on; needs a person."),
+                STALLED: ("True", said.reason, message),
+            }, fields
+        return {
+            READY: ("False", said.reason, message),
+            RECONCILING: ("True", said.reason, message),
+            STALLED: ("False", said.reason, "Not stalled."),
+        }, fields
+    if deadline:
         message = progressing.get("message") or "The rollout exceeded its progress deadline."
         return {
             READY: ("False", "ProgressDeadlineExceeded", message),
@@ -156,6 +179,19 @@ def assess(
     }, fields
 
 
+def _converged(deployment: dict[str, Any]) -> bool:
+    """Every desired pod is updated and available, and no old pod is left."""
+    st = deployment.get("status") or {}
+    desired = (deployment.get("spec") or {}).get("replicas", 1)
+    meta_gen = (deployment.get("metadata") or {}).get("generation", 0)
+    return bool(
+        st.get("observedGeneration", 0) >= meta_gen
+        and st.get("updatedReplicas", 0) >= desired
+        and st.get("availableReplicas", 0) >= desired
+        and st.get("replicas", 0) <= st.get("updatedReplicas", 0)
+    )
+
+
 def readable(status: object) -> dict[str, Any]:
     """A stored status as this module reads it: a mapping whose ``conditions`` are mappings.
 
@@ -182,10 +218,15 @@ def compute_status(
     previous: dict[str, Any] | None,
     now: str,
     failure: Failure | None = None,
+    pods: Verdict | None = None,
 ) -> dict[str, Any]:
     """The whole status; ``previous`` keeps transition times stable, ``now`` stamps new ones."""
     conditions, fields = assess(
-        generation=generation, problems=problems, deployment=deployment, failure=failure
+        generation=generation,
+        problems=problems,
+        deployment=deployment,
+        failure=failure,
+        pods=pods,
     )
     before = {c.get("type"): c for c in readable(previous).get("conditions") or []}
     out_conditions = []
