@@ -531,6 +531,8 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
             run.event("Warning", "InvalidSpec", "; ".join(run.out.problems))
         elif failure is not None:
             run.event("Warning", failure.reason, failure.message)
+        elif said is not None and said.reason:
+            run.event("Warning", said.reason, said.message)
     try:
         # the whole status: what a merge patch of ``status`` onto ``previous`` would leave
         whole = {**previous, **status}
