@@ -47,6 +47,14 @@ def advise(app: PythonApp) -> list[Problem]:
                 "PythonApp sees it): put it in a Secret and use spec.secrets",
             )
 
+    for index, secret in enumerate(spec.secrets):
+        if secret.rotation == "none" and secret.env:
+            warn(
+                f"spec.secrets[{index}].rotation",
+                f"rotation none with env mappings: a change to Secret {secret.name} never "
+                "reaches the env vars (only the mounted files update); use restart",
+            )
+
     if spec.resources.requests.cpu is None:
         cpu = DEFAULT_REQUESTS["cpu"]
         warn(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from .api.image import parse_image
@@ -41,6 +42,10 @@ from .api.models import (
 )
 
 Manifest = dict[str, Any]
+
+#: the pod template annotation prefix carrying a hash of one Secret's data (rotation: restart),
+#: followed by the Secret's volume name (:func:`volume_name`: a DNS label whatever the name)
+SECRET_HASH_PREFIX = "checksum.pythonapp.dev/"  # noqa: S105 (an annotation name)
 
 CONTAINER_NAME = "app"
 PORT_NAME = "http"
@@ -282,8 +287,20 @@ def _pod_spec(app: PythonApp) -> Manifest:
     }
 
 
-def deployment(app: PythonApp) -> Manifest:
-    """The app's Deployment."""
+def secret_annotations(app: PythonApp, hashes: Mapping[str, str]) -> dict[str, str]:
+    """The pod template's annotations for the Secrets with ``rotation: restart``: a hash of each
+    one's data (computed by the operator, :mod:`.controller.secrets`), so a change rolls the
+    pods once. Secrets without a known hash (offline rendering) get none."""
+    return {
+        SECRET_HASH_PREFIX + volume_name(s.name): hashes[s.name]
+        for s in app.spec.secrets
+        if s.rotation == "restart" and s.name in hashes
+    }
+
+
+def deployment(app: PythonApp, secret_hashes: Mapping[str, str] | None = None) -> Manifest:
+    """The app's Deployment; ``secret_hashes`` (Secret name -> hash of its data) roll its pods
+    when a Secret with ``rotation: restart`` changes."""
     labels = common_labels(app)
     meta = _metadata(app)
     annotations: dict[str, str] = {}
@@ -309,7 +326,10 @@ def deployment(app: PythonApp) -> Manifest:
             "template": {
                 "metadata": {
                     "labels": labels,
-                    "annotations": {"kubectl.kubernetes.io/default-container": CONTAINER_NAME},
+                    "annotations": {
+                        "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
+                        **secret_annotations(app, secret_hashes or {}),
+                    },
                 },
                 "spec": _pod_spec(app),
             },
@@ -385,10 +405,13 @@ def network_policy(app: PythonApp) -> Manifest:
     }
 
 
-def render(app: PythonApp) -> list[Manifest]:
-    """Every child object of ``app``, Deployment first, in a fixed order."""
+def render(app: PythonApp, secret_hashes: Mapping[str, str] | None = None) -> list[Manifest]:
+    """Every child object of ``app``, Deployment first, in a fixed order.
+
+    ``secret_hashes`` come from the cluster (the operator reads the Secrets it may read);
+    without them (``pythonapp render``) the pods carry no Secret hash annotation."""
     parse_image(app.spec.image)  # defence in depth: never render a refused image
-    children = [deployment(app), service_account(app)]
+    children = [deployment(app, secret_hashes), service_account(app)]
     if app.spec.profile == "web":
         children.append(service(app))
     children += [pod_disruption_budget(app), network_policy(app)]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pythonapp_operator.controller.client import ApiError
+from pythonapp_operator.controller.secretrefs import SecretDigest, digest
 
 Obj = dict[str, Any]
 #: the real API server's answer to a JSON patch whose ``test`` operation failed
@@ -131,3 +132,8 @@ class FakeApi:
         self._check("get", kind)
         live = self.objects.get((kind, namespace, name))
         return copy.deepcopy(live) if live is not None else None
+
+    def secret_digest(self, namespace: str, name: str) -> SecretDigest | None:
+        self._check("get", "Secret")
+        live = self.objects.get(("Secret", namespace, name))
+        return digest(live) if live is not None else None

@@ -95,7 +95,7 @@ class FakeWatchServer:
 
     @contextmanager
     def stream(
-        self, path: str, *, query: dict[str, str], read_timeout: float
+        self, path: str, *, query: dict[str, str], read_timeout: float, **_: Any
     ) -> Iterator[tuple[int, Iterator[bytes]]]:
         plural, namespace = self._parse(path)
         since = int(query["resourceVersion"])

@@ -10,8 +10,8 @@ from tests.unit.factories import make_doc
 from tests.unit.fake_api import FakeApi
 
 from pythonapp_operator.controller import informer
-from pythonapp_operator.controller.informer import Informer
-from pythonapp_operator.controller.kinds import APP, KINDS_BY_KIND
+from pythonapp_operator.controller.informer import Forbidden, Informer
+from pythonapp_operator.controller.kinds import APP, KINDS_BY_KIND, SECRET
 from pythonapp_operator.controller.manager import Controller, Settings
 from pythonapp_operator.controller.reconcile import Memory, Outcome, reconcile
 from pythonapp_operator.controller.status import Failure
@@ -297,3 +297,47 @@ def test_pod_status_that_only_moved_in_time_is_not_a_change() -> None:
         assert len(c.queue) == 0 and c.queue.waiting == 0
 
     asyncio.run(main())
+
+
+def a_secret(name: str, rv: str, uid: str = "s-uid") -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "team-a", "uid": uid, "resourceVersion": rv}}
+
+
+def test_a_secret_change_enqueues_only_the_apps_that_reference_it() -> None:
+    async def main() -> None:
+        c = controller()
+        doc = app("1")
+        doc["spec"]["secrets"] = [{"name": "db"}]
+        c.observe(APP, doc, "ADDED")
+        key = await c.queue.get()
+        snap = c.snapshot(key)  # as a worker takes it: the app's references are noted
+        assert snap is not None and snap.secrets == {"db": None}
+        c.queue.done(key)
+        c.observe(SECRET, a_secret("other", "5"), "ADDED")  # not referenced: nothing
+        assert len(c.queue) == 0
+        c.observe(SECRET, a_secret("db", "6"), "ADDED")
+        assert len(c.queue) == 1  # it appeared: the app goes on
+        await c.queue.get()
+        c.queue.done(key)
+        c.observe(SECRET, a_secret("db", "6"), "MODIFIED")  # the same version: nothing
+        assert len(c.queue) == 0
+        c.observe(SECRET, a_secret("db", "7"), "MODIFIED")  # data or labels: read again
+        assert len(c.queue) == 1
+        snap = c.snapshot(key)
+        assert snap is not None and snap.secrets == {"db": ("s-uid", "7")}
+
+    asyncio.run(main())
+
+
+def test_an_install_without_secret_rights_works_without_the_check() -> None:
+    settings = Settings(workers=1)
+    c = Controller(FakeApi(), settings, [])  # type: ignore[arg-type]
+    for informer_ in c.informers:
+        if informer_.kind is SECRET:
+            c.on_delta(Forbidden(SECRET, 'secrets is forbidden: User "op" cannot list'))
+        else:
+            c.on_delta(informer.Listed(informer_.kind, None, [], "1"))
+    assert c.synced.is_set() and not c.secrets_readable
+    assert c.flags()["secrets_readable"] is False
+    c.on_delta(informer.Listed(SECRET, None, [], "2"))  # granted later: on again
+    assert c.secrets_readable

@@ -439,10 +439,12 @@ class SecretEnv(Base):
 class SecretRef(Base):
     """A Secret made available to the app at run time: its keys mounted read-only as files under
     ``mountPath`` (the /run/secrets convention apps already read), and optionally single keys as
-    environment variables. The operator only references the Secret; it never reads it."""
+    environment variables. The Secret is referenced: its values never enter the spec, the
+    Deployment, the status, events or logs. Where the operator may read Secrets, it checks that
+    the Secret and its mapped keys exist and hashes its data for ``rotation``, keeping no value."""
 
     name: SecretName = Field(
-        description="Name of a Secret in the same namespace (referenced, never read)."
+        description="Name of a Secret in the same namespace (referenced; no value is copied)."
     )
     mount_path: MountPath | None = Field(
         None,
@@ -455,6 +457,14 @@ class SecretRef(Base):
         description="Keys of this Secret exposed as environment variables (secretKeyRef). "
         "Files are the default; an env mapping is an explicit choice.",
         json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    rotation: Literal["restart", "none"] = Field(
+        "restart",
+        description="What a change to the Secret's data does. restart (default): the pods are "
+        "restarted once per change (a rolling update, through a hash of the data in the pod "
+        "template; the operator reads the Secret to compute it and keeps no value). none: "
+        "nothing restarts; mounted files still update in place, env vars keep their old value "
+        "until the pods restart for another reason.",
     )
 
     @property

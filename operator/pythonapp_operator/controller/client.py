@@ -29,7 +29,8 @@ from urllib.parse import urlencode
 import urllib3
 
 from .. import GROUP, KIND, VERSION, __version__
-from .kinds import APP, KINDS_BY_KIND, Obj
+from .kinds import APP, KINDS_BY_KIND, SECRET, Obj
+from .secretrefs import SecretDigest, digest
 
 FIELD_MANAGER = "pythonapp-operator"
 #: The resourceVersion precondition of an apply that may only create. An apply of an object
@@ -180,6 +181,14 @@ class KubeApi(Protocol):
         """One object: only when an apply's precondition failed, to see what holds the name."""
         ...
 
+    def secret_digest(self, namespace: str, name: str) -> SecretDigest | None:
+        """A referenced Secret's keys and data hash, or None if it does not exist."""
+        ...
+
+
+#: what a metadata-only list or watch asks for (one object of a watch, or a list's items)
+METADATA_ONLY = "application/json;as=PartialObjectMetadata{};g=meta.k8s.io;v=v1,application/json"
+
 
 def prepare(
     api_client: Any,
@@ -187,11 +196,13 @@ def prepare(
     path: str,
     query: dict[str, str] | None = None,
     content_type: str = "application/json",
+    *,
+    accept: str = "application/json",
 ) -> tuple[str, str, dict[str, str]]:
     """(method, URL, headers) of one request, with the configuration's auth: the one place that
     turns a path into what the official client's transport sends (tests' raw requests too)."""
     url_path = f"{path}?{urlencode(query)}" if query else path
-    headers = {"Accept": "application/json", "Content-Type": content_type}
+    headers = {"Accept": accept, "Content-Type": content_type}
     method_, url, headers, _, _ = api_client.param_serialize(
         method=method,
         resource_path=url_path,
@@ -240,6 +251,7 @@ class RestApi:
         body: Obj | list[Obj] | bytes | None = None,
         content_type: str = "application/json",
         lease: bool = False,
+        accept: str = "application/json",
     ) -> tuple[int, bytes]:
         """One request; (status, body bytes). Transport failures become ApiError(0, ...).
 
@@ -248,7 +260,9 @@ class RestApi:
         in-flight limit holds back (a renewal queued behind a burst of reconciles could miss
         its deadline), with its own short timeout.
         """
-        method_, url, headers = prepare(self.api_client, method, path, query, content_type)
+        method_, url, headers = prepare(
+            self.api_client, method, path, query, content_type, accept=accept
+        )
         if lease:
             return self._send(
                 method, method_=method_, url=url, headers=headers, body=body, timeout=LEASE_TIMEOUT
@@ -298,7 +312,12 @@ class RestApi:
 
     @contextmanager
     def stream(
-        self, path: str, *, query: dict[str, str], read_timeout: float
+        self,
+        path: str,
+        *,
+        query: dict[str, str],
+        read_timeout: float,
+        accept: str = "application/json",
     ) -> Iterator[tuple[int, Iterator[bytes]]]:
         """A long-running GET (a watch): (status, its body line by line).
 
@@ -306,7 +325,7 @@ class RestApi:
         requests must not wait behind it). The connection is released when the block ends;
         :meth:`close_streams` ends every open one at once (shutdown).
         """
-        method_, url, headers = prepare(self.api_client, "GET", path, query)
+        method_, url, headers = prepare(self.api_client, "GET", path, query, accept=accept)
         try:
             response = self.api_client.rest_client.request(
                 method_,
@@ -437,6 +456,14 @@ class RestApi:
         if status == 404:
             return None
         return self._ok(status, data)
+
+    def secret_digest(self, namespace: str, name: str) -> SecretDigest | None:
+        """Read one Secret and keep only its digest (:mod:`.secretrefs`): the values live in
+        this call's locals and nowhere else, never logged (errors carry the API's message)."""
+        status, data = self.request("GET", SECRET.path(namespace, name))
+        if status == 404:
+            return None
+        return digest(self._ok(status, data))
 
     # -- the leader election's Lease (see leader.LeaseApi) -----------------------------------
     def get_lease(self, namespace: str, name: str) -> Obj | None:

@@ -19,6 +19,7 @@ REJECTED = "Rejected"
 CONFLICT = "Conflict"
 API_UNAVAILABLE = "ApiUnavailable"
 HARDENING_DRIFT = "HardeningDrift"
+SECRET_MISSING = "SecretMissing"  # noqa: S105 (a reason, not a password)
 #: a condition message stays readable: an injected privileged container breaks many rules
 MAX_FINDINGS_SAID = 8
 
@@ -75,4 +76,19 @@ def hardening_drift(found: list[tuple[str, str, Finding]]) -> Failure:
         f"Another writer weakened the hardening, and putting it back would fight it: {said}. "
         "Remove the field (or stop what adds it); the app is Ready again once it is gone.",
         stalled=True,
+    )
+
+
+def secret_missing(said: str, *, running: bool) -> Failure:
+    """A referenced Secret, or a key the spec maps from it, does not exist: nothing is applied
+    (pods that cannot start are never created, and a running version is not rolled onto
+    them). Not stalled: a Secret is often created just after the app (a GitOps sync, an
+    external secrets controller), and the app goes on by itself the moment it appears."""
+    waits = (
+        "the running version keeps serving until it exists"
+        if running
+        else "no pod is created until it exists"
+    )
+    return Failure(
+        SECRET_MISSING, f"{said}: create it, or fix spec.secrets; {waits}.", stalled=False
     )

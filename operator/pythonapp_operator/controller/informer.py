@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .cache import Entry, Store
-from .client import ApiError, RestApi
+from .client import METADATA_ONLY, ApiError, RestApi
 from .kinds import APP, Key, WatchedKind, trim
 
 log = logging.getLogger("pythonapp_operator")
@@ -77,6 +77,15 @@ class Missing:
 
 
 @dataclass(frozen=True)
+class Forbidden:
+    """RBAC refuses to list an optional kind (:attr:`WatchedKind.optional`): what needs it is
+    off until a later listing succeeds (tried again every ``missing_wait``)."""
+
+    kind: WatchedKind
+    message: str
+
+
+@dataclass(frozen=True)
 class Died:
     """The informer's thread ended on an error it cannot handle; ``cause`` says which."""
 
@@ -84,7 +93,7 @@ class Died:
     cause: str
 
 
-Delta = Listed | Event | Missing | Died
+Delta = Listed | Event | Missing | Forbidden | Died
 
 
 class _Relist(Exception):
@@ -104,6 +113,10 @@ class Informer:
     page: int = LIST_PAGE
     #: how long to wait before listing a kind that is not served (no CRD) again
     missing_wait: float = BACKOFF[1]
+    #: how long to wait before listing an optional kind RBAC refused again (a grant added
+    #: later turns its feature on without a restart; no request storm meanwhile)
+    forbidden_wait: float = 300.0
+    _wait: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -138,8 +151,8 @@ class Informer:
         while not self._stop.is_set():
             try:
                 version = self._list()
-                if version is None:  # not served (no CRD yet)
-                    self._stop.wait(self.missing_wait)
+                if version is None:  # not served (no CRD yet), or not allowed
+                    self._stop.wait(self._wait)
                     continue
                 delay = BACKOFF[0]
                 while not self._stop.is_set():
@@ -169,9 +182,16 @@ class Informer:
             query["labelSelector"] = self.kind.selector
         items: list[tuple[Key, Entry]] = []
         while True:
-            status, data = self.api.request("GET", self.kind.path(self.namespace), query=query)
+            status, data = self.api.request(
+                "GET", self.kind.path(self.namespace), query=query, accept=self._accept("List")
+            )
             if status == 404 and self.kind is APP:
                 self.deliver(Missing(self.kind))
+                self._wait = self.missing_wait
+                return None
+            if status == 403 and self.kind.optional:
+                self.deliver(Forbidden(self.kind, ApiError.from_response(status, data).message))
+                self._wait = self.forbidden_wait
                 return None
             if status == 410:  # the continue token expired: start the listing again
                 query.pop("continue", None)
@@ -201,7 +221,10 @@ class Informer:
         if self.kind.selector:
             query["labelSelector"] = self.kind.selector
         with self.api.stream(
-            self.kind.path(self.namespace), query=query, read_timeout=self.watch_seconds + 30
+            self.kind.path(self.namespace),
+            query=query,
+            read_timeout=self.watch_seconds + 30,
+            accept=self._accept(""),
         ) as (status, lines):
             if status == 410:
                 raise _Relist
@@ -214,6 +237,11 @@ class Informer:
                     break
                 version = self._event(json.loads(line), version)
         return version
+
+    def _accept(self, suffix: str) -> str:
+        """The Accept header: metadata only for kinds that ask for it (a list's is the
+        ``...List`` type; a watch's events carry single objects)."""
+        return METADATA_ONLY.format(suffix) if self.kind.metadata_only else "application/json"
 
     def _event(self, event: dict[str, object], version: str) -> str:
         kind_type = str(event.get("type"))

@@ -43,6 +43,12 @@ class WatchedKind:
     #: what the cache keeps of one object, when not :func:`trim`'s default: the observed kinds
     #: keep only what status needs, so churn that status does not read compares equal
     trimmer: Callable[[Any], Obj] | None = None
+    #: list and watch metadata only (``PartialObjectMetadata``): kinds whose objects may be
+    #: large and of which the operator needs only presence and version (Secrets)
+    metadata_only: bool = False
+    #: the operator works without it: a listing refused by RBAC switches a feature off
+    #: (said once) instead of failing
+    optional: bool = False
 
     @property
     def api_version(self) -> str:
@@ -192,8 +198,35 @@ OBSERVED_KINDS: tuple[WatchedKind, ...] = (
     ),
 )
 
+
+def _trim_metadata(body: Any) -> Obj:
+    meta = body.get("metadata") or {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            k: str(meta[k])
+            for k in ("name", "namespace", "uid", "resourceVersion")
+            if meta.get(k) is not None
+        },
+    }
+
+
+#: Secrets, by metadata only and every one in scope (they carry no label of ours): whether a
+#: referenced one exists, and its version (a change rolls the app: :mod:`.secretrefs`)
+SECRET = WatchedKind(
+    "",
+    "v1",
+    "secrets",
+    "Secret",
+    selector="",
+    trimmer=_trim_metadata,
+    metadata_only=True,
+    optional=True,
+)
+
 #: every kind the controller lists and watches (one informer each per scope)
-WATCHED_KINDS: tuple[WatchedKind, ...] = (APP, *CHILD_KINDS, *OBSERVED_KINDS)
+WATCHED_KINDS: tuple[WatchedKind, ...] = (APP, *CHILD_KINDS, *OBSERVED_KINDS, SECRET)
 
 KINDS_BY_KIND: dict[str, WatchedKind] = {k.kind: k for k in WATCHED_KINDS}
 

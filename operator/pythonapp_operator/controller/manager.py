@@ -37,11 +37,12 @@ from .. import GROUP, VERSION
 from .cache import Change, Entry, Store
 from .client import RestApi
 from .fanout import ThreadFanout
-from .informer import Delta, Died, Event, Informer, Listed, Missing
+from .informer import Delta, Died, Event, Forbidden, Informer, Listed, Missing
 from .kinds import (
     APP,
     CHILD_KINDS,
     OBSERVED_KINDS,
+    SECRET,
     WATCHED_KINDS,
     Key,
     WatchedKind,
@@ -50,6 +51,7 @@ from .kinds import (
 )
 from .metrics import Metrics
 from .reconcile import Memory, Outcome, Snapshot, reconcile
+from .secretrefs import Digests
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("pythonapp_operator")
@@ -83,6 +85,15 @@ class Settings:
     status_coalesce_seconds: float = 1.0
 
 
+def secret_names(app: Mapping[str, Any]) -> tuple[str, ...]:
+    """The Secret names an app's spec references, as stored (validated or not)."""
+    refs = (app.get("spec") or {}).get("secrets")
+    if not isinstance(refs, list):
+        return ()
+    names = {str(r["name"]) for r in refs if isinstance(r, dict) and isinstance(r.get("name"), str)}
+    return tuple(sorted(names))
+
+
 class Controller:
     """One running controller; created at start-up, shared with the health endpoint."""
 
@@ -110,6 +121,15 @@ class Controller:
         self.leading = asyncio.Event()
         self.leading.set()
         self.crd_installed = True
+        #: the operator may list Secrets: the Secret check and rotation are on (RBAC decides;
+        #: an install that grants none works without them)
+        self.secrets_readable = True
+        #: digests of referenced Secrets, shared by every app's reconcile (:mod:`.secretrefs`)
+        self.digests = Digests()
+        #: (namespace, Secret name) -> the apps referencing it, so a change to a Secret
+        #: enqueues them and nobody else (kept from the apps' specs as they are reconciled)
+        self.secret_users: dict[Key, set[str]] = {}
+        self._secrets_of: dict[Key, tuple[str, ...]] = {}
         #: why the controller can no longer do its job (a task or an informer died), if so
         self.dead: str | None = None
         self._last_failure: dict[Key, str] = {}
@@ -141,6 +161,7 @@ class Controller:
             "cache_synced": self.synced.is_set(),
             "caught_up": self.caught_up(),
             "crd_installed": self.crd_installed,
+            "secrets_readable": self.secrets_readable,
             "leader": self.leading.is_set(),
         }
 
@@ -175,8 +196,25 @@ class Controller:
             if self.crd_installed:
                 self.crd_installed = False
                 log.error(self.healthy()[1])
+        elif isinstance(delta, Forbidden):
+            self._forbidden(delta)
         elif isinstance(delta, Died):
             self._died(f"the {delta.kind.kind} informer: {delta.cause}")
+
+    def _forbidden(self, delta: Forbidden) -> None:
+        """An optional kind may not be listed: its feature is off, said once; the cache counts
+        as synced without it (apps must not wait for what they will never get)."""
+        if delta.kind is SECRET and self.secrets_readable:
+            self.secrets_readable = False
+            log.warning(
+                "the operator may not list Secrets: the Secret check (SecretMissing) and "
+                "rotation are off; grant list, watch and get on secrets to turn them on "
+                "(deploy/README.md)",
+                extra={"error": delta.message},
+            )
+            for key in self.store.keys(APP):  # reconcile them without the check
+                self._enqueue_app(APP, key, Change.OTHER)
+        self._mark_listed(delta.kind, None)
 
     def observe(self, kind: WatchedKind, body: Mapping[str, Any], event_type: str) -> None:
         """A watch event as the API server sends it (tests, and anything outside an informer)."""
@@ -199,6 +237,9 @@ class Controller:
         status alone changed (pods starting make several such events per app in a few
         seconds; one reconcile, one status write, reports them all)."""
         kind, key = event.kind, event.key
+        if kind is SECRET:
+            self._on_secret(event)
+            return
         if event.type == "DELETED":
             gone = self.store.delete(kind, *key, event.uid)
             if gone is not None:
@@ -209,6 +250,43 @@ class Controller:
         change = self.store.put(kind, key, event.entry)
         if change:
             self._enqueue(kind, key, change)
+
+    def _on_secret(self, event: Event) -> None:
+        """A Secret appeared, changed (its data, or only its metadata: the watch cannot tell)
+        or went: the apps referencing it are reconciled (a reconcile reads the Secret again
+        only if its version moved, and writes only if its data did)."""
+        key = event.key
+        held = self.store.objects.get(SECRET.kind, {}).get(key)
+        if event.type == "DELETED":
+            self.store.delete(SECRET, *key, event.uid)
+            self.digests.forget(*key)
+        elif event.entry is not None:
+            self.store.put(SECRET, key, event.entry)
+        now = self.store.objects.get(SECRET.kind, {}).get(key)
+        if (held and (held.uid, held.rv)) != (now and (now.uid, now.rv)):
+            self._secret_changed(key)
+
+    def _secret_changed(self, key: Key) -> None:
+        for app in sorted(self.secret_users.get(key, ())):
+            self._enqueue_app(SECRET, (key[0], app), Change.OTHER)
+
+    def _use_secrets(self, key: Key, names: tuple[str, ...]) -> None:
+        """Remember which Secrets the app ``key`` references (its spec as last read)."""
+        before = self._secrets_of.get(key, ())
+        if before == names:
+            return
+        for name in set(before) - set(names):
+            users = self.secret_users.get((key[0], name))
+            if users is not None:
+                users.discard(key[1])
+                if not users:
+                    del self.secret_users[key[0], name]
+        for name in names:
+            self.secret_users.setdefault((key[0], name), set()).add(key[1])
+        if names:
+            self._secrets_of[key] = names
+        else:
+            self._secrets_of.pop(key, None)
 
     def _gone(self, kind: WatchedKind, key: Key, entry: Entry) -> None:
         """An object was deleted. A child bears its app's name (one per kind), so the app of
@@ -226,9 +304,25 @@ class Controller:
 
     def _on_listed(self, listed: Listed) -> None:
         kind = listed.kind
+        if kind is SECRET:
+            if not self.secrets_readable:
+                self.secrets_readable = True
+                log.info("the operator may list Secrets: the Secret check and rotation are on")
+            held = self.store.objects.get(SECRET.kind, {})
+            before = {k: (held[k].uid, held[k].rv) for k in self.secret_users if k in held}
         changed, removed = self.store.replace(
             kind, listed.namespace, listed.items, listed.resource_version
         )
+        if kind is SECRET:
+            # a Secret's version moves without its trimmed content changing: compare versions
+            held = self.store.objects.get(SECRET.kind, {})
+            for key in list(self.secret_users):
+                now = (held[key].uid, held[key].rv) if key in held else None
+                if before.get(key) != now:
+                    self.digests.forget(*key)
+                    self._secret_changed(key)
+            self._mark_listed(kind, listed.namespace)
+            return
         if kind is APP and not self.crd_installed:
             self.crd_installed = True
             log.info("the PythonApp CRD is installed")
@@ -248,8 +342,17 @@ class Controller:
                     },
                 )
             return
-        self._unlisted.discard(self._by_scope.get((kind.kind, listed.namespace), 0))
-        if not self._unlisted:
+        self._mark_listed(kind, listed.namespace)
+
+    def _mark_listed(self, kind: WatchedKind, namespace: str | None) -> None:
+        """One informer has listed (or its kind is forbidden): once all have, start."""
+        if namespace is None and kind.optional:
+            for informer in self.informers:
+                if informer.kind is kind:
+                    self._unlisted.discard(id(informer))
+        else:
+            self._unlisted.discard(self._by_scope.get((kind.kind, namespace), 0))
+        if not self._unlisted and not self.synced.is_set():
             self.mark_synced()
 
     def _enqueue(self, kind: WatchedKind, key: Key, change: Change) -> None:
@@ -277,6 +380,7 @@ class Controller:
             self.queue.add_after(owner, self.settings.status_coalesce_seconds)
 
     def _forget(self, key: Key) -> None:
+        self._use_secrets(key, ())
         self.queue.forget(key)
         self._last_failure.pop(key, None)
         self.memories.pop(key, None)
@@ -348,7 +452,14 @@ class Controller:
                 memory = self.memories.setdefault(key, Memory())
                 outcome = await loop.run_in_executor(
                     self._executor,
-                    functools.partial(reconcile, self.api, snap, memory, fanout=self._fanout),
+                    functools.partial(
+                        reconcile,
+                        self.api,
+                        snap,
+                        memory,
+                        fanout=self._fanout,
+                        digests=self.digests,
+                    ),
                 )
                 self._absorb(key, outcome)
                 result = self._finish(key, outcome)
@@ -371,7 +482,16 @@ class Controller:
                 children[kind.kind] = child
                 versions[kind.kind] = self.store.version(kind, *key)
         observed = {kind.kind: self.store.members_of(kind, *key) for kind in OBSERVED_KINDS}
-        return Snapshot(app, children, versions, observed)
+        names = secret_names(app)
+        self._use_secrets(key, names)
+        secrets: dict[str, tuple[str, str] | None] | None = None
+        if self.secrets_readable:
+            held = self.store.objects.get(SECRET.kind, {})
+            secrets = {}
+            for name in names:
+                entry = held.get((key[0], name))
+                secrets[name] = None if entry is None else (entry.uid or "", entry.rv_text or "")
+        return Snapshot(app, children, versions, observed, secrets)
 
     def _absorb(self, key: Key, outcome: Outcome) -> None:
         """Write responses into the cache, and what they tell.

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
+from ..api.models import PythonApp
 from ..api.validation import validate_document
 from ..render import render
 from . import failures, hardening, pods
@@ -57,6 +58,7 @@ from .kinds import (
     apply_order,
     is_controlled_by,
 )
+from .secretrefs import Digests
 from .status import Failure, compute_status, readable, status_differs
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class Memory:
 
     uid: str | None = None
     plan: tuple[str, int, dict[str, str] | None, list[str]] | None = None
+    #: the referenced Secrets' versions the plan was made with (a change makes a new plan)
+    secrets: tuple[tuple[str, tuple[str, str] | None], ...] | None = None
     verified: dict[str, tuple[str, int]] = field(default_factory=dict)
     settled: dict[str, tuple[str, str]] = field(default_factory=dict)
     hardened: dict[str, tuple[Finding, ...]] = field(default_factory=dict)
@@ -114,6 +118,10 @@ class Snapshot:
     #: what the cluster says of the app's pods: its ReplicaSets and Pods, by kind
     #: (:data:`.kinds.OBSERVED_KINDS`), read by the status only
     observed: dict[str, list[Obj]] = field(default_factory=dict)
+    #: the Secrets the spec references, as the watch last saw them: name -> (uid,
+    #: resourceVersion), None when it does not exist. None as a whole: the operator may not
+    #: read Secrets, and the Secret check and rotation are off
+    secrets: dict[str, tuple[str, str] | None] | None = None
 
 
 @dataclass
@@ -151,6 +159,7 @@ class _Run:
     memory: Memory
     now: Callable[[], str]
     fanout: Fanout = sequential
+    digests: Digests | None = None
     out: Outcome = field(default_factory=Outcome)
 
     @property
@@ -188,13 +197,16 @@ def reconcile(
     memory: Memory,
     now: Callable[[], str] = utc_now,
     fanout: Fanout = sequential,
+    *,
+    digests: Digests | None = None,
 ) -> Outcome:
     """Bring one PythonApp's children and status in line with its spec (see the module doc).
 
     ``fanout`` makes the calls that do not depend on each other (the applies of one stage);
-    :func:`~.fanout.sequential` makes them in turn.
+    :func:`~.fanout.sequential` makes them in turn. ``digests`` holds what is known of the
+    referenced Secrets (:mod:`.secretrefs`), shared between apps.
     """
-    run = _Run(api, snap, memory, now, fanout)
+    run = _Run(api, snap, memory, now, fanout, digests or Digests())
     meta = run.meta
     memory.claim(meta["uid"])
     if meta.get("deletionTimestamp"):
@@ -216,9 +228,11 @@ def reconcile(
                 memory.plan = (meta["uid"], meta.get("generation", 0), None, run.out.problems)
                 deployment = _owned(snap.children.get("Deployment"), meta["uid"])
             else:
-                desired = apply_order(render(app))
+                secret_hashes = _check_secrets(run, app)
+                desired = apply_order(render(app, secret_hashes))
                 hashes = {m["kind"]: desired_hash(m) for m in desired}
                 memory.plan = (meta["uid"], meta.get("generation", 0), hashes, [])
+                memory.secrets = _secret_state(snap)
                 deployment = _apply_children(run, desired, hashes)
                 _report_hardening(run, hashes)
                 _remove_stale(run, set(hashes))
@@ -235,7 +249,57 @@ def _known_plan(run: _Run) -> tuple[str, int, dict[str, str] | None, list[str]] 
     plan = run.memory.plan
     if plan is None or plan[:2] != (meta["uid"], meta.get("generation", 0)):
         return None
+    if plan[2] is not None and run.memory.secrets != _secret_state(run.snap):
+        return None  # a referenced Secret appeared, changed or went: check and hash again
     return plan
+
+
+def _secret_state(snap: Snapshot) -> tuple[tuple[str, tuple[str, str] | None], ...] | None:
+    return None if snap.secrets is None else tuple(sorted(snap.secrets.items()))
+
+
+def _check_secrets(run: _Run, app: PythonApp) -> dict[str, str]:
+    """The hash of each referenced Secret's data (for ``rotation: restart``); the app fails with
+    SecretMissing, before anything is applied, when a Secret or a key it maps is missing: the
+    pods would never start (CreateContainerConfigError), and a running version keeps serving.
+
+    Off (nothing checked, nothing hashed) when the operator may not read Secrets. A Secret is
+    read only for what needs its content (mapped keys, rotation), once per version."""
+    seen = run.snap.secrets
+    digests = run.digests
+    if seen is None or digests is None:
+        return {}
+    namespace = run.meta["namespace"]
+    hashes: dict[str, str] = {}
+    missing: list[str] = []
+    for index, ref in enumerate(app.spec.secrets):
+        held = seen.get(ref.name)
+        if held is None:
+            missing.append(f"Secret {ref.name} (spec.secrets[{index}]) does not exist")
+            continue
+        if not ref.env and ref.rotation != "restart":
+            continue
+        try:
+            found = digests.get(run.api, namespace, ref.name, *held)
+        except ApiError as err:
+            run.api_error(err, "Secret", ref.name, "get")
+        if found is None:
+            missing.append(f"Secret {ref.name} (spec.secrets[{index}]) does not exist")
+            continue
+        absent = [v.key for v in ref.env if v.key not in found.keys]
+        if absent:
+            keys = ", ".join(absent)
+            missing.append(f"Secret {ref.name} has no key {keys} (spec.secrets[{index}].env)")
+        if ref.rotation == "restart":
+            hashes[ref.name] = found.hash
+    if missing:
+        run.fail(
+            failures.secret_missing(
+                "; ".join(missing),
+                running=run.snap.children.get("Deployment") is not None,
+            )
+        )
+    return hashes
 
 
 def _all_verified(run: _Run, hashes: dict[str, str]) -> bool:
@@ -577,6 +641,7 @@ _FAILURE_REASONS = frozenset(
         failures.CONFLICT,
         failures.API_UNAVAILABLE,
         failures.HARDENING_DRIFT,
+        failures.SECRET_MISSING,
         *pods.REASONS,
     }
 )

@@ -1,0 +1,182 @@
+"""Secrets checked before pods fail, and rotated per reference (reconcile on the in-memory fake;
+tests/e2e/test_secrets.py proves it on the real API server)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+import pytest
+from tests.unit.test_reconcile import NOW, World
+
+from pythonapp_operator.controller.kinds import trim
+from pythonapp_operator.controller.reconcile import Outcome, Snapshot, reconcile
+from pythonapp_operator.controller.secretrefs import Digests, digest
+from pythonapp_operator.render import SECRET_HASH_PREFIX
+
+ANNOTATION = SECRET_HASH_PREFIX + "secret-db"
+
+
+def secret(name: str = "db", **data: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "team-a"},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
+class SecretWorld(World):
+    """The fake API server, the cache, and the Secrets' metadata as the watch delivers it;
+    ``readable=False`` is an install that may not list Secrets."""
+
+    def __init__(self, readable: bool = True, **spec: Any) -> None:
+        self.readable = readable
+        self.digests = Digests()
+        super().__init__(**spec)
+
+    def snapshot(self) -> Snapshot:
+        snap = super().snapshot()
+        if not self.readable:
+            return snap
+        names = [s["name"] for s in snap.app["spec"].get("secrets") or []]
+        held: dict[str, tuple[str, str] | None] = {}
+        for name in names:
+            obj = self.api.objects.get(("Secret", "team-a", name))
+            meta = (obj or {}).get("metadata") or {}
+            held[name] = None if obj is None else (meta["uid"], meta["resourceVersion"])
+        return Snapshot(snap.app, snap.children, snap.versions, snap.observed, held)
+
+    def reconcile(self) -> Outcome:
+        self.api.calls.clear()
+        outcome = reconcile(
+            self.api, self.snapshot(), self.memory, now=lambda: NOW, digests=self.digests
+        )
+        for kind, obj in outcome.written:
+            self.store.upsert(kind, trim(kind, obj))
+        for kind, ns, name, uid in outcome.removed:
+            self.store.delete(kind, ns, name, uid)
+        return outcome
+
+    def template_annotations(self) -> dict[str, str]:
+        dep = self.api.objects["Deployment", "team-a", "shop"]
+        found: dict[str, str] = dep["spec"]["template"]["metadata"].get("annotations") or {}
+        return found
+
+    def edit_spec(self, **spec: Any) -> None:
+        app = self.api.objects["PythonApp", "team-a", "shop"]
+        app["spec"].update(spec)
+        app["metadata"]["generation"] = app["metadata"].get("generation", 1) + 1
+        self.sync()
+
+
+DB = [{"name": "db", "env": [{"name": "DB_PASSWORD", "key": "password"}]}]
+
+
+def test_a_missing_secret_creates_nothing_and_resolves_by_itself() -> None:
+    world = SecretWorld(secrets=DB)
+    outcome = world.reconcile()
+    assert [c for c in world.api.writes() if c[0] == "apply"] == []  # no pod that cannot start
+    assert outcome.failure is not None and outcome.failure.reason == "SecretMissing"
+    ready = world.condition("Ready")
+    assert ready["reason"] == "SecretMissing" and ready["status"] == "False"
+    assert "Secret db (spec.secrets[0]) does not exist" in ready["message"]
+    assert "no pod is created until it exists" in ready["message"]
+    assert world.condition("Stalled")["status"] == "False"  # it may come: a GitOps sync
+    world.api.put(secret(password="s3cret"))
+    world.sync()
+    outcome = world.reconcile()
+    assert outcome.failure is None
+    assert ("apply", "Deployment") in world.api.calls
+    assert ANNOTATION in world.template_annotations()
+
+
+def test_a_missing_key_is_named() -> None:
+    world = SecretWorld(secrets=DB)
+    world.api.put(secret(user="app"))
+    world.sync()
+    outcome = world.reconcile()
+    assert outcome.failure is not None and outcome.failure.reason == "SecretMissing"
+    assert "Secret db has no key password (spec.secrets[0].env)" in outcome.failure.message
+
+
+def test_a_spec_change_onto_a_missing_secret_does_not_roll() -> None:
+    world = SecretWorld()
+    world.reconcile()
+    world.sync()
+    before = copy.deepcopy(world.api.objects["Deployment", "team-a", "shop"]["spec"])
+    world.edit_spec(secrets=DB)
+    outcome = world.reconcile()
+    assert outcome.failure is not None and outcome.failure.reason == "SecretMissing"
+    assert "the running version keeps serving" in outcome.failure.message
+    after = world.api.objects["Deployment", "team-a", "shop"]["spec"]
+    assert after == before and not [c for c in world.api.calls if c[0] == "apply"]
+
+
+def test_a_data_change_rolls_once_and_a_metadata_change_not_at_all() -> None:
+    world = SecretWorld(secrets=DB)
+    world.api.put(secret(password="one"))
+    world.sync()
+    world.reconcile()
+    world.sync()
+    first = world.template_annotations()[ANNOTATION]
+    world.reconcile()  # the test's watch gave the Secret a new version: read, nothing written
+    assert world.api.calls == [("get", "Secret")]
+    # someone labels the Secret: a new resourceVersion, the same data: read again, no write
+    world.api.objects["Secret", "team-a", "db"]["metadata"]["labels"] = {"team": "a"}
+    world.sync()
+    world.reconcile()
+    assert world.api.writes() == []
+    # the password rotates: the pods roll, once
+    world.api.objects["Secret", "team-a", "db"]["data"] = secret(password="two")["data"]
+    world.sync()
+    world.reconcile()
+    assert world.api.writes() == [("apply", "Deployment")]
+    second = world.template_annotations()[ANNOTATION]
+    assert second != first
+    world.sync()
+    world.reconcile()
+    assert world.api.writes() == []
+
+
+def test_rotation_none_reads_nothing_and_never_rolls() -> None:
+    world = SecretWorld(secrets=[{"name": "db", "rotation": "none"}])
+    world.api.put(secret(password="one"))
+    world.sync()
+    assert world.reconcile().failure is None
+    assert ("get", "Secret") not in world.api.calls  # existence is the watch's word
+    assert not any(k.startswith(SECRET_HASH_PREFIX) for k in world.template_annotations())
+
+
+def test_without_rights_to_read_secrets_nothing_is_checked_or_hashed() -> None:
+    world = SecretWorld(readable=False, secrets=DB)
+    outcome = world.reconcile()
+    assert outcome.failure is None and ("apply", "Deployment") in world.api.calls
+    assert ("get", "Secret") not in world.api.calls
+    assert not any(k.startswith(SECRET_HASH_PREFIX) for k in world.template_annotations())
+
+
+def test_a_digest_keeps_no_value_and_is_keyed_by_the_secrets_uid() -> None:
+    one = secret(password="hunter2")
+    one["metadata"] |= {"uid": "u1", "resourceVersion": "5"}
+    found = digest(one)
+    assert found.keys == frozenset({"password"})
+    assert "hunter2" not in repr(found) and one["data"]["password"] not in repr(found)
+    other = secret(password="hunter2")
+    other["metadata"] |= {"uid": "u2", "resourceVersion": "5"}
+    assert digest(other).hash != found.hash  # not a plain hash anyone could try words on
+    assert digest(one).hash == found.hash
+
+
+@pytest.mark.parametrize("rotation", ["restart", "none"])
+def test_the_advice_warns_when_env_mappings_never_update(rotation: str) -> None:
+    from tests.unit.factories import make_doc
+
+    from pythonapp_operator.advice import advise
+    from pythonapp_operator.api.validation import validate_document
+
+    app, problems = validate_document(make_doc(secrets=[{**DB[0], "rotation": rotation}]))
+    assert app is not None and not problems
+    said = [p for p in advise(app) if p.path == "spec.secrets[0].rotation"]
+    assert bool(said) == (rotation == "none")
