@@ -297,13 +297,23 @@ def test_update_adding_a_reference_the_author_cannot_read_is_refused(env: Env) -
 
 def test_editing_an_app_that_names_an_unreadable_secret(env: Env) -> None:
     """Someone else (the admin) created `web` with Secret `db`; alice may edit PythonApps but
-    not read `db`. Changing what runs with `db` (the image) is refused, as adding the reference
-    would be; scaling, labelling and dropping the reference are admitted."""
+    not read `db`. Changing what runs with `db` (the image, env, limits, command) is refused, as
+    adding the reference would be; scaling, labelling and dropping the reference are admitted."""
     env.create(env.admin, app(env.namespace, "web", ["db"]))
+    stored_before = env.stored("web")["spec"]
     with impersonating(env.kubeconfig, "alice") as alice:
         message = refusal(lambda: env.patch(alice, "web", {"spec": {"image": OTHER_IMAGE}}))
         assert by_policy(message) and "PythonApp web names" in message, message
-        assert env.stored("web")["spec"]["image"] == IMAGE
+        # nested fields compare deeply: a new env entry, a changed limit, a new command
+        for change in (
+            {"env": [{"name": "DEBUG", "value": "1"}]},
+            {"resources": {"limits": {"memory": "256Mi"}}},
+            {"command": ["sh", "-c", "cat /run/secrets/db/*"]},
+        ):
+            patch = {"spec": change}
+            message = refusal(lambda: env.patch(alice, "web", patch))  # noqa: B023 (called at once)
+            assert by_policy(message), (change, message)
+        assert env.stored("web")["spec"] == stored_before
         env.patch(alice, "web", {"spec": {"replicas": 3}})
         env.patch(alice, "web", {"metadata": {"labels": {"team": "a"}}})
         env.patch(alice, "web", {"spec": {"secrets": None}})
