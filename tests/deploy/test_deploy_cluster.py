@@ -322,9 +322,16 @@ def namespaced_install(
     text = kustomize_text(NAMESPACED)
     text = text.replace("team-a", watched[0]).replace("team-b", watched[1])
     text = text.replace(NS, ops)
-    docs = [d for d in yaml.safe_load_all(text) if d["kind"] != "CustomResourceDefinition"]
+    # The CRD and the admission policy are shared with the base installation (the same objects,
+    # applied already by `installed`): the overlay's own cluster-scoped object is its Namespace.
+    shared = {
+        "CustomResourceDefinition",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
+    docs = [d for d in yaml.safe_load_all(text) if d["kind"] not in shared]
     cluster_scoped = {d["kind"] for d in docs if "namespace" not in d["metadata"]}
-    assert cluster_scoped == {"Namespace"}, f"cluster-scoped objects besides the CRD: {docs}"
+    assert cluster_scoped == {"Namespace"}, f"cluster-scoped objects besides {shared}: {docs}"
     for ns in watched:
         core_v1.create_namespace(
             client.V1Namespace(

@@ -4,8 +4,9 @@ The CRD copy inside deploy/ stays generated; the ClusterRole holds exactly the r
 operator needs (each one commented with why in deploy/base/rbac.yaml), no wildcard, no Secret,
 no pods/exec; the namespaced overlay's Roles are the same rules and it has no cluster-wide RBAC
 at all; the operator Deployment is
-hardened like the apps it renders and agrees with the image's ENTRYPOINT/CMD; the kind overlay
-differs from the base only by its local image.
+hardened like the apps it renders and agrees with the image's ENTRYPOINT/CMD; every installation
+carries the same Secret-reference admission policy, cluster-scoped; the kind overlay differs
+from the base only by its local image.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pythonapp_operator.controller.leader import LEASE_NAME
 NS = "pythonapp-system"
 NAME = "pythonapp-operator"
 ELECTION = "pythonapp-operator-leader-election"
+POLICY = "pythonapp-secret-references"
 DIGEST_IMAGE = re.compile(r"^[a-z0-9.\-/:]+:[\w.\-]+@sha256:[0-9a-f]{64}$")
 SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -139,6 +141,8 @@ def test_every_namespaced_object_lands_in_the_operator_namespace(built: dict[str
             "CustomResourceDefinition",
             "ClusterRole",
             "ClusterRoleBinding",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         }:
             assert "namespace" not in obj["metadata"], obj["kind"]
         else:
@@ -223,6 +227,50 @@ def test_namespaced_overlay_is_the_base_less_cluster_rbac_plus_roles(
     assert cluster_rbac <= base
     assert base - namespaced == cluster_rbac
     assert {kind for kind, _, _ in namespaced - base} == {"Role", "RoleBinding"}
+
+
+# --- the Secret-reference admission policy --------------------------------------------------
+
+
+def test_every_kustomization_installs_the_secret_reference_policy(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    """deploy/admission, the same in every installation, cluster-scoped (no namespace written
+    in by the base's namespace transformer), bound to refuse, matching every PythonApp version
+    on CREATE and UPDATE, and asking the authorizer about `get` on Secrets. Its behaviour is
+    tested on a real API server by test_admission_policy.py."""
+    policies = {
+        name: find(objs, "ValidatingAdmissionPolicy", POLICY) for name, objs in built.items()
+    }
+    bindings = {
+        name: find(objs, "ValidatingAdmissionPolicyBinding", POLICY) for name, objs in built.items()
+    }
+    assert policies["deploy"] == policies["namespaced"] == policies["kind"]
+    assert bindings["deploy"] == bindings["namespaced"] == bindings["kind"]
+    policy, binding = policies["deploy"], bindings["deploy"]
+    assert policy["apiVersion"] == binding["apiVersion"] == "admissionregistration.k8s.io/v1"
+    assert "namespace" not in policy["metadata"] and "namespace" not in binding["metadata"]
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"]["resourceRules"] == [
+        {
+            "apiGroups": ["pythonapp.dev"],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["pythonapps"],
+        }
+    ]
+    (validation,) = spec["validations"]
+    assert validation["reason"] == "Forbidden" and validation["message"].startswith(POLICY)
+    # authorizer is not available to messageExpression (nor through a variable that uses it)
+    uses_authorizer = {v["name"] for v in spec["variables"] if "authorizer" in v["expression"]}
+    assert uses_authorizer == {"unreadable"}
+    assert not any(
+        f"variables.{name}" in validation["messageExpression"] for name in uses_authorizer
+    )
+    assert "resource('secrets')" in spec["variables"][-1]["expression"]
+    assert "check('get')" in spec["variables"][-1]["expression"]
+    assert binding["spec"] == {"policyName": POLICY, "validationActions": ["Deny"]}
 
 
 # --- the operator Deployment -----------------------------------------------------------------
@@ -384,5 +432,5 @@ def test_kind_overlay_only_swaps_the_image(built: dict[str, Any]) -> None:
 
 
 def test_kustomizations_exist_where_documented() -> None:
-    for path in (BASE, DEPLOY / "base", KIND, NAMESPACED):
+    for path in (BASE, DEPLOY / "base", DEPLOY / "admission", KIND, NAMESPACED):
         assert (path / "kustomization.yaml").is_file(), path
