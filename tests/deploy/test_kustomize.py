@@ -57,11 +57,11 @@ EXPECTED_CLUSTER_RULES: set[Rule] = {
     ("networking.k8s.io", "networkpolicies", CHILD_VERBS),
     ("apps", "replicasets", frozenset({"list", "watch"})),
     ("", "pods", frozenset({"list", "watch"})),
+    ("", "secrets", frozenset({"get", "list", "watch"})),
     ("", "events", frozenset({"create"})),
     ("apiextensions.k8s.io", "customresourcedefinitions", frozenset({"list", "watch"})),
 }
 FORBIDDEN_RESOURCES = {
-    "secrets",
     "pods/exec",
     "pods/attach",
     "pods/portforward",
@@ -98,6 +98,8 @@ def assert_safe_rules(rules: list[dict[str, Any]], where: str) -> None:
         assert not FORBIDDEN_VERBS & set(rule["verbs"]), f"{where}: {rule}"
         if "pods" in rule["resources"]:  # what the pods say, read only
             assert set(rule["verbs"]) <= {"list", "watch"}, f"{where}: {rule}"
+        if "secrets" in rule["resources"]:  # checked and hashed, never written
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, f"{where}: {rule}"
 
 
 # --- generated CRD ---------------------------------------------------------------------------
