@@ -11,6 +11,8 @@ Exceptions, each with its reason where it lives:
   deploy/base/deployment.yaml (kopf runs standalone: never two operators at once);
 * kube-linter access-to-create-pods on the (Cluster)RoleBindings: creating Deployments is the
   operator's job; per-object annotations in rbac.yaml / rolebindings.yaml say so;
+* kube-linter access-to-secrets on the same bindings: Secrets are read (never written) to check
+  the ones an app names and hash them for rotation; the annotations there say so;
 * the kind overlay (a locally loaded image, no digest, imagePullPolicy Never) is not run through
   the four checkers: deploy/overlays/kind/kustomization.yaml says why; it is schema-checked.
 """

@@ -6,8 +6,10 @@
   ServiceAccount, with the arguments its Deployment passes, and brings a PythonApp to Ready
   (children created, status patched, events posted): the RBAC is sufficient;
 * `kubectl auth can-i --list` for that token shows nothing beyond the ClusterRole's rules and
-  what every authenticated user has (self-reviews, discovery URLs): no Secrets, no wildcard,
-  no pods/exec;
+  what every authenticated user has (self-reviews, discovery URLs): Secrets read only, pods
+  listed and watched only, no wildcard, no pods/exec;
+* without the secrets rule (the documented opt-out) the operator still brings an app to Ready,
+  with the Secret check off, said once;
 * the same for the namespaced overlay (its Roles, `--namespace` arguments), installed under
   test-unique names so it never clobbers the base installation: it reconciles within seconds
   of starting with no cluster-wide grant at all, and outside its namespaces its token can do
@@ -283,7 +285,7 @@ def test_operator_with_its_own_token_reconciles_to_ready(
     assert "pythonapps.pythonapp.dev/status" in rights and "deployments.apps" in rights
 
 
-def test_no_secret_access_in_any_namespace(
+def test_secrets_are_read_only_and_pods_untouchable(
     installed: subprocess.CompletedProcess[str],
     kubeconfig_path: Path,
     kubectl: Path,
@@ -294,8 +296,12 @@ def test_no_secret_access_in_any_namespace(
     kubeconfig = token_kubeconfig(kubeconfig_path, core_v1, NS, NAME, tmp_path / "kubeconfig")
     for namespace in (NS, "kube-system", "default"):
         for verb, resource in (
-            ("get", "secrets"),
-            ("list", "secrets"),
+            ("create", "secrets"),
+            ("update", "secrets"),
+            ("patch", "secrets"),
+            ("delete", "secrets"),
+            ("get", "pods"),
+            ("get", "pods/log"),
             ("create", "pods/exec"),
             ("create", "pods"),
             ("escalate", "clusterroles"),
@@ -304,6 +310,64 @@ def test_no_secret_access_in_any_namespace(
                 kubectl, kubeconfig, "auth", "can-i", verb, resource, "-n", namespace
             )
             assert proc.stdout.strip() == "no", f"can {verb} {resource} in {namespace}"
+
+
+def test_an_install_without_secret_rights_works_with_the_check_off(
+    installed: subprocess.CompletedProcess[str], api: Api, namespace: str, tmp_path: Path
+) -> None:
+    """The documented opt-out: the base ClusterRole less its secrets rule. An app naming a
+    Secret that does not exist goes Ready (no check), the log says once why, never per app."""
+    apply_ok(installed, "apply")
+    account = f"no-secrets-{secrets.token_hex(3)}"
+    base_role = next(o for o in kustomize(BASE) if o["kind"] == "ClusterRole")
+    rules = [r for r in base_role["rules"] if "secrets" not in r["resources"]]
+    assert len(rules) == len(base_role["rules"]) - 1
+    objects = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": account, "namespace": NS},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": account},
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": account},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": account,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": NS}],
+        },
+    ]
+    text = yaml.safe_dump_all(objects)
+    apply_ok(kubectl_run(api.kubectl, api.kubeconfig, "apply", "-f", "-", stdin=text), "apply")
+    try:
+        kubeconfig = token_kubeconfig(api.kubeconfig, api.core, NS, account, tmp_path / "kc")
+        app = sample_app(namespace, "with-secret")
+        app["spec"]["secrets"] = [{"name": "nowhere", "env": [{"name": "X", "key": "x"}]}]
+        api.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, app)
+        args = ["--all-namespaces", "--no-leader-elect"]  # one replica: no Lease to hold
+        op = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
+        try:
+            op.wait_healthy()
+            wait_for(lambda: ready(api.custom, namespace, "with-secret"), 60, "Ready, unchecked")
+            said = [
+                line for line in op.lines() if "may not list Secrets" in str(line.get("message"))
+            ]
+            assert len(said) == 1, op.tail()
+            assert op.metrics()["pythonapp_secrets_readable"] == 0.0, op.tail()
+        finally:
+            code = op.stop()
+        assert code == 0
+    finally:
+        kubectl_run(api.kubectl, api.kubeconfig, "delete", "-f", "-", "--wait=false", stdin=text)
 
 
 # --- the namespaced overlay ------------------------------------------------------------------
