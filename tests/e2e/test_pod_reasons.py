@@ -188,3 +188,38 @@ def test_a_crash_loop_names_oomkilled_without_churn_and_clears(
     assert len(warnings(k, namespace, "CrashLoopBackOff")) == 1
     _as_kubelet(k, namespace, name, _healthy(pod))
     wait(lambda: ready(k, namespace), 60, "Ready once the container runs again")
+
+
+def test_a_namespace_enforcing_restricted_admits_every_rendered_pod(
+    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+) -> None:
+    k.run(
+        "label",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/enforce-version=latest",
+    )
+    k.apply(app_doc(namespace))
+    k.apply(app_doc(namespace, name="jobs", profile="worker"))
+    wait(lambda: ready(k, namespace), 90, "the web app Ready under restricted")
+    wait(lambda: ready(k, namespace, "jobs"), 90, "the worker Ready under restricted")
+    assert not warnings(k, namespace, "FailedCreate")
+
+
+def test_pods_refused_by_admission_say_failedcreate_in_its_words(
+    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+) -> None:
+    limits = {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": {"name": "small", "namespace": namespace},
+        "spec": {"limits": [{"type": "Container", "max": {"memory": "128Mi"}}]},
+    }
+    k.apply(limits)
+    k.apply(app_doc(namespace))  # limits.memory 256Mi: over the namespace's maximum
+    app = wait(lambda: reason_is(k, namespace, "FailedCreate"), 60, "FailedCreate")
+    message = condition(app, "Ready")["message"]
+    assert "maximum memory usage per Container is 128Mi" in message, message
+    k.apply(app_doc(namespace, resources={"limits": {"memory": "128Mi"}}))
+    wait(lambda: ready(k, namespace), 120, "Ready with a limit the namespace allows")
