@@ -7,7 +7,13 @@ Secret of up to 1 MB). The watch (``kinds.SECRET``) asks the API server for each
 metadata alone (``PartialObjectMetadata``): a few hundred bytes per Secret whatever its size,
 so unrelated Secrets cost next to nothing. A referenced Secret is read (one GET) only when its
 resourceVersion differs from the one its digest was computed at: once per change, shared by
-every app that references it.
+every app that references it. The cache keeps a Secret's name, uid and resourceVersion only
+(:func:`.kinds._trim_metadata`): its labels and annotations are dropped as they are parsed (a
+``last-applied-configuration`` annotation may hold the values themselves).
+
+Measured (a one-off on the dev cluster, 1,000 Secrets of 100 KB in a namespace): listing them
+whole is 100.4 MB and 2.05 s; by metadata 0.44 MB and 0.36 s. A full watch would parse the
+100 KB of every Helm release Secret written anywhere the operator watches.
 
 The hash is an HMAC of the data keyed by the Secret's uid: it sits in the pod template's
 annotations (``render.SECRET_HASH_PREFIX``), readable by anyone who may read Deployments, and a
