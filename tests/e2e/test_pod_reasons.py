@@ -44,8 +44,14 @@ def test_a_node_too_small_says_unschedulable_in_the_schedulers_words(
     k.apply(app_doc(namespace, resources=huge))
     app, took = timed(wait, lambda: reason_is(k, namespace, "Unschedulable"), 60, "Unschedulable")
     record_property("unschedulable_seconds", took)
+
+    def both() -> dict[str, Any] | None:
+        found = reason_is(k, namespace, "Unschedulable")
+        said = condition(found, "Ready").get("message", "")
+        return found if said.startswith("2 of 2 pods: Unschedulable: 0/") else None
+
+    app = wait(both, 30, "both pods counted")  # the second pod may come a moment later
     message = condition(app, "Ready")["message"]
-    assert message.startswith("2 of 2 pods: Unschedulable: 0/"), message
     assert "Insufficient cpu" in message, message
     assert condition(app, "Stalled")["status"] == "False"  # room may come: not stalled
     assert condition(app, "Reconciling")["status"] == "True"
