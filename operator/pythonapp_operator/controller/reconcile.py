@@ -76,6 +76,8 @@ class Memory:
     - ``settled``: per child kind, (desired hash, fingerprint) of a state the API server
       answered an apply with unchanged although the subset test calls it drift (its own
       spelling), or with hardening findings a forced apply did not remove;
+    - ``secrets``: the referenced Secrets' (uid, version) the plan was made with: a Secret
+      that appears, changes or goes makes a new plan (checked and hashed again);
     - ``hardened``: per child kind, the hardening findings (:mod:`.hardening`) its last check
       left to report, for the content version in ``verified``: a converged app keeps
       reporting them without checking again.
@@ -96,7 +98,7 @@ class Memory:
     def claim(self, uid: str) -> None:
         """Start afresh when the app under this name is another object (deleted, re-created)."""
         if self.uid != uid:
-            self.uid, self.plan = uid, None
+            self.uid, self.plan, self.secrets = uid, None, None
             self.verified.clear()
             self.settled.clear()
             self.hardened.clear()
