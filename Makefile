@@ -11,7 +11,7 @@ export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
 .PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools \
-        crd docs golden lock-dev status-fixtures demo demo-down test-down bench bench-curve chaos kind-e2e clean
+        crd admission docs golden lock-dev status-fixtures demo demo-down test-down bench bench-curve chaos kind-e2e clean
 
 all: test
 
@@ -44,6 +44,11 @@ tools:
 crd: venv
 	$(BIN)/pythonapp crd > crds/pythonapps.yaml
 	cp crds/pythonapps.yaml deploy/base/crds/pythonapps.yaml
+
+# The admission policy has one validation per Secret an app may name: generated (a test fails
+# when deploy/admission/admissionpolicy.yaml drifts).
+admission: venv
+	$(BIN)/python -m pythonapp_operator.api.admission > deploy/admission/admissionpolicy.yaml
 
 # The field reference is generated from the models too (a test fails when it drifts).
 docs: venv

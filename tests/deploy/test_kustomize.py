@@ -34,6 +34,7 @@ from tests.deploy.tools import (
     kustomize,
 )
 
+from pythonapp_operator.api.models import MAX_SECRETS
 from pythonapp_operator.controller.leader import LEASE_NAME
 
 NS = "pythonapp-system"
@@ -262,16 +263,20 @@ def test_every_kustomization_installs_the_secret_reference_policy(
             "resources": ["pythonapps"],
         }
     ]
-    (validation,) = spec["validations"]
-    assert validation["reason"] == "Forbidden" and validation["message"].startswith(POLICY)
-    # authorizer is not available to messageExpression (nor through a variable that uses it)
-    uses_authorizer = {v["name"] for v in spec["variables"] if "authorizer" in v["expression"]}
-    assert uses_authorizer == {"unreadable"}
-    assert not any(
-        f"variables.{name}" in validation["messageExpression"] for name in uses_authorizer
-    )
-    assert "resource('secrets')" in spec["variables"][-1]["expression"]
-    assert "check('get')" in spec["variables"][-1]["expression"]
+    # one validation per Secret an app may name, each with one authorization check (a check
+    # costs a third of what one expression may spend: api/admission.py)
+    validations = spec["validations"]
+    assert len(validations) == MAX_SECRETS
+    for index, validation in enumerate(validations):
+        assert validation["reason"] == "Forbidden" and validation["message"].startswith(POLICY)
+        assert validation["expression"].count("authorizer") == 1
+        assert f"size(variables.checked) <= {index} ||" in validation["expression"]
+        assert "resource('secrets')" in validation["expression"]
+        assert "check('get')" in validation["expression"]
+        # authorizer is not available to messageExpression
+        assert "authorizer" not in validation["messageExpression"]
+        assert f"variables.checked[{index}]" in validation["messageExpression"]
+    assert not any("authorizer" in v["expression"] for v in spec["variables"])
     assert binding["spec"] == {"policyName": POLICY, "validationActions": ["Deny"]}
 
 

@@ -48,6 +48,8 @@ DEFAULT_PRESTOP_WEB_SECONDS = 5
 DEFAULT_UID = 10001
 DEFAULT_TMP_SIZE = "64Mi"
 SECRETS_ROOT = "/run/secrets"
+#: Secrets one app may name (the admission policy checks each one: api/admission.py)
+MAX_SECRETS = 16
 
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -904,9 +906,10 @@ class PythonAppSpec(Base):
     )
     secrets: list[SecretRef] = Field(
         default_factory=list,
-        max_length=16,
+        max_length=MAX_SECRETS,
         description="Secrets mounted read-only as files (default /run/secrets/<name>), "
-        "optionally with keys as env vars. Referenced only, never read by the operator.",
+        "optionally with keys as env vars. Referenced: no value is copied into the app's "
+        "objects (the operator reads them only to check them and hash them for rotation).",
         json_schema_extra=LIST_MAP_BY_NAME,
     )
     resources: Resources = Field(
