@@ -48,13 +48,16 @@ def capture_ready(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
 
 
 def _rolling_out(k: Kubectl, ns: str) -> dict[str, Any] | None:
-    app = _with(k, ns, "Reconciling", "True", "Progressing")
+    """A rollout waiting for room: the pods say why (Unschedulable), not stalled."""
+    app = _with(k, ns, "Reconciling", "True", "Unschedulable")
     return app if app and app["status"].get("updatedReplicas") == 2 else None
 
 
 def capture_rolling_out(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
     k.apply(app_doc(ns, resources=UNSCHEDULABLE))
-    app: dict[str, Any] = wait_for(lambda: _rolling_out(k, ns), 90, "Reconciling=True Progressing")
+    app: dict[str, Any] = wait_for(
+        lambda: _rolling_out(k, ns), 90, "Reconciling=True Unschedulable"
+    )
     return app
 
 
@@ -71,12 +74,13 @@ def capture_stalled_invalid_spec(k: Kubectl, ns: str, op: OperatorProcess) -> di
 def capture_stalled_progress_deadline(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
     """Pods that never schedule, and a progress deadline shortened behind the operator's back:
     the Deployment controller marks the rollout timed out at once and keeps it so (also after
-    the operator puts its 600 s back), which the operator reports as Stalled."""
+    the operator puts its 600 s back), which the operator reports as Stalled, with the pods'
+    own reason (Unschedulable) and the deadline said in the message."""
     k.apply(app_doc(ns, resources=UNSCHEDULABLE))
     wait_for(lambda: _rolling_out(k, ns), 90, "the rollout to start")
 
     def timed_out() -> dict[str, Any] | None:
-        app = _with(k, ns, "Stalled", "True", "ProgressDeadlineExceeded")
+        app = _with(k, ns, "Stalled", "True", "Unschedulable")
         dep = k.get("deployment", "shop", ns)
         if app is None and dep and dep["spec"]["progressDeadlineSeconds"] != 1:
             # again if the operator put its value back before the Deployment controller looked
@@ -86,7 +90,8 @@ def capture_stalled_progress_deadline(k: Kubectl, ns: str, op: OperatorProcess) 
             )  # fmt: skip
         return app
 
-    app: dict[str, Any] = wait_for(timed_out, 60, "Stalled=True ProgressDeadlineExceeded")
+    app: dict[str, Any] = wait_for(timed_out, 60, "Stalled=True Unschedulable past the deadline")
+    assert condition(app, "Ready")["message"].endswith("exceeded its progress deadline.")
     return app
 
 
