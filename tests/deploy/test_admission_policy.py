@@ -32,7 +32,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from tests.conftest import wait_for
-from tests.deploy.tools import BASE, kustomize, run
+from tests.deploy.tools import BASE, kustomize, remove_policy, run
 
 from pythonapp_operator.api.models import MAX_SECRETS
 
@@ -150,9 +150,11 @@ def policy_active(
     kubeconfig_path: Path,
     rbac_v1: client.RbacAuthorizationV1Api,
     namespace_for_module: str,
-) -> None:
+) -> Iterator[None]:
     """The CRD, policy and binding from `kubectl kustomize deploy/`, applied as a cluster admin
-    would, and in force: a known-bad dry-run request is refused by the policy."""
+    would, and in force: a known-bad dry-run request is refused by the policy. Removed after
+    the module (the session's cluster is shared: tests elsewhere store objects the policy would
+    judge, e.g. junk under a schemaless CRD)."""
     docs = [
         d
         for d in kustomize(BASE)
@@ -181,6 +183,8 @@ def policy_active(
         return False
 
     wait_for(refused, ACTIVE_WITHIN_SECONDS, f"the policy {POLICY} to refuse a known-bad request")
+    yield
+    remove_policy(kubectl, kubeconfig_path)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from tests.conftest import wait_for
-from tests.deploy.tools import BASE, NAMESPACED, kustomize, kustomize_text, run
+from tests.deploy.tools import BASE, NAMESPACED, kustomize, kustomize_text, remove_policy, run
 from tests.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.cluster
@@ -68,8 +68,9 @@ def apply_ok(proc: subprocess.CompletedProcess[str], what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def installed(kubectl: Path, kubeconfig_path: Path) -> subprocess.CompletedProcess[str]:
-    """`kubectl apply --server-side -k deploy/`, as a cluster admin would run it."""
+def installed(kubectl: Path, kubeconfig_path: Path) -> Iterator[subprocess.CompletedProcess[str]]:
+    """`kubectl apply --server-side -k deploy/`, as a cluster admin would run it; its admission
+    policy is removed after the module (the session's cluster is shared)."""
     proc = kubectl_run(kubectl, kubeconfig_path, "apply", "--server-side", "-k", str(BASE))
     if proc.returncode == 0:
         kubectl_run(
@@ -80,7 +81,8 @@ def installed(kubectl: Path, kubeconfig_path: Path) -> subprocess.CompletedProce
             "crd/pythonapps.pythonapp.dev",
             "--timeout=60s",
         )
-    return proc
+    yield proc
+    remove_policy(kubectl, kubeconfig_path)
 
 
 def test_apply_succeeds_without_warnings(installed: subprocess.CompletedProcess[str]) -> None:

@@ -83,3 +83,18 @@ def find(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict
 
 def kinds(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [o for o in objs if o["kind"] == kind]
+
+
+#: the admission policy deploy/ installs (deploy/admission), and its binding
+POLICY = "pythonapp-secret-references"
+
+
+def remove_policy(kubectl: Path, kubeconfig_path: Path) -> None:
+    """Delete the admission policy and its binding (what `kubectl apply -k deploy/` installed):
+    the session's cluster is shared, and tests elsewhere store objects the policy would judge
+    (junk under a schemaless CRD, which it cannot evaluate and so refuses)."""
+    kinds = "validatingadmissionpolicybinding,validatingadmissionpolicy"
+    proc = run(
+        [kubectl, "--kubeconfig", kubeconfig_path, "delete", kinds, POLICY, "--ignore-not-found"]
+    )
+    assert proc.returncode == 0, proc.stderr
