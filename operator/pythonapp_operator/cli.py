@@ -209,11 +209,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
     try:
         if args.dev_command == "up":
             devcluster.up(
-                timeout=args.timeout, node_count=args.nodes, pods_per_node=args.pods_per_node
+                timeout=args.timeout,
+                node_count=args.nodes,
+                pods_per_node=args.pods_per_node,
+                real_node=args.real_node,
             )
             print(f"cluster ready; kubeconfig: {devcluster.kubeconfig_path()}", file=sys.stderr)
         elif args.dev_command == "down":
-            devcluster.down()
+            devcluster.down(log=print)
             print("cluster stopped", file=sys.stderr)
         elif args.dev_command == "status":
             status = devcluster.status()
@@ -343,6 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="pods each node holds (default: $PYTHONAPP_DEV_PODS_PER_NODE, else as recorded, "
         "else 2500)",
+    )
+    up.add_argument(
+        "--real-node",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add (or with --no-real-node remove) one real node: containerd and a kubelet "
+        "that run pods for real (root; packages from scripts/realnode-packages.sh); "
+        "default: as recorded",
     )
     dev.add_parser("down", help="stop every process started by up and clean up")
     st = dev.add_parser("status", help="each component with its pid and address")
