@@ -82,6 +82,8 @@ class ClusterStatus:
     versions: dict[str, str] = field(default_factory=dict)
     sizing: nodes.Sizing | None = None
     """Fake nodes and pods per node (None: no cluster, or one started before sizing existed)."""
+    real_node: dict[str, Any] | None = None
+    """The real node's name, node IP, bridge, subnet, cgroup and ports (None: it has none)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +94,7 @@ class ClusterStatus:
             "state_dir": str(self.state_dir),
             "versions": self.versions,
             "sizing": None if self.sizing is None else self.sizing.to_json(),
+            "real_node": self.real_node,
             "components": [c.to_json() for c in self.components],
         }
 
@@ -140,6 +143,7 @@ def status(state_dir: Path | None = None) -> ClusterStatus:
         ready,
         _versions(),
         nodes.Sizing.from_json(state.get("sizing")),
+        rn,
     )
 
 

@@ -1,0 +1,161 @@
+"""The dev cluster's real node (``pythonapp dev up --real-node``): pods run for real, and
+``dev down`` leaves the host as it found it.
+
+Marked ``realnode``: root only, opt-in with ``PYTHONAPP_REAL_NODE=1`` (``make test`` sets it
+as root); elsewhere these tests fail saying how to get it (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from tests.conftest import RealNode, real_node_refusal
+
+from pythonapp_operator import devcluster
+from pythonapp_operator.devcluster import pause, realhost, realnode
+
+pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
+
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "runAsUser": 65535,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _pause_pod(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            **spec,
+            "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "pause",
+                    "image": pause.REF,
+                    "imagePullPolicy": "Never",
+                    "securityContext": RESTRICTED,
+                }
+            ],
+        },
+    }
+
+
+def _ready(pod: client.V1Pod) -> bool:
+    conds = (pod.status and pod.status.conditions) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conds)
+
+
+def _processes_naming(path: str) -> list[str]:
+    """Command lines that name ``path`` (the real node's dir: its kubelet, containerd, shims)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if proc.name.isdigit() and path in cmd:
+            found.append(cmd)
+    return found
+
+
+def _bridge_exists(name: str) -> bool:
+    link = subprocess.run(["ip", "link", "show", "dev", name], capture_output=True, check=False)
+    return link.returncode == 0
+
+
+def test_a_pod_on_the_real_node_runs_and_becomes_ready(
+    real_node: RealNode,
+    core_v1: client.CoreV1Api,
+    namespace: str,
+    wait_until: Callable[..., Any],
+) -> None:
+    core_v1.create_namespaced_pod(namespace, _pause_pod("p", real_node.pod_spec()))
+
+    def ready_pod() -> client.V1Pod | None:
+        pod = core_v1.read_namespaced_pod("p", namespace)
+        return pod if _ready(pod) else None
+
+    pod = wait_until(
+        ready_pod,
+        120,
+        f"pod {namespace}/p Ready on {real_node.name}",
+    )
+    assert pod.spec.node_name == real_node.name
+    assert pod.status.phase == "Running"
+    assert pod.status.host_ip == real_node.node_ip
+    (status,) = pod.status.container_statuses
+    # a container containerd really started (kwok's fake pods have no container id)
+    assert status.container_id.startswith("containerd://"), status
+    assert status.state.running is not None and status.ready
+    assert pod.status.pod_ip.startswith(real_node.subnet.rsplit(".", 1)[0] + ".")
+    node = core_v1.read_node(real_node.name)
+    assert node.status.node_info.container_runtime_version.startswith("containerd://")
+    # the API server reaches the kubelet (InternalIP, client certificate, serving cert
+    # checked against the dev CA): the pause container logs nothing, and says so
+    assert core_v1.read_namespaced_pod_log("p", namespace) == ""
+
+
+def test_kwok_pods_stay_off_the_real_node(
+    real_node: RealNode,
+    core_v1: client.CoreV1Api,
+) -> None:
+    node = core_v1.read_node(real_node.name)
+    taints = [(t.key, t.effect) for t in node.spec.taints or []]
+    assert (realnode.LABEL[0], "NoSchedule") in taints
+    assert node.metadata.labels[realnode.LABEL[0]] == realnode.LABEL[1]
+
+
+def test_dev_down_puts_the_host_back(
+    tmp_path_factory: pytest.TempPathFactory, wait_until: Callable[..., Any]
+) -> None:
+    """A cluster of its own (the session's keeps running): up with the real node, a pod on
+    it, down; then its processes, bridge, cgroups and mounts are gone, and, when no other
+    real node runs on this host, the sysctls and host paths are as before."""
+    refusal = real_node_refusal()
+    if refusal is not None:
+        pytest.fail(refusal, pytrace=False)
+    state = tmp_path_factory.mktemp("rn")
+    record = realhost.RECORD_DIR / "realnode-host.json"
+    others = json.loads(record.read_text())["users"] if record.exists() else []
+    before = realhost.read_sysctls()
+    existed = {p: os.path.lexists(p) for p in realhost.SHARED_PATHS}
+    st = devcluster.up(state, real_node=True, log=lambda _m: None)
+    try:
+        rn = st.real_node
+        assert rn is not None and _bridge_exists(rn["bridge"])
+        assert realhost.read_sysctls()["vm/overcommit_memory"] == "1"  # the kubelet's
+        api = client.CoreV1Api(
+            config.new_client_from_config(config_file=str(devcluster.kubeconfig_path(state)))
+        )
+        api.create_namespaced_pod(
+            "default", _pause_pod("p", RealNode(rn["name"], "", "", "", "").pod_spec())
+        )
+        wait_until(lambda: _ready(api.read_namespaced_pod("p", "default")), 120, "pod Ready")
+        assert realhost.cgroup_pids(rn["cgroup"]), "the pod's processes are in its cgroup"
+    finally:
+        devcluster.down(state)
+    assert not _bridge_exists(rn["bridge"])
+    assert not any((h / rn["cgroup"]).exists() for h in realhost.cgroup_hierarchies())
+    assert not realhost.mounts_under(Path(rn["dir"]))
+    assert not Path(rn["dir"]).exists()
+    assert not _processes_naming(rn["dir"]), "kubelet, containerd or a shim still runs"
+    if not others:
+        assert realhost.read_sysctls() == before
+        assert {p: os.path.lexists(p) for p in realhost.SHARED_PATHS} == existed
+        assert not record.exists()
+    else:  # the last real node on this host restores them; this one only leaves the record
+        assert json.loads(record.read_text())["users"] == others
