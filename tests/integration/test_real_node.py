@@ -133,8 +133,9 @@ def test_dev_down_puts_the_host_back(
     others = json.loads(record.read_text())["users"] if record.exists() else []
     before = realhost.read_sysctls()
     existed = {p: os.path.lexists(p) for p in realhost.SHARED_PATHS}
-    st = devcluster.up(state, real_node=True, log=lambda _m: None)
+    rn: dict[str, Any] | None = None
     try:
+        st = devcluster.up(state, real_node=True, log=lambda _m: None)
         rn = st.real_node
         assert rn is not None and _bridge_exists(rn["bridge"])
         assert realhost.read_sysctls()["vm/overcommit_memory"] == "1"  # the kubelet's
@@ -148,6 +149,7 @@ def test_dev_down_puts_the_host_back(
         assert realhost.cgroup_pids(rn["cgroup"]), "the pod's processes are in its cgroup"
     finally:
         devcluster.down(state)
+    assert rn is not None
     assert not _bridge_exists(rn["bridge"])
     assert not any((h / rn["cgroup"]).exists() for h in realhost.cgroup_hierarchies())
     assert not realhost.mounts_under(Path(rn["dir"]))

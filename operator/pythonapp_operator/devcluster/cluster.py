@@ -601,8 +601,10 @@ def _remove_real_node(run: _Run) -> None:
     delete its Node object."""
     rn = run.state["real_node"]
     run.clock.say(f"removing real node {rn['name']}")
-    realnode.teardown(run.layout, run.state, run.clock.say)
+    problems = realnode.teardown(run.layout, run.state, run.clock.say)
     _save(run.layout, run.state)
+    if problems:
+        raise DevClusterError("removing the real node left work undone: " + "; ".join(problems))
     api.request(
         f"{run.state['server']}/api/v1/nodes/{rn['name']}", _admin_ctx(run.layout), "DELETE"
     )
@@ -633,9 +635,12 @@ def _teardown(layout: Layout, clock: _Clock | None) -> None:
     """Stop recorded processes (reverse start order) and delete data, PKI and kubeconfigs."""
     state = _load(layout)
     data_dirs = {layout.data}
+    problems: list[str] = []
     if state is not None:
         data_dirs.add(Path(state["data_dir"]))
-        realnode.teardown(layout, state, clock.say if clock is not None else lambda _m: None)
+        problems = realnode.teardown(
+            layout, state, clock.say if clock is not None else lambda _m: None
+        )
         _save(layout, state)
         recs = state["components"]
         for name in reversed([n for n in ORDER if n in recs]):
@@ -647,6 +652,15 @@ def _teardown(layout: Layout, clock: _Clock | None) -> None:
         shutil.rmtree(d, ignore_errors=True)
     for d in (layout.pki, layout.config):
         shutil.rmtree(d, ignore_errors=True)
+    if problems and state is not None:
+        # only the real node's record is kept, so `down` (or `up`) tries its teardown again
+        state["components"] = {n: r for n, r in state["components"].items() if n in realnode.ORDER}
+        _save(layout, state)
+        raise DevClusterError(
+            "the control plane is stopped, but undoing the real node's host changes failed: "
+            + "; ".join(problems)
+            + "\nRun `pythonapp dev down` again to retry."
+        )
     for f in (layout.admin_kubeconfig, layout.state_file):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f)

@@ -189,9 +189,10 @@ def cgroup_pids(name: str) -> set[int]:
         root = h / name
         if not root.is_dir():
             continue
-        for procs_file in root.rglob("cgroup.procs"):
+        # the kubelet may be removing pod cgroups meanwhile: a dir vanishing mid-walk is fine
+        for dirpath, _dirs, _files in os.walk(root):
             with contextlib.suppress(OSError):
-                pids.update(int(x) for x in procs_file.read_text().split())
+                pids.update(int(x) for x in Path(dirpath, "cgroup.procs").read_text().split())
     return pids
 
 
@@ -202,7 +203,10 @@ def remove_cgroup(name: str, wait: float = 10.0) -> None:
         root = h / name
         if not root.is_dir():
             continue
-        dirs = sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        dirs = sorted(
+            (Path(d) for d, _subdirs, _files in os.walk(root) if Path(d) != root),
+            key=lambda p: -len(p.parts),
+        )
         for d in [*dirs, root]:
             while True:
                 try:

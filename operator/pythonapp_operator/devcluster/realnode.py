@@ -396,45 +396,69 @@ def _kill_all(pids_of: Callable[[], set[int] | list[int]], wait: float = 10.0) -
         time.sleep(0.1)
 
 
-def teardown(layout: Layout, state: dict[str, Any], say: Callable[[str], None]) -> None:
+def teardown(layout: Layout, state: dict[str, Any], say: Callable[[str], None]) -> list[str]:
     """Stop the real node and undo what it did on the host: kubelet, pods' processes and
     containerd's shims, containerd; then the mounts, the pods' network namespaces, the
     cgroups, the bridge, and (when no other cluster's real node runs) the sysctls and the
-    host paths the kubelet and containerd wrote. Safe to repeat; each step runs whatever
-    the previous one found."""
+    host paths the kubelet and containerd wrote. Every step runs even when one before it
+    failed; the failures are returned (empty: the host is as it was). Safe to repeat."""
     rn = state.get("real_node")
     if not rn:
-        return
+        return []
     f = Files(rn)
     recs = state["components"]
-    if "kubelet" in recs:
-        rec = recs["kubelet"]
+    problems: list[str] = []
+
+    def step(what: str, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as e:  # reported; the other steps must still run
+            problems.append(f"{what}: {e}")
+
+    def stop(name: str) -> None:
+        rec = recs.get(name)
+        if rec is None:
+            return
         if procs.alive(rec["pid"], rec["ticks"]):
-            say(f"stopping kubelet (pid {rec['pid']})")
+            say(f"stopping {name} (pid {rec['pid']})")
         procs.stop(rec["pid"], rec["ticks"])
-    pod_pids = realhost.cgroup_pids(rn["cgroup"])
-    netns = _net_ns_inodes(pod_pids)
-    if pod_pids:
-        say(f"stopping the real node's pods ({len(pod_pids)} processes)")
-    _kill_all(lambda: realhost.cgroup_pids(rn["cgroup"]))
-    _kill_all(lambda: _shims(f.socket))
-    if "containerd" in recs:
-        rec = recs["containerd"]
-        if procs.alive(rec["pid"], rec["ticks"]):
-            say(f"stopping containerd (pid {rec['pid']})")
-        procs.stop(rec["pid"], rec["ticks"])
-    for ns in Path("/run/netns").glob("cni-*"):
-        with contextlib.suppress(OSError):
-            if ns.stat().st_ino in netns:
-                realhost.unmount_under(ns)
-                ns.unlink()
-    realhost.unmount_under(f.dir)
-    with contextlib.suppress(DevClusterError):
-        realhost.remove_cgroup(rn["cgroup"])
-    realhost.delete_bridge(rn["bridge"])
-    for what in realhost.release(str(layout.root)):
-        say(f"host restored: {what}")
+
+    netns: set[int] = set()
+
+    def kill_pods() -> None:
+        pod_pids = realhost.cgroup_pids(rn["cgroup"])
+        netns.update(_net_ns_inodes(pod_pids))
+        if pod_pids:
+            say(f"stopping the real node's pods ({len(pod_pids)} processes)")
+        _kill_all(lambda: realhost.cgroup_pids(rn["cgroup"]))
+        _kill_all(lambda: _shims(f.socket))
+
+    def remove_netns() -> None:
+        for ns in Path("/run/netns").glob("cni-*"):
+            with contextlib.suppress(FileNotFoundError):
+                if ns.stat().st_ino in netns:
+                    realhost.unmount_under(ns)
+                    ns.unlink()
+
+    def release_host() -> None:
+        for what in realhost.release(str(layout.root)):
+            say(f"host restored: {what}")
+
+    step("stopping the kubelet", lambda: stop("kubelet"))
+    step("stopping the pods", kill_pods)
+    step("stopping containerd", lambda: stop("containerd"))
+    step("removing the pods' network namespaces", remove_netns)
+    step(f"unmounting under {f.dir}", lambda: realhost.unmount_under(f.dir))
+    step(f"removing cgroup /{rn['cgroup']}", lambda: realhost.remove_cgroup(rn["cgroup"]))
+    step(f"deleting bridge {rn['bridge']}", lambda: realhost.delete_bridge(rn["bridge"]))
+    step("restoring the host", release_host)
+    left = realhost.mounts_under(f.dir)
+    if left:
+        problems.append(f"still mounted: {', '.join(map(str, left))}")
+    if problems:  # kept in the state, so the next `down` or `up` tries again
+        return problems
     shutil.rmtree(f.dir, ignore_errors=True)
     for name in ORDER:
         recs.pop(name, None)
     state.pop("real_node", None)
+    return problems
