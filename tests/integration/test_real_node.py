@@ -109,6 +109,27 @@ def test_a_pod_on_the_real_node_runs_and_becomes_ready(
     assert core_v1.read_namespaced_pod_log("p", namespace) == ""
 
 
+def test_namespace_annotations_put_every_pod_on_the_real_node(
+    real_node: RealNode,
+    core_v1: client.CoreV1Api,
+    namespace: str,
+    wait_until: Callable[..., Any],
+) -> None:
+    """A pod that says nothing about nodes (as the operator renders them) in an annotated
+    namespace: the API server adds the selector and the toleration, the pod runs for real."""
+    ns = core_v1.read_namespace(namespace)
+    ns.metadata.annotations = {
+        **(ns.metadata.annotations or {}),
+        **realnode.namespace_annotations(),
+    }
+    core_v1.replace_namespace(namespace, ns)
+    core_v1.create_namespaced_pod(namespace, _pause_pod("plain", {}))
+    pod = core_v1.read_namespaced_pod("plain", namespace)
+    assert pod.spec.node_selector == {realnode.LABEL[0]: realnode.LABEL[1]}
+    wait_until(lambda: _ready(core_v1.read_namespaced_pod("plain", namespace)), 120, "pod Ready")
+    assert core_v1.read_namespaced_pod("plain", namespace).spec.node_name == real_node.name
+
+
 def test_kwok_pods_stay_off_the_real_node(
     real_node: RealNode,
     core_v1: client.CoreV1Api,

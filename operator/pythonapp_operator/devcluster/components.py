@@ -151,7 +151,11 @@ def specs(bins: Binaries, layout: Layout, pki: Pki, ports: Ports) -> dict[str, S
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--authorization-mode=Node,RBAC",
-                "--enable-admission-plugins=NodeRestriction",
+                # PodNodeSelector / PodTolerationRestriction: a namespace's annotations can put
+                # all its pods on the real node (`dev up --real-node`) with no change to what
+                # the operator renders; inert for namespaces without them.
+                "--enable-admission-plugins=NodeRestriction,PodNodeSelector,"
+                "PodTolerationRestriction",
                 # The real node's kubelet (`dev up --real-node`): called at its InternalIP
                 # (its hostname does not resolve), as a client it authorises, over TLS checked
                 # against the dev CA. Harmless on a cluster of kwok nodes only.

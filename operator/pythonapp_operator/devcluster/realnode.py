@@ -51,7 +51,21 @@ NODE_NAME = "pythonapp-dev-real-node"
 LABEL = ("pythonapp.dev/real-node", "true")
 """Label and taint (NoSchedule) of the real node: a pod lands there only when it selects the
 label and tolerates the taint (or its namespace's PodNodeSelector/PodTolerationRestriction
-annotations say so)."""
+annotations say so: :func:`namespace_annotations`)."""
+
+
+def namespace_annotations() -> dict[str, str]:
+    """Annotations that send every pod of a namespace to the real node, whatever the pod says
+    (the API server's PodNodeSelector and PodTolerationRestriction admission plugins): a
+    PythonApp's pods run for real with no change to what the operator renders."""
+    key, value = LABEL
+    toleration = {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+    return {
+        "scheduler.alpha.kubernetes.io/node-selector": f"{key}={value}",
+        "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps([toleration]),
+    }
+
+
 CNI_BIN_DIR = "/usr/lib/cni"
 """Debian's containernetworking-plugins."""
 PACKAGES_SCRIPT = "scripts/realnode-packages.sh"
