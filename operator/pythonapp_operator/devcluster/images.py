@@ -247,6 +247,7 @@ class _Steps:
     def __init__(self, log: Log, log_file: Path) -> None:
         self.say = log
         self.log_file = log_file
+        log_file.parent.mkdir(parents=True, exist_ok=True)
         self.t0 = time.monotonic()
 
     def line(self, msg: str) -> None:
@@ -289,7 +290,7 @@ def require_tools(tools: Sequence[str] = ("mmdebstrap", "umoci", "skopeo")) -> N
 
 
 def images_dir(cache: Path | None = None) -> Path:
-    """Where bases, the build log and scratch layouts live."""
+    """Where bases, build logs (``logs/NAME.log``) and scratch layouts live."""
     return (cache or cache_root()) / "images"
 
 
@@ -328,7 +329,7 @@ def ensure_base(
 ) -> Base:
     """The cached base image for ``spec``, built first if missing (the only slow step)."""
     root = images_dir(cache)
-    steps = steps or _Steps(print, root / "build.log")
+    steps = steps or _Steps(print, root / "logs" / "base.log")
     final = root / f"base-{spec.key()}"
     meta = final / "base.json"
     with _locked(root / "base.lock"):
@@ -337,7 +338,7 @@ def ensure_base(
         require_tools()
         steps.line(
             f"base rootfs: mmdebstrap {spec.suite} + {', '.join(spec.include)} "
-            "(first time only, about 45 s)"
+            "(first time only: 30 s idle, 2 min on a busy machine)"
         )
         work = Path(tempfile.mkdtemp(dir=root, prefix="base-tmp-"))
         try:
@@ -418,7 +419,12 @@ def build(
     require_tools()
     root = images_dir(cache)
     root.mkdir(parents=True, exist_ok=True)
-    steps = _Steps(log, root / "build.log")
+    tag = name.replace("/", "-")
+    # one log per image name, rewritten by each build: it holds the last build's tools' output
+    (root / "logs").mkdir(exist_ok=True)
+    log_file = root / "logs" / f"{tag}.log"
+    log_file.write_text("")
+    steps = _Steps(log, log_file)
     steps.line(f"image {name} from {app_dir} (tools' output: {steps.log_file})")
     found = ensure_base(base, cache=cache, steps=steps)
     with tempfile.TemporaryDirectory(dir=root, prefix="build-") as tmp:
@@ -438,7 +444,6 @@ def build(
             steps.line(f"no python{found.python} here: the image gets no precompiled bytecode")
         write_app_layer(staging, work / "app.tar")
         layout = work / "oci"
-        tag = name.replace("/", "-")
         # blobs are content-addressed and never rewritten: hard links share the cached base
         shutil.copytree(found.layout, layout, copy_function=os.link)
         steps.run(
