@@ -191,3 +191,9 @@ def test_the_registry_is_found_again_and_stopped_by_its_record(tmp_path: Path) -
         registry.stop(tmp_path)
     assert registry.running(tmp_path) is None
     assert not registry.answers(first.address)
+    again = registry.start(tmp_path)  # a restart: same port, so stored references stay valid
+    try:
+        assert again.address == first.address
+        assert again.pid != first.pid
+    finally:
+        registry.stop(tmp_path)

@@ -183,6 +183,14 @@ def test_registry_record_round_trips_and_a_dead_one_is_not_running(tmp_path: Pat
     registry.stop(tmp_path)  # a broken record is nothing to stop
 
 
+def test_registry_port_is_read_back_from_its_config(tmp_path: Path) -> None:
+    assert registry.recorded_port(tmp_path) is None
+    registry.config_path(tmp_path).write_text(json.dumps(registry.config(5123, tmp_path)))
+    assert registry.recorded_port(tmp_path) == 5123
+    registry.config_path(tmp_path).write_text("{}")
+    assert registry.recorded_port(tmp_path) is None
+
+
 def test_registry_lives_in_the_cluster_state_dir(tmp_path: Path) -> None:
     assert registry.root_of(tmp_path) == tmp_path.resolve() / "registry"
 

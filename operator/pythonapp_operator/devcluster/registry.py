@@ -123,11 +123,32 @@ def find_binary() -> str:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
+def _free_port(preferred: int | None = None) -> int:
+    """``preferred`` when it can be bound, else a port the kernel picks."""
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # as Go's listeners do: the last run's connections in TIME_WAIT do not hold the port
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            chosen: int = s.getsockname()[1]
+            return chosen
+    raise DevClusterError(f"no free port on {HOST} for the image registry")
+
+
+def recorded_port(root: Path) -> int | None:
+    """The port of the config an earlier start wrote under ``root``, if any.
+
+    A restarted registry keeps its port when it can: the references of the images it stores
+    (``127.0.0.1:PORT/NAME@sha256:...``, in PythonApps already applied) and containerd's
+    per-host configuration stay valid."""
+    try:
+        addr = json.loads(config_path(root).read_text())["http"]["addr"]
+        return int(str(addr).rsplit(":", 1)[1])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
 
 
 def answers(address: str, timeout: float = 2.0) -> bool:
@@ -156,14 +177,15 @@ def running(root: Path) -> Registry | None:
 
 def start(root: Path, timeout: float = 30.0) -> Registry:
     """Start a registry under ``root`` (or return the one already running there) and wait
-    until it answers; on failure it is stopped and the error names its log."""
+    until it answers; on failure it is stopped and the error names its log. A registry
+    started again under the same ``root`` keeps its images and, when free, its port."""
     existing = running(root)
     if existing is not None:
         return existing
     binary = find_binary()
     root.mkdir(parents=True, exist_ok=True)
     storage_dir(root).mkdir(exist_ok=True)
-    port = _free_port()
+    port = _free_port(recorded_port(root))
     config_path(root).write_text(json.dumps(config(port, storage_dir(root)), indent=2) + "\n")
     pid, ticks = procs.spawn(argv(binary, root), log_path(root))
     registry = Registry(f"{HOST}:{port}", pid, ticks, root)
