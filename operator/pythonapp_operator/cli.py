@@ -206,6 +206,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         )
         return EXIT_INVALID
 
+    if args.dev_command == "image":
+        return cmd_dev_image(args)
     try:
         if args.dev_command == "up":
             devcluster.up(
@@ -239,6 +241,28 @@ def cmd_dev(args: argparse.Namespace) -> int:
     except devcluster.DevClusterError as exc:
         print(f"pythonapp dev {args.dev_command}: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    return EXIT_OK
+
+
+def cmd_dev_image(args: argparse.Namespace) -> int:
+    """``pythonapp dev image build DIR``: progress on stderr, the reference alone on stdout
+    (``IMAGE=$(pythonapp dev image build examples/app)``)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from .devcluster import images, registry  # noqa: PLC0415
+    from .devcluster.errors import DevClusterError  # noqa: PLC0415
+
+    try:
+        ref = images.build(
+            Path(args.dir),
+            registry.of_cluster().address,
+            args.name,
+            log=lambda line: print(line, file=sys.stderr),
+        )
+    except DevClusterError as exc:
+        print(f"pythonapp dev image build: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(ref)
     return EXIT_OK
 
 
@@ -359,6 +383,18 @@ def build_parser() -> argparse.ArgumentParser:
     st = dev.add_parser("status", help="each component with its pid and address")
     st.add_argument("--json", action="store_true")
     dev.add_parser("kubeconfig", help="print the kubeconfig path")
+    img = dev.add_parser("image", help="container images for the real node, without Docker")
+    img_sub = img.add_subparsers(dest="image_command", required=True, metavar="ACTION")
+    b = img_sub.add_parser(
+        "build",
+        help="build DIR's image, push it to the cluster's registry, print its digest reference",
+        description="Build an image of the Python app in DIR (a Debian base with python3, the "
+        "files of DIR under /app, user 10001, CMD python3 /app/app.py), push it to the dev "
+        "cluster's loopback registry (`pythonapp dev up --real-node`) and print "
+        "127.0.0.1:PORT/NAME@sha256:<digest> on stdout.",
+    )
+    b.add_argument("dir", metavar="DIR", help="the app's directory (e.g. examples/app)")
+    b.add_argument("--name", help="the image's repository name (default: DIR's name)")
     p.set_defaults(func=cmd_dev)
     return parser
 
