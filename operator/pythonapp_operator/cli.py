@@ -235,6 +235,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 if status.sizing is not None:
                     size = status.sizing
                     print(f"{'nodes':<26} {size.nodes} kwok nodes x {size.pods_per_node} pods")
+                if status.real_node is not None:
+                    rn = status.real_node
+                    print(
+                        f"{'real node':<26} {rn['name']} at {rn['node_ip']} "
+                        f"(bridge {rn['bridge']} {rn['subnet']}, cgroup /{rn['cgroup']})"
+                    )
             return EXIT_OK if status.running else EXIT_INVALID
         elif args.dev_command == "kubeconfig":
             print(devcluster.kubeconfig_path())

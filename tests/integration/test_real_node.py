@@ -19,7 +19,7 @@ from kubernetes import client, config
 from tests.conftest import RealNode, real_node_refusal
 
 from pythonapp_operator import devcluster
-from pythonapp_operator.devcluster import pause, realhost, realnode
+from pythonapp_operator.devcluster import pause, realhost, realnode, registry
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 
@@ -130,6 +130,46 @@ def test_namespace_annotations_put_every_pod_on_the_real_node(
     assert core_v1.read_namespaced_pod("plain", namespace).spec.node_name == real_node.name
 
 
+def test_images_are_pulled_by_digest_from_the_loopback_registry(
+    real_node: RealNode,
+    core_v1: client.CoreV1Api,
+    namespace: str,
+    wait_until: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    """The cluster's registry is a tracked component on 127.0.0.1, and containerd pulls from
+    it over plain HTTP (hosts.toml): the pause image pushed there, run by digest with
+    imagePullPolicy Always."""
+    st = devcluster.status()
+    (comp,) = [c for c in st.components if c.name == "registry"]
+    assert comp.alive and comp.address.startswith("http://127.0.0.1:")
+    address = registry.of_cluster().address
+    assert comp.address == f"http://{address}"
+    digest_file = tmp_path / "digest"
+    push = subprocess.run(
+        [
+            "skopeo",
+            "--insecure-policy",
+            "copy",
+            "--dest-tls-verify=false",
+            f"--digestfile={digest_file}",
+            f"docker-archive:{pause.archive()}",
+            f"docker://{address}/pythonapp-pause:{pause.TAG}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert push.returncode == 0, push.stderr
+    ref = f"{address}/pythonapp-pause@{digest_file.read_text().strip()}"
+    doc = _pause_pod("pulled", real_node.pod_spec())
+    doc["spec"]["containers"][0].update(image=ref, imagePullPolicy="Always")
+    core_v1.create_namespaced_pod(namespace, doc)
+    wait_until(lambda: _ready(core_v1.read_namespaced_pod("pulled", namespace)), 120, "pod Ready")
+    (status,) = core_v1.read_namespaced_pod("pulled", namespace).status.container_statuses
+    assert status.image_id.endswith(digest_file.read_text().strip()), status.image_id
+
+
 def test_kwok_pods_stay_off_the_real_node(
     real_node: RealNode,
     core_v1: client.CoreV1Api,
@@ -176,6 +216,7 @@ def test_dev_down_puts_the_host_back(
     assert not realhost.mounts_under(Path(rn["dir"]))
     assert not Path(rn["dir"]).exists()
     assert not _processes_naming(rn["dir"]), "kubelet, containerd or a shim still runs"
+    assert not _processes_naming(str(registry.root_of(state))), "the registry still runs"
     if not others:
         assert realhost.read_sysctls() == before
         assert {p: os.path.lexists(p) for p in realhost.SHARED_PATHS} == existed

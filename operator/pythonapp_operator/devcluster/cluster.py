@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import api, binaries, kubeconfig, nodes, procs, realnode
+from . import api, binaries, kubeconfig, nodes, procs, realnode, registry
 from .components import AUDIT_POLICY, ORDER, Ports, Spec, audit_policy_path, specs
 from .errors import DevClusterError
 from .paths import Layout
@@ -387,6 +387,10 @@ class _Run:
         self.clock.say(f"starting {spec.name} on {spec.address}")
         log_path = self.layout.logs / f"{spec.name}.log"
         pid, ticks = procs.spawn(spec.argv, log_path)
+        self.record(spec, pid, ticks, log_path)
+
+    def record(self, spec: Spec, pid: int, ticks: int, log_path: Path) -> None:
+        """Track a process (started here or by a component's own module) like the others."""
         self.state["components"][spec.name] = {
             "spec": spec.to_json(),
             "pid": pid,
@@ -582,6 +586,13 @@ def _ensure_real_node(run: _Run, bins: binaries.Binaries) -> bool:
         if rec is not None and procs.alive(rec["pid"], rec["ticks"]):
             run.watched.add(name)
             run.wait_healthy(name)
+            continue
+        if name == "registry":  # started by its module (config, port kept when free)
+            root = realnode.registry_root(layout)
+            reg = registry.start(root)
+            run.clock.say(f"image registry on http://{reg.address} (loopback only)")
+            run.record(realnode.registry_spec(reg), reg.pid, reg.ticks, registry.log_path(root))
+            realnode.write_registry_hosts(rn, reg.address)
             continue
         run.start(all_specs[name])
         run.wait_healthy(name)

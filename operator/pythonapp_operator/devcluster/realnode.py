@@ -15,6 +15,8 @@ CAP_SYS_RESOURCE) is in shared/notes/realnode.md; the choices that matter:
   port, ``failCgroupV1: false`` (this machine has cgroup v1), cgroupfs under a cgroup root of its
   own, its node IP the bridge's gateway address (it refuses a loopback one), and a taint + label
   so only pods meant for it land there;
+* an image registry of its own on loopback (Debian's ``docker-registry``, see ``registry``), which
+  containerd pulls from over plain HTTP (``hosts.toml``);
 * every listener on a free port, every file under ``<state dir>/realnode``; what it must change
   on the host (sysctls, a few fixed paths, cgroups, the bridge) goes through ``realhost``, which
   records it and puts it back on ``down``.
@@ -39,14 +41,16 @@ from typing import Any
 
 import yaml
 
-from . import kubeconfig, procs, realhost
+from . import kubeconfig, procs, realhost, registry
 from .binaries import Binaries
 from .components import HOST, Spec
 from .errors import DevClusterError
 from .paths import Layout
 from .pki import Pki, client_cert_for, serving_cert_for
 
-ORDER = ("containerd", "kubelet")
+ORDER = ("registry", "containerd", "kubelet")
+"""The real node's components, in start order: the loopback image registry (``registry``,
+whose images only this node pulls), containerd, the kubelet."""
 NODE_NAME = "pythonapp-dev-real-node"
 LABEL = ("pythonapp.dev/real-node", "true")
 """Label and taint (NoSchedule) of the real node: a pod lands there only when it selects the
@@ -77,6 +81,7 @@ _NEEDED = {
     f"{CNI_BIN_DIR}/host-local": "containernetworking-plugins",
     "umoci": "umoci",
     "skopeo": "skopeo",
+    "docker-registry": "docker-registry",
 }
 
 
@@ -354,6 +359,34 @@ def specs(bins: Binaries, rn: dict[str, Any]) -> dict[str, Spec]:
     }
 
 
+def registry_root(layout: Layout) -> Path:
+    """The cluster's registry dir (config, storage, log, record; see ``registry``)."""
+    return registry.root_of(layout.root)
+
+
+def registry_spec(reg: registry.Registry) -> Spec:
+    """How ``dev status`` shows the registry and ``dev up`` checks it (``GET /v2/``)."""
+    url = f"http://{reg.address}"
+    return Spec("registry", registry.argv(registry.find_binary(), reg.root), url, f"{url}/v2/")
+
+
+def write_registry_hosts(rn: dict[str, Any], address: str) -> None:
+    """containerd's per-registry config (``certs.d/<host:port>/hosts.toml``): the loopback
+    registry is pulled over plain HTTP. containerd reads it at each pull, so a registry that
+    came back on another port needs no containerd restart; entries for old ports go."""
+    hosts = Files(rn).registry_hosts
+    for old in hosts.glob(f"{registry.HOST}:*"):
+        if old.name != address:
+            shutil.rmtree(old, ignore_errors=True)
+    d = hosts / address
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "hosts.toml").write_text(
+        f'server = "http://{address}"\n\n'
+        f'[host."http://{address}"]\n'
+        '  capabilities = ["pull", "resolve"]\n'
+    )
+
+
 def import_pause(rn: dict[str, Any], log: Path) -> None:
     """The sandbox image into containerd (built once and cached; see ``pause``)."""
     from . import pause  # noqa: PLC0415
@@ -458,9 +491,16 @@ def teardown(layout: Layout, state: dict[str, Any], say: Callable[[str], None]) 
         for what in realhost.release(str(layout.root)):
             say(f"host restored: {what}")
 
+    def stop_registry() -> None:
+        stop("registry")
+        root = registry_root(layout)
+        registry.stop(root)  # forgets its record; its images go with the cluster's data
+        shutil.rmtree(registry.storage_dir(root), ignore_errors=True)
+
     step("stopping the kubelet", lambda: stop("kubelet"))
     step("stopping the pods", kill_pods)
     step("stopping containerd", lambda: stop("containerd"))
+    step("stopping the image registry", stop_registry)
     step("removing the pods' network namespaces", remove_netns)
     step(f"unmounting under {f.dir}", lambda: realhost.unmount_under(f.dir))
     step(f"removing cgroup /{rn['cgroup']}", lambda: realhost.remove_cgroup(rn["cgroup"]))
