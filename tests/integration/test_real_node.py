@@ -168,6 +168,14 @@ def test_images_are_pulled_by_digest_from_the_loopback_registry(
     wait_until(lambda: _ready(core_v1.read_namespaced_pod("pulled", namespace)), 120, "pod Ready")
     (status,) = core_v1.read_namespaced_pod("pulled", namespace).status.container_statuses
     assert status.image_id.endswith(digest_file.read_text().strip()), status.image_id
+    # The kubelet pulled that image: the same image under its imported name must still run
+    # with imagePullPolicy Never (1.36's default credential check said "not present").
+    core_v1.create_namespaced_pod(namespace, _pause_pod("imported", real_node.pod_spec()))
+    wait_until(
+        lambda: _ready(core_v1.read_namespaced_pod("imported", namespace)),
+        120,
+        "the imported image's pod Ready after the kubelet pulled the same image",
+    )
 
 
 def test_kwok_pods_stay_off_the_real_node(

@@ -124,6 +124,9 @@ def test_the_kubelet_authenticates_callers_and_takes_only_pods_meant_for_it(
     assert cfg["healthzBindAddress"] == "127.0.0.1"
     assert cfg["failCgroupV1"] is False and cfg["cgroupDriver"] == "cgroupfs"
     assert cfg["cgroupRoot"] == f"/{rn['cgroup']}"
+    # an imported image stays usable with imagePullPolicy Never after the kubelet pulled it
+    # under another name
+    assert cfg["imagePullCredentialsVerificationPolicy"] == "NeverVerify"
     assert cfg["registerWithTaints"] == [
         {"key": "pythonapp.dev/real-node", "value": "true", "effect": "NoSchedule"}
     ]

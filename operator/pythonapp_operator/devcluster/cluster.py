@@ -570,9 +570,20 @@ def _ensure_real_node(run: _Run, bins: binaries.Binaries) -> bool:
     server, ctx = state["server"], _admin_ctx(layout)
     rn = state.get("real_node")
     recs = state["components"]
-    if rn and _all_alive(state, realnode.ORDER) and not nodes.not_ready(server, ctx, (rn["name"],)):
+    outdated = realnode.stale(layout, rn) if rn else []
+    if (
+        rn
+        and not outdated
+        and _all_alive(state, realnode.ORDER)
+        and not nodes.not_ready(server, ctx, (rn["name"],))
+    ):
         run.watched.update(realnode.ORDER)
         return False
+    for name in outdated:
+        rec = recs.get(name)
+        if rec is not None and procs.alive(rec["pid"], rec["ticks"]):
+            run.clock.say(f"{name}'s configuration changed; restarting it")
+            procs.stop(rec["pid"], rec["ticks"])
     if rn is None:
         rn = state["real_node"] = realnode.plan(layout)
         _save(layout, state)

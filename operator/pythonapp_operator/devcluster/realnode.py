@@ -295,14 +295,47 @@ def kubelet_config(rn: dict[str, Any], ca: Path, cert: Path, key: Path) -> dict[
             "nodefs.inodesFree": "1%",
         },
         "serializeImagePulls": False,
+        # Once the kubelet has pulled an image (say the pause image pushed to the registry),
+        # its default (NeverVerifyPreloadedImages) refuses the same image under another name
+        # with imagePullPolicy Never ("not present"): the imported pause image and the app
+        # images are this single-user node's own, so no pull credentials are checked.
+        "imagePullCredentialsVerificationPolicy": "NeverVerify",
         "protectKernelDefaults": False,
         "resolvConf": "/etc/resolv.conf",
     }
 
 
+def _configs(layout: Layout, rn: dict[str, Any]) -> dict[str, tuple[Path, str]]:
+    """Each process's config file and the text this version of the code writes into it."""
+    from . import pause  # noqa: PLC0415 (only the real node needs it)
+
+    f = Files(rn)
+    serving = (f.pki / f"{rn['name']}.crt", f.pki / f"{rn['name']}.key")
+    kubelet = kubelet_config(rn, Pki(layout.pki).ca_cert, *serving)
+    return {
+        "containerd": (f.containerd_config, containerd_config(rn, pause.REF)),
+        "kubelet": (f.kubelet_config, yaml.safe_dump(kubelet, sort_keys=False)),
+    }
+
+
+def stale(layout: Layout, rn: dict[str, Any]) -> list[str]:
+    """The components whose config file differs from what this version writes (they were
+    started by an older one): ``dev up`` restarts them, as it does an API server started with
+    an older audit policy."""
+    out = []
+    for name, (path, text) in _configs(layout, rn).items():
+        try:
+            if path.read_text() == text:
+                continue
+        except FileNotFoundError:
+            pass
+        out.append(name)
+    return out
+
+
 def prepare(layout: Layout, rn: dict[str, Any], server: str) -> None:
-    """Everything the two processes need before they start; idempotent (a repair after a
-    reboot re-creates the bridge and cgroups, keeps certificates and configs)."""
+    """Everything the processes need before they start; idempotent (a repair after a reboot
+    re-creates the bridge and cgroups, keeps certificates, writes the current configs)."""
     f = Files(rn)
     realhost.claim(str(layout.root))
     realhost.make_cgroup(rn["cgroup"])
@@ -310,14 +343,11 @@ def prepare(layout: Layout, rn: dict[str, Any], server: str) -> None:
     realhost.ensure_bridge(rn["bridge"], rn["node_ip"], prefix)
     for d in (f.dir, f.registry_hosts, f.cni_conf, f.kubelet_root, f.pki):
         d.mkdir(parents=True, exist_ok=True)
-    from . import pause  # noqa: PLC0415 (only the real node needs it)
-
-    f.containerd_config.write_text(containerd_config(rn, pause.REF))
     (f.cni_conf / "10-pythonapp.conflist").write_text(json.dumps(cni_config(rn), indent=2))
     ca = Pki(layout.pki)
     serving = (f.pki / f"{rn['name']}.crt", f.pki / f"{rn['name']}.key")
     if not all(p.is_file() for p in serving):
-        serving = serving_cert_for(layout.pki, f.pki, rn["name"], [rn["node_ip"]], [rn["name"]])
+        serving_cert_for(layout.pki, f.pki, rn["name"], [rn["node_ip"]], [rn["name"]])
     user = f"system:node:{rn['name']}"
     client = (f.pki / f"{user}.crt", f.pki / f"{user}.key")
     if not all(p.is_file() for p in client):
@@ -325,8 +355,8 @@ def prepare(layout: Layout, rn: dict[str, Any], server: str) -> None:
     kubeconfig.write(
         f.kubelet_kubeconfig, server, ca=ca.ca_cert, cert=client[0], key=client[1], user=user
     )
-    cfg = kubelet_config(rn, ca.ca_cert, *serving)
-    f.kubelet_config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    for path, text in _configs(layout, rn).values():
+        path.write_text(text)
 
 
 def specs(bins: Binaries, rn: dict[str, Any]) -> dict[str, Spec]:
