@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -176,6 +177,48 @@ def test_images_are_pulled_by_digest_from_the_loopback_registry(
         120,
         "the imported image's pod Ready after the kubelet pulled the same image",
     )
+
+
+def test_a_dead_containerd_and_kubelet_are_restarted_and_pods_keep_running(
+    real_node: RealNode,
+    core_v1: client.CoreV1Api,
+    namespace: str,
+    wait_until: Callable[..., Any],
+) -> None:
+    core_v1.create_namespaced_pod(namespace, _pause_pod("p", real_node.pod_spec()))
+    wait_until(lambda: _ready(core_v1.read_namespaced_pod("p", namespace)), 120, "pod Ready")
+    (before,) = core_v1.read_namespaced_pod("p", namespace).status.container_statuses
+    old = {c.name: c.pid for c in devcluster.status().components}
+    for name in ("kubelet", "containerd"):
+        pid = old[name]
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not devcluster.status().running, 10, "status to report them dead")
+    st = devcluster.up(log=lambda _m: None)
+    assert st.running and st.ready
+    new = {c.name: c.pid for c in st.components}
+    assert new["kubelet"] != old["kubelet"] and new["containerd"] != old["containerd"]
+    unchanged = {n: p for n, p in new.items() if n not in ("kubelet", "containerd")}
+    assert unchanged == {n: p for n, p in old.items() if n not in ("kubelet", "containerd")}
+    # the container outlived both (its shim holds it): same container, not restarted
+    pod = core_v1.read_namespaced_pod("p", namespace)
+    (after,) = pod.status.container_statuses
+    assert after.container_id == before.container_id and after.restart_count == 0
+    assert _ready(pod)
+
+    # asked through the new kubelet and containerd (the status above may predate them),
+    # once the new kubelet has synced its pods
+    def log_via_new_kubelet() -> bool:
+        try:
+            return core_v1.read_namespaced_pod_log("p", namespace) == ""
+        except client.ApiException as e:
+            if e.status == 404:  # not synced yet
+                return False
+            raise
+
+    wait_until(log_via_new_kubelet, 60, "the pod's log through the restarted kubelet")
+    (latest,) = core_v1.read_namespaced_pod("p", namespace).status.container_statuses
+    assert latest.container_id == before.container_id and latest.restart_count == 0
 
 
 def test_kwok_pods_stay_off_the_real_node(
