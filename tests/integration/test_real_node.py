@@ -11,13 +11,13 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client, config
-from tests.conftest import RealNode, real_node_refusal
+from tests.conftest import Cluster, RealNode, real_node_refusal
 
 from pythonapp_operator import devcluster
 from pythonapp_operator.devcluster import pause, realhost, realnode, registry
@@ -231,12 +231,30 @@ def test_kwok_pods_stay_off_the_real_node(
     assert node.metadata.labels[realnode.LABEL[0]] == realnode.LABEL[1]
 
 
+@pytest.fixture
+def session_real_node_set_aside(cluster: Cluster) -> Iterator[None]:
+    """The session cluster without its real node meanwhile (its control plane keeps running),
+    so that a test's own real node is the only one on the host and its ``down`` must restore
+    the host itself; the session's real node is added back afterwards."""
+    had = cluster.is_devcluster and devcluster.status().real_node is not None
+    if had:
+        devcluster.up(real_node=False, log=lambda _m: None)
+    try:
+        yield
+    finally:
+        if had:
+            devcluster.up(real_node=True, log=lambda _m: None)
+
+
 def test_dev_down_puts_the_host_back(
-    tmp_path_factory: pytest.TempPathFactory, wait_until: Callable[..., Any]
+    session_real_node_set_aside: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    wait_until: Callable[..., Any],
 ) -> None:
-    """A cluster of its own (the session's keeps running): up with the real node, a pod on
-    it, down; then its processes, bridge, cgroups and mounts are gone, and, when no other
-    real node runs on this host, the sysctls and host paths are as before."""
+    """A cluster of its own: up with the real node, a pod on it, down; then its processes,
+    bridge, cgroups and mounts are gone, and, when no other real node runs on this host (the
+    session's is set aside; a developer's own dev cluster may have one), the sysctls and host
+    paths are as before."""
     refusal = real_node_refusal()
     if refusal is not None:
         pytest.fail(refusal, pytrace=False)
