@@ -157,18 +157,19 @@ def unmount_under(path: Path) -> None:
 
 
 def cgroup_hierarchies(cgroup_fs: Path = CGROUP_ROOT) -> list[Path]:
-    """The mounted hierarchies: one dir per v1 controller (cpu, memory, ...), or the unified
-    v2 root itself."""
-    v1: list[Path] = []
+    """The mounted hierarchies: one dir per v1 controller (cpu, memory, ...) and, on a hybrid
+    machine, the v2 hierarchy beside them (``unified``: runc creates the pods' paths there
+    too); or the unified v2 root itself."""
+    found: list[Path] = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         left, _, right = line.partition(" - ")
         fstype = right.split()[0] if right else ""
         point = Path(_unescape(left.split()[4]))
         if fstype == "cgroup2" and point == cgroup_fs:
             return [point]
-        if fstype == "cgroup" and point.parent == cgroup_fs:
-            v1.append(point)
-    return sorted(set(v1))
+        if fstype in ("cgroup", "cgroup2") and point.parent == cgroup_fs:
+            found.append(point)
+    return sorted(set(found))
 
 
 def make_cgroup(name: str) -> None:
