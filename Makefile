@@ -10,7 +10,7 @@ CACHE ?= $(or $(PYTHONAPP_CACHE),$(HOME)/.cache/pythonapp-operator)
 export PYTHONAPP_CACHE := $(CACHE)
 export GOTOOLCHAIN := local
 
-.PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools \
+.PHONY: all venv lint test test-unit test-checkers test-cluster test-deploy controlplane tools realnode-packages \
         crd admission docs golden lock-dev status-fixtures demo demo-down test-down bench bench-curve chaos kind-e2e clean
 
 all: test
@@ -35,6 +35,15 @@ lint: venv
 # The control plane's binaries (built from Go modules once, cached by version).
 controlplane: venv
 	bash operator/pythonapp_operator/devcluster/build-controlplane.sh >/dev/null
+
+# The real node's Debian packages (containerd, runc, CNI plugins, registry, image tools), when
+# the machine allows it: root with apt-get. The tests marked `realnode` run where REAL_NODE=1
+# (PYTHONAPP_REAL_NODE for tests/conftest.py); elsewhere they fail saying how to get it
+# (or run pytest with -m 'not realnode').
+REAL_NODE ?= $(shell [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo 1 || echo 0)
+export PYTHONAPP_REAL_NODE := $(REAL_NODE)
+realnode-packages:
+	@if [ "$(REAL_NODE)" = 1 ]; then bash scripts/realnode-packages.sh; fi
 
 # kube-score, kube-linter, Polaris, Checkov, kubectl-validate, actionlint (cached by version).
 tools:
@@ -80,13 +89,13 @@ test-checkers: venv tools
 test-deploy: venv controlplane tools
 	$(BIN)/pytest -q tests/deploy -m "not cluster"
 
-test-cluster: venv controlplane
+test-cluster: venv controlplane realnode-packages
 	$(BIN)/pytest -q -m cluster tests
 
 # Everything, in one pytest run so the summary line counts every test. The tests run on a dev
 # cluster of their own ($(CACHE)/test, see tests/conftest.py), never the demo's; it is left
 # running so the next run starts in seconds (.ci/run stops it): test-down stops it.
-test: lint controlplane tools
+test: lint controlplane tools realnode-packages
 	$(BIN)/pytest -q tests
 
 # The fault suite at length (its short version runs in `make test`): more apps, every fault

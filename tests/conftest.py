@@ -17,6 +17,11 @@ the cluster already runs) and shared; tests isolate themselves with a fresh name
   the session instead (only the session's cluster: never the demo's).
 * A cluster that cannot be had is a test *failure* in CI (``CI=true``), never a skip; locally it
   is a skip that says how to get one.
+* The real node (tests marked ``realnode``, fixture ``real_node``) is opt-in:
+  ``PYTHONAPP_REAL_NODE=1``, which ``make test`` sets on a machine that allows it (root, with
+  the packages of scripts/realnode-packages.sh, which it installs first). It is added to the
+  session's cluster when the first such test asks for it and kept with the cluster. Without the
+  opt-in, or on a machine that cannot run it, those tests fail saying how to get it.
 
 Hypothesis runs under a profile chosen by ``HYPOTHESIS_PROFILE``: ``ci`` (the default, what
 ``make test`` runs) draws a fixed sequence (derandomized, no example database), so a run is
@@ -42,7 +47,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from pythonapp_operator import devcluster
-from pythonapp_operator.devcluster import binaries
+from pythonapp_operator.devcluster import binaries, pause
 from pythonapp_operator.devcluster.paths import STATE_ENV, cache_root, own_state_dir
 
 T = TypeVar("T")
@@ -63,6 +68,7 @@ settings.register_profile(
 settings.load_profile(os.environ.get(HYPOTHESIS_PROFILE_ENV, "ci"))
 E2E_ENV = "KUBECONFIG_E2E"
 KEEP_ENV = "PYTHONAPP_DEV_KEEP"
+REAL_NODE_ENV = "PYTHONAPP_REAL_NODE"
 #: the dev cluster the user's environment names (None: the defaults), before the session
 #: names its own
 USER_STATE_DIR = os.environ.get(STATE_ENV)
@@ -116,6 +122,20 @@ def _unavailable(reason: str) -> None:
     pytest.skip(msg)
 
 
+def _live_log(pytestconfig: pytest.Config) -> Callable[[str], None]:
+    """Show start-up progress live, even under output capture."""
+    capman = pytestconfig.pluginmanager.getplugin("capturemanager")
+
+    def log(line: str) -> None:
+        if capman is not None:
+            with capman.global_and_fixture_disabled():
+                print(line, flush=True)
+        else:
+            print(line, flush=True)
+
+    return log
+
+
 @pytest.fixture(scope="session")
 def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
     """A running cluster for the whole session (see the module docstring for the choices)."""
@@ -127,15 +147,7 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
         yield Cluster(path, is_devcluster=False, state_dir=None)
         return
 
-    capman = pytestconfig.pluginmanager.getplugin("capturemanager")
-
-    def log(line: str) -> None:  # show start-up progress live, even under output capture
-        if capman is not None:
-            with capman.global_and_fixture_disabled():
-                print(line, flush=True)
-        else:
-            print(line, flush=True)
-
+    log = _live_log(pytestconfig)
     state_dir = devcluster.kubeconfig_path().parent
     demo = demo_operator_on(state_dir)
     if demo is not None:
@@ -156,6 +168,61 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
     yield Cluster(devcluster.kubeconfig_path(), is_devcluster=True, state_dir=state_dir)
     if os.environ.get(KEEP_ENV, "1") == "0":
         devcluster.down()
+
+
+@dataclass(frozen=True)
+class RealNode:
+    """The session cluster's real node: what a test needs to put a pod on it."""
+
+    name: str
+    node_ip: str
+    subnet: str
+    bridge: str
+    pause_image: str
+    """Imported into its containerd: runs with imagePullPolicy Never, no registry needed."""
+
+    def pod_spec(self, **extra: Any) -> dict[str, Any]:
+        """Scheduling onto the real node: its label selected, its taint tolerated."""
+        key, value = devcluster.realnode.LABEL
+        return {
+            "nodeSelector": {key: value},
+            "tolerations": [{"key": key, "operator": "Exists", "effect": "NoSchedule"}],
+            **extra,
+        }
+
+
+def real_node_refusal() -> str | None:
+    """Why this session may not start the real node (None: it may)."""
+    if os.environ.get(REAL_NODE_ENV) != "1":
+        return (
+            f"the real node is opt-in: set {REAL_NODE_ENV}=1 as root (`make test` does, when "
+            "run as root, after installing its Debian packages with "
+            "`bash scripts/realnode-packages.sh`); or deselect these tests: -m 'not realnode'"
+        )
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: Cluster, pytestconfig: pytest.Config) -> RealNode:
+    """The real node of the session's dev cluster, added when first asked for."""
+    if not cluster.is_devcluster:
+        pytest.fail(
+            f"the real-node tests need `pythonapp dev`'s real node; {E2E_ENV} points at another "
+            "cluster: unset it, or deselect these tests with -m 'not realnode'",
+            pytrace=False,
+        )
+    refusal = real_node_refusal()
+    if refusal is not None:
+        pytest.fail(refusal, pytrace=False)
+    problem = None
+    try:
+        st = devcluster.up(log=_live_log(pytestconfig), real_node=True)
+    except devcluster.DevClusterError as e:
+        problem = str(e)
+    if problem is not None or st.real_node is None:
+        pytest.fail(f"no real node: {problem}", pytrace=False)
+    rn = st.real_node
+    return RealNode(rn["name"], rn["node_ip"], rn["subnet"], rn["bridge"], pause.REF)
 
 
 @pytest.fixture(scope="session")

@@ -206,14 +206,19 @@ def cmd_dev(args: argparse.Namespace) -> int:
         )
         return EXIT_INVALID
 
+    if args.dev_command == "image":
+        return cmd_dev_image(args)
     try:
         if args.dev_command == "up":
             devcluster.up(
-                timeout=args.timeout, node_count=args.nodes, pods_per_node=args.pods_per_node
+                timeout=args.timeout,
+                node_count=args.nodes,
+                pods_per_node=args.pods_per_node,
+                real_node=args.real_node,
             )
             print(f"cluster ready; kubeconfig: {devcluster.kubeconfig_path()}", file=sys.stderr)
         elif args.dev_command == "down":
-            devcluster.down()
+            devcluster.down(log=print)
             print("cluster stopped", file=sys.stderr)
         elif args.dev_command == "status":
             status = devcluster.status()
@@ -230,12 +235,40 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 if status.sizing is not None:
                     size = status.sizing
                     print(f"{'nodes':<26} {size.nodes} kwok nodes x {size.pods_per_node} pods")
+                if status.real_node is not None:
+                    rn = status.real_node
+                    print(
+                        f"{'real node':<26} {rn['name']} at {rn['node_ip']} "
+                        f"(bridge {rn['bridge']} {rn['subnet']}, cgroup /{rn['cgroup']})"
+                    )
             return EXIT_OK if status.running else EXIT_INVALID
         elif args.dev_command == "kubeconfig":
             print(devcluster.kubeconfig_path())
     except devcluster.DevClusterError as exc:
         print(f"pythonapp dev {args.dev_command}: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    return EXIT_OK
+
+
+def cmd_dev_image(args: argparse.Namespace) -> int:
+    """``pythonapp dev image build DIR``: progress on stderr, the reference alone on stdout
+    (``IMAGE=$(pythonapp dev image build examples/app)``)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from .devcluster import images, registry  # noqa: PLC0415
+    from .devcluster.errors import DevClusterError  # noqa: PLC0415
+
+    try:
+        ref = images.build(
+            Path(args.dir),
+            registry.of_cluster().address,
+            args.name,
+            log=lambda line: print(line, file=sys.stderr),
+        )
+    except DevClusterError as exc:
+        print(f"pythonapp dev image build: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(ref)
     return EXIT_OK
 
 
@@ -344,10 +377,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="pods each node holds (default: $PYTHONAPP_DEV_PODS_PER_NODE, else as recorded, "
         "else 2500)",
     )
+    up.add_argument(
+        "--real-node",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add (or with --no-real-node remove) one real node: containerd and a kubelet "
+        "that run pods for real (root; packages from scripts/realnode-packages.sh); "
+        "default: as recorded",
+    )
     dev.add_parser("down", help="stop every process started by up and clean up")
     st = dev.add_parser("status", help="each component with its pid and address")
     st.add_argument("--json", action="store_true")
     dev.add_parser("kubeconfig", help="print the kubeconfig path")
+    img = dev.add_parser("image", help="container images for the real node, without Docker")
+    img_sub = img.add_subparsers(dest="image_command", required=True, metavar="ACTION")
+    b = img_sub.add_parser(
+        "build",
+        help="build DIR's image, push it to the cluster's registry, print its digest reference",
+        description="Build an image of the Python app in DIR (a Debian base with python3, the "
+        "files of DIR under /app, user 10001, CMD python3 /app/app.py), push it to the dev "
+        "cluster's loopback registry (`pythonapp dev up --real-node`) and print "
+        "127.0.0.1:PORT/NAME@sha256:<digest> on stdout.",
+    )
+    b.add_argument("dir", metavar="DIR", help="the app's directory (e.g. examples/app)")
+    b.add_argument("--name", help="the image's repository name (default: DIR's name)")
     p.set_defaults(func=cmd_dev)
     return parser
 

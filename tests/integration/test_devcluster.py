@@ -428,11 +428,19 @@ def test_status_reports_live_components(cluster: Any) -> None:
         pytest.skip("only `pythonapp dev` has component processes")
     st = devcluster.status()
     assert st.running and st.ready
-    assert [c.name for c in st.components] == list(components.ORDER)
+    # the real node's (tests/integration/test_real_node.py adds it) come last
+    real = list(devcluster.realnode.ORDER) if st.real_node else []
+    assert [c.name for c in st.components] == list(components.ORDER) + real
     for c in st.components:
         assert c.alive and c.pid is not None
         assert Path(f"/proc/{c.pid}").exists()
-        assert c.address.startswith(("http://127.0.0.1:", "https://127.0.0.1:"))
+        if c.name == "containerd":  # its gRPC socket, under the state dir
+            assert c.address == f"unix://{cluster.state_dir}/realnode/containerd.sock"
+        elif c.name == "kubelet":  # at the node IP, on the real node's bridge
+            assert st.real_node is not None
+            assert c.address.startswith(f"https://{st.real_node['node_ip']}:")
+        else:
+            assert c.address.startswith(("http://127.0.0.1:", "https://127.0.0.1:"))
     as_json = st.to_json()
     json.dumps(as_json)  # serialisable as is
     assert {c["name"]: c["pid"] for c in as_json["components"]} == {
@@ -474,3 +482,28 @@ def test_crashed_component_is_reported_then_repaired(
         30,  # under the 40 s a dead node's lease takes to lapse; room for kwok's own start-up
         "a pod Ready right after kwok's restart",
     )
+
+
+def test_a_draining_api_server_is_replaced_not_the_cluster(
+    cluster: Any, core_v1: client.CoreV1Api
+) -> None:
+    """After SIGTERM kube-apiserver stays alive ~60 s without listening while it drains; ``up``
+    in that window used to wait on it, see it exit, call the repair failed and start a new
+    cluster (new CA, new ports). It must stop the old process and restart it in place."""
+    if not cluster.is_devcluster:
+        pytest.skip("only `pythonapp dev` has component processes")
+    before = devcluster.status()
+    old = next(c for c in before.components if c.name == "kube-apiserver")
+    assert old.pid is not None
+    ca = (cluster.state_dir / "pki" / "ca.crt").read_bytes()
+    os.kill(old.pid, signal.SIGTERM)
+    after = devcluster.up(log=lambda _line: None)
+    assert after.ready
+    assert after.server == before.server
+    assert (cluster.state_dir / "pki" / "ca.crt").read_bytes() == ca
+    new = next(c for c in after.components if c.name == "kube-apiserver")
+    assert new.pid != old.pid
+    others = {c.name: c.pid for c in after.components if c.name != "kube-apiserver"}
+    assert others == {c.name: c.pid for c in before.components if c.name != "kube-apiserver"}
+    # the session's admin client (same server, same certificates) still works
+    assert core_v1.read_node(nodes.NODE_NAMES[0]).metadata.name == nodes.NODE_NAMES[0]

@@ -164,22 +164,24 @@ def test_build_script_says_each_step_n_of_m_with_its_time_and_what_is_left(
     lines = [re.sub(r"^\[controlplane +\d+s\] ", "", line) for line in proc.stderr.splitlines()]
     k8s = binaries.K8S_VERSION
     assert lines == [
-        "missing: k8s-modules kube-apiserver kube-controller-manager kube-scheduler kubectl; "
-        "building takes about 8 minutes on 2 cores the first time, seconds after",
-        f"1/5 Kubernetes {k8s} modules (download, resolve) (usually ~1m00s); "
-        "then kube-apiserver, kube-controller-manager, kube-scheduler, kubectl",
-        f"2/5 kube-apiserver {k8s} (usually ~4m00s); "
-        "then kube-controller-manager, kube-scheduler, kubectl",
-        f"3/5 kube-controller-manager {k8s} (usually ~1m30s); then kube-scheduler, kubectl",
-        f"4/5 kube-scheduler {k8s} (usually ~30s); then kubectl",
-        f"5/5 kubectl {k8s} (usually ~30s)",
+        "missing: k8s-modules kube-apiserver kube-controller-manager kube-scheduler kubectl "
+        "kubelet; building takes about 9 minutes on 2 cores the first time, seconds after",
+        f"1/6 Kubernetes {k8s} modules (download, resolve) (usually ~1m00s); "
+        "then kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet",
+        f"2/6 kube-apiserver {k8s} (usually ~4m00s); "
+        "then kube-controller-manager, kube-scheduler, kubectl, kubelet",
+        f"3/6 kube-controller-manager {k8s} (usually ~1m30s); "
+        "then kube-scheduler, kubectl, kubelet",
+        f"4/6 kube-scheduler {k8s} (usually ~30s); then kubectl, kubelet",
+        f"5/6 kubectl {k8s} (usually ~30s); then kubelet",
+        f"6/6 kubelet {k8s} (usually ~1m00s)",
     ]
     assert proc.stdout == ""
     assert not (tmp_path / "build").exists(), "--plan builds nothing"
 
 
-def test_a_cold_build_is_announced_as_about_ten_minutes(tmp_path: Path) -> None:
+def test_a_cold_build_is_announced_as_about_eleven_minutes(tmp_path: Path) -> None:
     proc = _build_script(tmp_path, "--plan")
     first = proc.stderr.splitlines()[0]
-    assert "about 10 minutes on 2 cores the first time, seconds after" in first, first
-    assert len(proc.stderr.splitlines()) == 1 + 7  # the announcement and seven steps
+    assert "about 11 minutes on 2 cores the first time, seconds after" in first, first
+    assert len(proc.stderr.splitlines()) == 1 + 8  # the announcement and eight steps

@@ -26,10 +26,20 @@ K8S_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 BIN_ENV = "PYTHONAPP_DEV_BIN"
-"""Point at a directory holding the six binaries (and ``kwok-stages/``) to skip the build."""
+"""Point at a directory holding the seven binaries (and ``kwok-stages/``) to skip the build."""
 
 BUILD_SCRIPT = Path(__file__).with_name("build-controlplane.sh")
-NAMES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
+NAMES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kubelet",
+    "kwok",
+)
+"""The kubelet runs only on the real node (``dev up --real-node``) but is built and cached with
+the rest, at the same Kubernetes version, so a cluster never mixes versions."""
 KWOK_STAGES = (
     "node/fast/node-initialize.yaml",
     "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
@@ -55,6 +65,10 @@ class Binaries:
     @property
     def kubectl(self) -> Path:
         return self.dir / "kubectl"
+
+    @property
+    def kubelet(self) -> Path:
+        return self.dir / "kubelet"
 
     @property
     def kwok_stages(self) -> list[Path]:

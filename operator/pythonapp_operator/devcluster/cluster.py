@@ -11,6 +11,13 @@ components with their recorded command lines (same ports, same certificates), so
 the kubeconfig keep working and etcd's data (on tmpfs) is kept. If the data is gone (reboot),
 the binaries changed, or a restart does not become healthy, ``up`` tears everything down and
 starts clean. The ``timeout`` of ``up`` covers starting, not a cold build of the binaries.
+A component that is alive but does not answer (kube-apiserver keeps running ~60 s without
+listening while it drains after SIGTERM) is stopped (SIGTERM, SIGKILL after a bound) and
+restarted, instead of counted alive and waited on until the repair fails.
+
+``up(real_node=True)`` adds one real node (containerd + kubelet, see ``realnode``) beside the
+kwok nodes; its components are tracked and repaired like the others, and ``down`` (or
+``up(real_node=False)``) removes it and puts the host back as it was.
 A running cluster whose API server was started with an older audit policy gets the current one
 (its API server alone is restarted, like a crashed component).
 """
@@ -29,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import api, binaries, kubeconfig, nodes, procs
+from . import api, binaries, kubeconfig, nodes, procs, realnode, registry
 from .components import AUDIT_POLICY, ORDER, Ports, Spec, audit_policy_path, specs
 from .errors import DevClusterError
 from .paths import Layout
@@ -75,6 +82,8 @@ class ClusterStatus:
     versions: dict[str, str] = field(default_factory=dict)
     sizing: nodes.Sizing | None = None
     """Fake nodes and pods per node (None: no cluster, or one started before sizing existed)."""
+    real_node: dict[str, Any] | None = None
+    """The real node's name, node IP, bridge, subnet, cgroup and ports (None: it has none)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +94,7 @@ class ClusterStatus:
             "state_dir": str(self.state_dir),
             "versions": self.versions,
             "sizing": None if self.sizing is None else self.sizing.to_json(),
+            "real_node": self.real_node,
             "components": [c.to_json() for c in self.components],
         }
 
@@ -104,7 +114,7 @@ def status(state_dir: Path | None = None) -> ClusterStatus:
     if state is None:
         return ClusterStatus(False, [], layout.root, layout.admin_kubeconfig, versions=_versions())
     comps = []
-    for name in ORDER:
+    for name in _order(state):
         rec = state["components"].get(name)
         if rec is None:
             comps.append(ComponentStatus(name, None, "", False))
@@ -121,6 +131,9 @@ def status(state_dir: Path | None = None) -> ClusterStatus:
         )
     running = all(c.alive for c in comps)
     ready = running and _api_ready(layout, state["server"])
+    rn = state.get("real_node")
+    if ready and rn:
+        ready = not nodes.not_ready(state["server"], _admin_ctx(layout), (rn["name"],))
     return ClusterStatus(
         running,
         comps,
@@ -130,6 +143,7 @@ def status(state_dir: Path | None = None) -> ClusterStatus:
         ready,
         _versions(),
         nodes.Sizing.from_json(state.get("sizing")),
+        rn,
     )
 
 
@@ -140,11 +154,13 @@ def up(
     *,
     node_count: int | None = None,
     pods_per_node: int | None = None,
+    real_node: bool | None = None,
 ) -> ClusterStatus:
     """Start the cluster (or repair it) and return once /readyz is ok and all nodes are Ready.
 
     ``node_count`` and ``pods_per_node`` size the fake nodes (see ``nodes.Sizing.resolve`` for
-    the defaults); a running cluster with another sizing is resized in place.
+    the defaults); a running cluster with another sizing is resized in place. ``real_node``
+    adds (True) or removes (False) the real node; None keeps what the cluster has.
     """
     _require_linux()
     layout = Layout.of(state_dir)
@@ -153,17 +169,27 @@ def up(
         state = _load(layout)
         recorded = None if state is None else nodes.Sizing.from_json(state.get("sizing"))
         sizing = nodes.Sizing.resolve(node_count, pods_per_node, recorded)
+        want_real = bool(state and state.get("real_node")) if real_node is None else real_node
+        if want_real:
+            realnode.check_host()
         if (
             state is not None
-            and _all_alive(state)
+            and _all_alive(state, ORDER)
             and _fully_ready(layout, state, sizing)
+            and (not want_real or _kubelet_ready_api(state))
             and not _audit_policy_stale(layout, state, clock)
         ):
-            if sizing != recorded:
-                run = _Run(layout, state, time.monotonic() + timeout, clock)
-                run.watched.update(ORDER)
+            run = _Run(layout, state, time.monotonic() + timeout, clock)
+            run.watched.update(ORDER)
+            changed = sizing != recorded
+            if changed:
                 run.wait_cluster_ready(sizing)
-            else:
+            if want_real:
+                changed = _ensure_real_node(run, binaries.ensure(log)) or changed
+            elif state.get("real_node"):
+                _remove_real_node(run)
+                changed = True
+            if not changed:
                 where = f"{state['server']} (kubeconfig {layout.admin_kubeconfig})"
                 clock.say(f"already running: {where}")
             return status(layout.root)
@@ -171,14 +197,21 @@ def up(
         deadline = time.monotonic() + timeout
         if state is not None and _repairable(layout, state, bins):
             try:
-                _repair(_Run(layout, state, deadline, clock), sizing)
+                run = _Run(layout, state, deadline, clock)
+                _repair(run, sizing)
+                if want_real:
+                    _ensure_real_node(run, bins)
+                elif state.get("real_node"):
+                    _remove_real_node(run)
                 return status(layout.root)
             except DevClusterError as e:
                 clock.say(f"repair failed ({str(e).splitlines()[0]}); starting clean")
         if state is not None:
             _teardown(layout, clock)
         try:
-            _fresh_start(layout, bins, deadline, clock, sizing)
+            run = _fresh_start(layout, bins, deadline, clock, sizing)
+            if want_real:
+                _ensure_real_node(run, bins)
         except BaseException:
             clock.say(f"start failed; stopping what was started (logs kept in {layout.logs})")
             _teardown(layout, clock)
@@ -206,13 +239,14 @@ def user_kubeconfig(user: str, groups: list[str], state_dir: Path | None = None)
     )
 
 
-def down(state_dir: Path | None = None) -> None:
-    """Stop every process ``up`` started (by pid) and remove the cluster's data; logs are kept."""
+def down(state_dir: Path | None = None, log: Log | None = None) -> None:
+    """Stop every process ``up`` started (by pid) and remove the cluster's data; logs are kept.
+    A real node's host changes are undone too (``realnode.teardown``); ``log`` hears each step."""
     layout = Layout.of(state_dir)
     if not layout.root.exists():
         return
     with _locked(layout):
-        _teardown(layout, None)
+        _teardown(layout, None if log is None else _Clock(log))
 
 
 # ------------------------------------------------------------------------------------ internals
@@ -275,9 +309,21 @@ def _save(layout: Layout, state: dict[str, Any]) -> None:
     tmp.replace(layout.state_file)
 
 
-def _all_alive(state: dict[str, Any]) -> bool:
+def _order(state: dict[str, Any]) -> tuple[str, ...]:
+    """The components of this cluster, in start order (the real node's last, when it has one)."""
+    return ORDER + realnode.ORDER if state.get("real_node") else ORDER
+
+
+def _all_alive(state: dict[str, Any], names: tuple[str, ...]) -> bool:
     recs = state["components"]
-    return all(n in recs and procs.alive(recs[n]["pid"], recs[n]["ticks"]) for n in ORDER)
+    return all(n in recs and procs.alive(recs[n]["pid"], recs[n]["ticks"]) for n in names)
+
+
+def _kubelet_ready_api(state: dict[str, Any]) -> bool:
+    """The API server was started with the flags a kubelet needs (older clusters were not:
+    they are started afresh rather than given a node the API server cannot reach)."""
+    argv = state["components"]["kube-apiserver"]["spec"]["argv"]
+    return any(a.startswith("--kubelet-preferred-address-types=") for a in argv)
 
 
 def _admin_ctx(layout: Layout) -> Any:
@@ -322,6 +368,7 @@ def _repairable(layout: Layout, state: dict[str, Any], bins: binaries.Binaries) 
         and Path(state["data_dir"], "etcd").is_dir()
         and Pki(layout.pki).complete()
         and all(n in state["components"] for n in ORDER)
+        and _kubelet_ready_api(state)
     )
 
 
@@ -340,6 +387,10 @@ class _Run:
         self.clock.say(f"starting {spec.name} on {spec.address}")
         log_path = self.layout.logs / f"{spec.name}.log"
         pid, ticks = procs.spawn(spec.argv, log_path)
+        self.record(spec, pid, ticks, log_path)
+
+    def record(self, spec: Spec, pid: int, ticks: int, log_path: Path) -> None:
+        """Track a process (started here or by a component's own module) like the others."""
         self.state["components"][spec.name] = {
             "spec": spec.to_json(),
             "pid": pid,
@@ -354,6 +405,8 @@ class _Run:
         ctx = _admin_ctx(self.layout) if name == "kube-apiserver" else None
 
         def probe() -> str | None:
+            if spec["health_url"].startswith("unix://"):
+                return realnode.socket_listening(spec["health_url"])
             code, body = api.request(spec["health_url"], ctx, timeout=3.0)
             if code == 200:
                 return None
@@ -411,9 +464,42 @@ class _Run:
         self.clock.say(f"ready: {server}; kubeconfig: {self.layout.admin_kubeconfig}")
 
 
+_UNRESPONSIVE_AFTER = 5.0
+"""How long a live component may refuse connections before ``_repair`` counts it dead."""
+_DRAIN_BOUND = 15.0
+"""How long a stopped component may take to exit (kube-apiserver drains for ~60 s after
+SIGTERM without listening) before it is killed."""
+
+
+def _unresponsive(run: _Run, name: str) -> bool:
+    """True when the live process ``name`` refuses connections for ``_UNRESPONSIVE_AFTER``
+    seconds: not a slow start (that answers, with an error) but a process on its way out, such
+    as a kube-apiserver draining after SIGTERM."""
+    spec = run.state["components"][name]["spec"]
+    if spec["health_url"].startswith("unix://"):
+        return False
+    ctx = _admin_ctx(run.layout) if name == "kube-apiserver" else None
+    deadline = time.monotonic() + _UNRESPONSIVE_AFTER
+    while True:
+        if api.request(spec["health_url"], ctx, timeout=2.0)[0] != 0:
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(_POLL)
+
+
 def _repair(run: _Run, sizing: nodes.Sizing) -> None:
     recs = run.state["components"]
     dead = [n for n in ORDER if not procs.alive(recs[n]["pid"], recs[n]["ticks"])]
+    for name in [n for n in ORDER if n not in dead]:
+        if _unresponsive(run, name):
+            rec = recs[name]
+            run.clock.say(
+                f"{name} (pid {rec['pid']}) is alive but not listening (draining after "
+                "SIGTERM?); stopping it"
+            )
+            procs.stop(rec["pid"], rec["ticks"], grace=_DRAIN_BOUND)
+            dead.append(name)
     run.watched.update(n for n in ORDER if n not in dead)
     if dead:
         run.clock.say(f"restarting dead component(s): {', '.join(dead)}")
@@ -433,7 +519,7 @@ def _repair(run: _Run, sizing: nodes.Sizing) -> None:
 
 def _fresh_start(
     layout: Layout, bins: binaries.Binaries, deadline: float, clock: _Clock, sizing: nodes.Sizing
-) -> None:
+) -> _Run:
     for d in (layout.pki, layout.config, layout.data):
         shutil.rmtree(d, ignore_errors=True)
     layout.data.mkdir(parents=True, mode=0o700)
@@ -474,6 +560,76 @@ def _fresh_start(
     for name in ORDER[2:]:
         run.wait_healthy(name)
     run.wait_cluster_ready(sizing)
+    return run
+
+
+def _ensure_real_node(run: _Run, bins: binaries.Binaries) -> bool:
+    """Start the real node, or restart its dead components; False when it was running and
+    Ready already. Its plan (names, subnet, ports) is recorded once and kept."""
+    layout, state = run.layout, run.state
+    server, ctx = state["server"], _admin_ctx(layout)
+    rn = state.get("real_node")
+    recs = state["components"]
+    outdated = realnode.stale(layout, rn) if rn else []
+    if (
+        rn
+        and not outdated
+        and _all_alive(state, realnode.ORDER)
+        and not nodes.not_ready(server, ctx, (rn["name"],))
+    ):
+        run.watched.update(realnode.ORDER)
+        return False
+    for name in outdated:
+        rec = recs.get(name)
+        if rec is not None and procs.alive(rec["pid"], rec["ticks"]):
+            run.clock.say(f"{name}'s configuration changed; restarting it")
+            procs.stop(rec["pid"], rec["ticks"])
+    if rn is None:
+        rn = state["real_node"] = realnode.plan(layout)
+        _save(layout, state)
+    run.clock.say(
+        f"real node {rn['name']}: bridge {rn['bridge']} {rn['subnet']}, cgroup /{rn['cgroup']}"
+    )
+    realnode.prepare(layout, rn, server)
+    all_specs = realnode.specs(bins, rn)
+    for name in realnode.ORDER:
+        rec = recs.get(name)
+        if rec is not None and procs.alive(rec["pid"], rec["ticks"]):
+            run.watched.add(name)
+            run.wait_healthy(name)
+            continue
+        if name == "registry":  # started by its module (config, port kept when free)
+            root = realnode.registry_root(layout)
+            reg = registry.start(root)
+            run.clock.say(f"image registry on http://{reg.address} (loopback only)")
+            run.record(realnode.registry_spec(reg), reg.pid, reg.ticks, registry.log_path(root))
+            realnode.write_registry_hosts(rn, reg.address)
+            continue
+        run.start(all_specs[name])
+        run.wait_healthy(name)
+        if name == "containerd":
+            run.clock.say("importing the pause image into containerd (built once, cached)")
+            realnode.import_pause(rn, layout.logs / "pause-image.log")
+    run.wait(
+        f"real node {rn['name']} Ready",
+        lambda: _describe_missing(nodes.not_ready(server, ctx, (rn["name"],))),
+    )
+    run.clock.say(f"real node {rn['name']} Ready at {rn['node_ip']}")
+    return True
+
+
+def _remove_real_node(run: _Run) -> None:
+    """``up(real_node=False)`` on a cluster that has one: stop it, undo its host changes and
+    delete its Node object."""
+    rn = run.state["real_node"]
+    run.clock.say(f"removing real node {rn['name']}")
+    problems = realnode.teardown(run.layout, run.state, run.clock.say)
+    _save(run.layout, run.state)
+    if problems:
+        raise DevClusterError("removing the real node left work undone: " + "; ".join(problems))
+    api.request(
+        f"{run.state['server']}/api/v1/nodes/{rn['name']}", _admin_ctx(run.layout), "DELETE"
+    )
 
 
 def _try(action: Callable[[], None]) -> str | None:
@@ -501,8 +657,13 @@ def _teardown(layout: Layout, clock: _Clock | None) -> None:
     """Stop recorded processes (reverse start order) and delete data, PKI and kubeconfigs."""
     state = _load(layout)
     data_dirs = {layout.data}
+    problems: list[str] = []
     if state is not None:
         data_dirs.add(Path(state["data_dir"]))
+        problems = realnode.teardown(
+            layout, state, clock.say if clock is not None else lambda _m: None
+        )
+        _save(layout, state)
         recs = state["components"]
         for name in reversed([n for n in ORDER if n in recs]):
             rec = recs[name]
@@ -513,6 +674,15 @@ def _teardown(layout: Layout, clock: _Clock | None) -> None:
         shutil.rmtree(d, ignore_errors=True)
     for d in (layout.pki, layout.config):
         shutil.rmtree(d, ignore_errors=True)
+    if problems and state is not None:
+        # only the real node's record is kept, so `down` (or `up`) tries its teardown again
+        state["components"] = {n: r for n, r in state["components"].items() if n in realnode.ORDER}
+        _save(layout, state)
+        raise DevClusterError(
+            "the control plane is stopped, but undoing the real node's host changes failed: "
+            + "; ".join(problems)
+            + "\nRun `pythonapp dev down` again to retry."
+        )
     for f in (layout.admin_kubeconfig, layout.state_file):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f)

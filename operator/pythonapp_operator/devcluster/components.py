@@ -7,9 +7,9 @@ choices that matter:
   single component so clients stay valid);
 * etcd with ``--unsafe-no-fsync`` on tmpfs: the data is throw-away, speed matters;
 * kube-apiserver with ``--authorization-mode=Node,RBAC`` and the default admission plugins plus
-  NodeRestriction (so PodSecurity, webhooks and ValidatingAdmissionPolicy are real). An empty
-  ``--admission-control=`` (what kwokctl passes with admission off) is never used: it would
-  switch webhooks off too;
+  NodeRestriction (so PodSecurity, webhooks and ValidatingAdmissionPolicy are real), and the
+  kubelet client flags a real node (``realnode``) needs. An empty ``--admission-control=``
+  (what kwokctl passes with admission off) is never used: it would switch webhooks off too;
 * controller-manager and scheduler with their own identities, ``--leader-elect=false``; the
   controller-manager gets ``--use-service-account-credentials`` so each controller acts (and is
   authorised) as its own service account, like in a real cluster;
@@ -151,7 +151,18 @@ def specs(bins: Binaries, layout: Layout, pki: Pki, ports: Ports) -> dict[str, S
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--authorization-mode=Node,RBAC",
-                "--enable-admission-plugins=NodeRestriction",
+                # PodNodeSelector / PodTolerationRestriction: a namespace's annotations can put
+                # all its pods on the real node (`dev up --real-node`) with no change to what
+                # the operator renders; inert for namespaces without them.
+                "--enable-admission-plugins=NodeRestriction,PodNodeSelector,"
+                "PodTolerationRestriction",
+                # The real node's kubelet (`dev up --real-node`): called at its InternalIP
+                # (its hostname does not resolve), as a client it authorises, over TLS checked
+                # against the dev CA. Harmless on a cluster of kwok nodes only.
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
+                f"--kubelet-client-certificate={pki.client_cert('kubelet-client')}",
+                f"--kubelet-client-key={pki.client_key('kubelet-client')}",
+                f"--kubelet-certificate-authority={pki.ca_cert}",
                 "--allow-privileged=true",
                 # The kubernetes Service's endpoints would be 127.0.0.1, which Endpoints
                 # validation refuses; nothing in this cluster reaches the API through the Service.

@@ -4,9 +4,11 @@ One self-signed CA signs the API server's serving certificate and one client cer
 identity. Identities matter because RBAC is on: the admin is in ``system:masters``; the
 controller-manager and scheduler use the names the bootstrap RBAC roles are bound to
 (``system:kube-controller-manager``, ``system:kube-scheduler``); kwok, which updates many nodes'
-status and leases, is in ``system:masters`` like kwokctl's. The service-account key is RSA
-(the API server signs tokens with it, the controller-manager signs its own controllers' tokens).
-Certificate keys are P-256: fast to make, accepted everywhere.
+status and leases, is in ``system:masters`` like kwokctl's. The real node's kubelet gets its
+own client (``system:node:<name>`` in ``system:nodes``, which the Node authorizer and
+NodeRestriction accept as they are) and serving certificates from the same CA. The
+service-account key is RSA (the API server signs tokens with it, the controller-manager signs
+its own controllers' tokens). Certificate keys are P-256: fast to make, accepted everywhere.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ CLIENTS: dict[str, tuple[str, list[str]]] = {
     "controller-manager": ("system:kube-controller-manager", []),
     "scheduler": ("system:kube-scheduler", []),
     "kwok": ("kwok-controller", ["system:masters"]),
+    # The API server's identity towards kubelets (logs, exec, port-forward): the kubelet
+    # authorises it with a SubjectAccessReview, which system:masters passes.
+    "kubelet-client": ("kube-apiserver-kubelet-client", ["system:masters"]),
 }
 
 
@@ -200,13 +205,33 @@ def generate(directory: Path) -> Pki:
     return pki
 
 
-def client_cert_for(ca_dir: Path, out_dir: Path, user: str, groups: list[str]) -> tuple[Path, Path]:
-    """Sign a client certificate for an arbitrary identity (tests use it for RBAC refusals)."""
+def _load_ca(ca_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     pki = Pki(ca_dir)
     ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise TypeError("unexpected CA key type")
-    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    return x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()), ca_key
+
+
+def serving_cert_for(
+    ca_dir: Path, out_dir: Path, name: str, ips: list[str], dns: list[str]
+) -> tuple[Path, Path]:
+    """A serving certificate signed by the dev CA (the real node's kubelet: the API server
+    checks it against the CA when it calls the kubelet at the node IP)."""
+    ca, ca_key = _load_ca(ca_dir)
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
+    cert = _sign(_name(name), key, ca.subject, ca_key, server_sans=sans)
+    crt_path, key_path = out_dir / f"{name}.crt", out_dir / f"{name}.key"
+    _write(key_path, _key_pem(key), secret=True)
+    _write(crt_path, cert.public_bytes(serialization.Encoding.PEM), secret=False)
+    return crt_path, key_path
+
+
+def client_cert_for(ca_dir: Path, out_dir: Path, user: str, groups: list[str]) -> tuple[Path, Path]:
+    """Sign a client certificate for an arbitrary identity (tests use it for RBAC refusals)."""
+    ca, ca_key = _load_ca(ca_dir)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _sign(_name(user, groups), key, ca.subject, ca_key)
     crt_path, key_path = out_dir / f"{user}.crt", out_dir / f"{user}.key"
