@@ -1,57 +1,295 @@
-"""The bare-client limit: the same work as the operator, done by the fastest plain client.
+"""The bare-client limit: the operator's writes for N apps, by the fastest honest client.
 
-For every app, one worker thread (``concurrency`` of them) creates the PythonApp, validates the
-object the API server returned with the operator's own models, renders its children with the
-operator's own renderer (owner references from the returned uid, the hash annotation the
-operator sets: byte for byte what the operator applies), server-side-applies each child one
-after the other in the operator's apply order (the Deployment last, after its ServiceAccount,
-NetworkPolicy, Service and PodDisruptionBudget: the rule the operator must keep, so pods never
-run without their isolation), and patches the app's status once, computed by the
-operator's own status function from the applied Deployment. No reads, no waiting: how fast
-the API server lets a client do what the operator must do. ``ratio_to_baseline`` divides the
-operator's time to every Deployment by this client's, measured by the same watch.
+The ratio the benchmark reports divides the operator's time by this client's, so this client
+must be as fast as a client doing the same writes can be, or the ratio flatters the operator.
+It makes exactly the writes the operator must make for a new app, with the rules the operator
+must keep, and nothing else (no reads, no waiting):
+
+1. create the PythonApp (the harness's write in the operator's run);
+2. validate the object the API server returned with the operator's own models and render its
+   children with the operator's own renderer (owner references from the returned uid, the hash
+   annotation the operator sets: byte for byte the operator's bodies), then server-side apply
+   them stage by stage in the operator's apply order, every child of a stage at once, each
+   with the operator's create-only precondition (``metadata.resourceVersion``
+   :data:`~pythonapp_operator.controller.client.CREATE_ONLY`) and strict field validation.
+   The Deployment's stage follows its isolation stage (ServiceAccount, NetworkPolicy, Service,
+   PodDisruptionBudget), the rule the operator must keep so pods never run without it: one
+   round trip per app, not throughput;
+3. patch the app's status once (the operator's JSON patch with the uid test), computed by the
+   operator's own status function from the applied Deployment.
+
+Throughput: one event loop and one aiohttp session (aiohttp is what kopf runs on: no new
+dependency) keep at most ``concurrency`` requests in flight across all apps (:class:`Slots`),
+so the API server always has that many writes to work on. A waiting request of a later step
+goes before an earlier step's (a status patch before a Deployment, before an isolation child,
+before a new app's create): apps in progress finish first, so a burst's per-app latency is as
+short as the total allows, and new apps never starve the ones begun.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import heapq
+import itertools
+import json
+import ssl
+import threading
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+from kubernetes import client, config
+
 from pythonapp_operator.api.validation import validate_document
+from pythonapp_operator.controller.client import CREATE_ONLY, apply_body
 from pythonapp_operator.controller.compare import with_hash
-from pythonapp_operator.controller.kinds import apply_order
+from pythonapp_operator.controller.kinds import APP, KINDS_BY_KIND, apply_order
 from pythonapp_operator.controller.reconcile import utc_now
 from pythonapp_operator.controller.status import compute_status
 from pythonapp_operator.render import render
 
-from .load import Batch, Client, keyed, pythonapp
+from .load import TRANSIENT, Obj, pythonapp
 from .process import BenchError
 
+FIELD_MANAGER = "pythonapp-bench-baseline"
+AGENT = "pythonapp-bench/baseline"
+JSON = "application/json"
+APPLY = "application/apply-patch+yaml"
+JSON_PATCH = "application/json-patch+json"
+ATTEMPTS = 6
+#: step of a request in an app's life (a later step is served first, see :class:`Slots`)
+CREATE, STATUS = 0, 100
 
-def reconcile_once(api: Client, namespace: str, name: str, image_ref: str) -> None:
-    """Create one app and everything the operator would make for it."""
-    created = api.create_app(pythonapp(namespace, name, image_ref))
-    app, problems = validate_document({k: v for k, v in created.items() if k != "status"})
+
+class Slots:
+    """At most ``size`` requests in flight; a waiting request with a lower ``priority`` value
+    goes first, ties in arrival order (a semaphore whose queue is a heap)."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("at least one request must be allowed in flight")
+        self.free = size
+        self.waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self.arrivals = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        if self.free > 0 and not self.waiting:
+            self.free -= 1
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self.waiting, (priority, next(self.arrivals), granted))
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.release()  # granted as it was cancelled: hand the slot on
+            raise
+
+    def release(self) -> None:
+        while self.waiting:
+            _, _, granted = heapq.heappop(self.waiting)
+            if not granted.done():  # a cancelled waiter is skipped
+                granted.set_result(None)
+                return
+        self.free += 1
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: int) -> AsyncIterator[None]:
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()
+
+
+def status_patch(uid: str, status: Obj) -> list[Obj]:
+    """The operator's status write: a JSON patch that first tests the app's uid."""
+    return [
+        {"op": "test", "path": "/metadata/uid", "value": uid},
+        {"op": "add", "path": "/status", "value": status},
+    ]
+
+
+def create_only(manifest: Obj) -> Obj:
+    """The operator's apply body for a child it does not hold yet: hash annotation set,
+    create-only precondition (refused with 409 if anything holds the name)."""
+    hashed = with_hash(manifest)
+    return {**hashed, "metadata": {**hashed["metadata"], "resourceVersion": CREATE_ONLY}}
+
+
+def stages(app_obj: Obj) -> list[list[Obj]]:
+    """The app's rendered children, grouped in the operator's apply stages (the Deployment's
+    last); ``app_obj`` is the PythonApp as the API server returned it."""
+    app, problems = validate_document({k: v for k, v in app_obj.items() if k != "status"})
     if app is None:
-        raise BenchError(f"{namespace}/{name}: {problems}")
-    deployment: dict[str, Any] | None = None
-    for manifest in apply_order(render(app)):
-        live = api.apply(with_hash(manifest))
-        if manifest["kind"] == "Deployment":
-            deployment = live
-    status = compute_status(
-        generation=created["metadata"].get("generation"),
-        problems=[],
-        deployment=deployment,
-        previous={},
-        now=utc_now(),
-    )
-    api.patch_app_status(namespace, name, status)
+        meta = app_obj.get("metadata") or {}
+        raise BenchError(f"{meta.get('namespace')}/{meta.get('name')}: {problems}")
+    ordered = apply_order(render(app))
+    return [
+        list(group)
+        for _, group in itertools.groupby(ordered, key=lambda m: KINDS_BY_KIND[m["kind"]].order)
+    ]
 
 
-def start(api: Client, namespace: str, images: dict[str, str], concurrency: int) -> Batch:
-    """All apps at once, ``concurrency`` in flight, in the background."""
-    return Batch(
-        keyed(images),
-        lambda item: reconcile_once(api, namespace, item[0], item[1]),
-        concurrency,
-    )
+def ssl_context(kubeconfig: Path) -> tuple[str, ssl.SSLContext]:
+    """(API server URL, TLS context with the kubeconfig's CA and client certificate)."""
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)  # type: ignore[no-untyped-call]
+    context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+    if cfg.cert_file:
+        context.load_cert_chain(cfg.cert_file, cfg.key_file)
+    return str(cfg.host).rstrip("/"), context
+
+
+class Apps:
+    """Apps being made in the background: when each was done, the first error."""
+
+    def __init__(self) -> None:
+        self.returned: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.future: Future[None] | None = None
+
+    def finished(self, name: str) -> None:
+        with self.lock:
+            self.returned[name] = time.time()
+
+    def _raise(self) -> None:
+        future = self.future
+        if future is not None and future.done() and future.exception() is not None:
+            error = future.exception()
+            raise BenchError(f"a request failed: {error}") from error
+
+    @property
+    def done(self) -> int:
+        """Apps finished so far; raises the first error at once."""
+        self._raise()
+        with self.lock:
+            return len(self.returned)
+
+    def wait(self) -> dict[str, float]:
+        assert self.future is not None
+        with contextlib.suppress(Exception):
+            self.future.result()
+        self._raise()
+        return self.returned
+
+
+class BareClient:
+    """The bare client: an event loop in its own thread, one aiohttp session, ``concurrency``
+    requests in flight across everything it is given (:meth:`start`)."""
+
+    def __init__(self, kubeconfig: Path, concurrency: int) -> None:
+        self.base, self.ssl = ssl_context(kubeconfig)
+        self.concurrency = concurrency
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="bare-client")
+        self.thread.daemon = True
+        self.thread.start()
+        self.session, self.slots = self._run(self._open()).result()
+
+    def _run(self, coro: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    async def _open(self) -> tuple[aiohttp.ClientSession, Slots]:
+        connector = aiohttp.TCPConnector(limit=self.concurrency, ssl=self.ssl)
+        session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": AGENT},
+            timeout=aiohttp.ClientTimeout(total=60),
+        )
+        return session, Slots(self.concurrency)
+
+    def close(self) -> None:
+        self._run(self.session.close()).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+    def start(self, namespace: str, images: dict[str, str], rate: float | None = None) -> Apps:
+        """Make every app of {name: image}: all at once, or started ``rate`` per second."""
+        apps = Apps()
+        apps.future = self._run(self._all(apps, namespace, images, rate))
+        return apps
+
+    async def _all(
+        self, apps: Apps, namespace: str, images: dict[str, str], rate: float | None
+    ) -> None:
+        t0 = time.time()
+        async with asyncio.TaskGroup() as tasks:  # the first error cancels the rest
+            for i, (name, image_ref) in enumerate(images.items()):
+                if rate:
+                    await asyncio.sleep(max(t0 + i / rate - time.time(), 0))
+                tasks.create_task(self._one(apps, namespace, name, image_ref))
+
+    async def _one(self, apps: Apps, namespace: str, name: str, image_ref: str) -> None:
+        body = json.dumps(pythonapp(namespace, name, image_ref)).encode()
+        created = await self._send("POST", APP.path(namespace), body, JSON, CREATE, parse=True)
+        assert created is not None  # parsed
+        deployment: Obj | None = None
+        for step, stage in enumerate(stages(created), start=1):
+            lives = await asyncio.gather(
+                *(self._apply(m, step, parse=m["kind"] == "Deployment") for m in stage)
+            )
+            for manifest, live in zip(stage, lives, strict=True):
+                if manifest["kind"] == "Deployment":
+                    deployment = live
+        status = compute_status(
+            generation=created["metadata"].get("generation"),
+            problems=[],
+            deployment=deployment,
+            previous={},
+            now=utc_now(),
+        )
+        patch = json.dumps(status_patch(created["metadata"]["uid"], status)).encode()
+        await self._send("PATCH", APP.path(namespace, name) + "/status", patch, JSON_PATCH, STATUS)
+        apps.finished(name)
+
+    async def _apply(self, manifest: Obj, step: int, parse: bool) -> Obj | None:
+        meta = manifest["metadata"]
+        path = KINDS_BY_KIND[manifest["kind"]].path(meta["namespace"], meta["name"])
+        query = {"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Strict"}
+        body = apply_body(create_only(manifest))
+        return await self._send("PATCH", path, body, APPLY, step, query=query, parse=parse)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        content_type: str,
+        step: int,
+        *,
+        query: dict[str, str] | None = None,
+        parse: bool = False,
+    ) -> Obj | None:
+        """One write, retried with backoff on throttling, server errors and dropped
+        connections (the wait outside the slot); the answer decoded only if ``parse``."""
+        for attempt in range(ATTEMPTS):
+            failure: str
+            async with self.slots.slot(-step):
+                try:
+                    async with self.session.request(
+                        method,
+                        self.base + path,
+                        params=query,
+                        data=body,
+                        headers={"Content-Type": content_type},
+                    ) as resp:
+                        data = await resp.read()
+                        code = resp.status
+                    failure = f"{code} {data[:300].decode(errors='replace')}"
+                except (TimeoutError, aiohttp.ClientError, OSError) as e:
+                    code, failure = 0, f"{type(e).__name__}: {e}"
+            if 200 <= code < 300:
+                if not parse:
+                    return None
+                result: Obj = json.loads(data)
+                return result
+            if (code and code not in TRANSIENT) or attempt == ATTEMPTS - 1:
+                raise BenchError(f"{method} {path}: {failure}")
+            await asyncio.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")

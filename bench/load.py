@@ -9,13 +9,15 @@ rate (steady load: the rate holds even when calls are slow, up to the pool's siz
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import urllib3
 from kubernetes import client
@@ -40,8 +42,14 @@ def image(seed: str) -> str:
 REPLICAS = 2
 
 
+def secret_name(app: str) -> str:
+    """The Secret each benchmark app references (:func:`secret` makes it)."""
+    return f"{app}-secret"
+
+
 def pythonapp(namespace: str, name: str, image_ref: str) -> Obj:
-    """The benchmark's app: a web app with two replicas and a memory limit."""
+    """The benchmark's app: a web app with two replicas, a memory limit and a Secret of its
+    own mounted (so the cluster holds one referenced Secret per app; :func:`secret`)."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
@@ -50,8 +58,37 @@ def pythonapp(namespace: str, name: str, image_ref: str) -> Obj:
             "image": image_ref,
             "replicas": REPLICAS,
             "resources": {"limits": {"memory": "128Mi"}},
+            "secrets": [{"name": secret_name(name)}],
         },
     }
+
+
+#: the label of every Secret the harness makes, its role: ``app`` (referenced by an app) or
+#: ``noise`` (by nobody), so a phase can delete its own in one call
+ROLE_LABEL = "bench.pythonapp.dev/role"
+
+
+def secret(namespace: str, app: str) -> Obj:
+    """The small Secret an app references (a database password, say)."""
+    meta = {"name": secret_name(app), "namespace": namespace, "labels": {ROLE_LABEL: "app"}}
+    password = base64.b64encode(hashlib.sha256(app.encode()).hexdigest().encode()).decode()
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": {"password": password}}
+
+
+def noise_secrets(namespace: str, count: int, kib: int) -> list[Obj]:
+    """``count`` Secrets nobody references, ``kib`` KiB of data each (incompressible, like the
+    gzipped Helm release Secrets that fill real clusters)."""
+    out = []
+    for i in range(count):
+        blob = random.Random(i).randbytes(kib * 1024)  # noqa: S311 (filler, not a secret)
+        meta = {
+            "name": f"noise-secret-{i:05d}",
+            "namespace": namespace,
+            "labels": {ROLE_LABEL: "noise"},
+        }
+        data = {"release": base64.b64encode(blob).decode()}
+        out.append({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": data})
+    return out
 
 
 def keyed(images: dict[str, str]) -> list[tuple[str, tuple[str, str]]]:
@@ -86,6 +123,7 @@ class Client:
         self.patchers: dict[str, Callable[..., Any]] = {
             "Deployment": apps.patch_namespaced_deployment,
             "ServiceAccount": self.core.patch_namespaced_service_account,
+            "Secret": self.core.patch_namespaced_secret,
             "Service": self.core.patch_namespaced_service,
             "PodDisruptionBudget": policy.patch_namespaced_pod_disruption_budget,
             "NetworkPolicy": net.patch_namespaced_network_policy,
@@ -138,6 +176,19 @@ class Client:
 def _json(resp: Any) -> Obj:
     data: Obj = json.loads(resp.data)
     return data
+
+
+class Started(Protocol):
+    """Calls made in the background (a :class:`Batch`, or the bare client's apps)."""
+
+    @property
+    def done(self) -> int:
+        """Calls returned so far; raises the first error at once."""
+        ...
+
+    def wait(self) -> dict[str, float]:
+        """When each call returned, once all have; raises the first error."""
+        ...
 
 
 class Batch:

@@ -1,17 +1,25 @@
 """One benchmark run at one size N: the phases, in order, each returning its figures.
 
-1. baseline: the bare client does the operator's work for N apps (operator not running);
-   namespace deleted and waited for.
+1. baseline: the bare client (:mod:`.baseline`) does the operator's work for N apps (operator
+   not running); namespace deleted and waited for.
 2. burst: the operator starts; N PythonApps are created at once; seconds until every
-   Deployment exists and every app is Ready, per-app latency, calls, CPU, memory.
+   Deployment exists and every app is Ready, per-app latency, calls, CPU (and CPU per app),
+   memory, the pods kwok then runs.
 3. idle: nothing changes for ``max(idle, 2 x resync)`` seconds (a periodic resync starts
    inside it and has as long again to run): writes, reads, CPU.
 4. noise: objects the operator does not own are created in other namespaces: its CPU against
    the idle rate, its memory before and after.
-5. restart: SIGTERM, start again: time until caught up, writes, reads.
-6. update: a new digest on every app: seconds until every Deployment has it, until every app is
+5. secret-noise: Secrets nobody references (1,000 of 100 KiB by default, as Helm's release
+   Secrets fill real clusters) in the apps' own namespace: the operator's RSS growth and its
+   writes meanwhile (there should be none); deleted again afterwards, so later phases compare
+   with earlier runs.
+6. restart: SIGTERM, start again: time until caught up, writes, reads.
+7. update: a new digest on every app: seconds until every Deployment has it, until every app is
    Ready again, latency, calls.
-7. steady: new apps at a fixed rate, then digest edits at a fixed rate: per-item latency.
+8. steady: new apps at a fixed rate, then digest edits at a fixed rate: per-item latency.
+
+Every app references a Secret of its own (``spec.secrets``), which the harness creates before
+the app, outside every timed window: the cluster holds N referenced Secrets and 2 x N pods.
 
 Latency origin, everywhere: the moment the harness's watch *received* the PythonApp's ADDED
 event (or, for an edit, the first event showing the new image); its end: the moment the
@@ -32,7 +40,8 @@ from typing import Any
 
 from kubernetes import client
 
-from . import baseline, load, watch
+from . import load, watch
+from .baseline import BareClient
 from .calls import CallLog
 from .cluster import (
     AGENT,
@@ -52,7 +61,7 @@ Log = Callable[[str], None]
 Result = dict[str, Any]
 
 
-SKIPPABLE = ("idle", "noise", "restart", "update", "steady")
+SKIPPABLE = ("idle", "noise", "secret-noise", "restart", "update", "steady")
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,8 @@ class Options:
     resync_seconds: float = 30.0
     noise: int = 1000
     noise_namespaces: int = 10
+    noise_secrets: int = 1000
+    noise_secret_kib: int = 100
     quiet_seconds: float = 5.0
     settle_seconds: float = 10.0
     timeout_base: float = 300.0
@@ -97,6 +108,8 @@ class Run:
     cluster: Cluster
     calls: CallLog
     log: Log
+    #: which run of this size (1, 2, ... with ``--repeat``): names its files
+    index: int = 1
     harness: client.ApiClient = field(init=False)
     core: client.CoreV1Api = field(init=False)
     api: load.Client = field(init=False)
@@ -117,7 +130,17 @@ class Run:
     # ------------------------------------------------------------------------------ helpers
 
     def say(self, msg: str) -> None:
-        self.log(f"N={self.n} {msg}")
+        self.log(f"N={self.n} {msg}" if self.index == 1 else f"N={self.n} #{self.index} {msg}")
+
+    @property
+    def tag(self) -> str:
+        """This run in file names: ``500``, then ``500-2``, ``500-3``."""
+        return str(self.n) if self.index == 1 else f"{self.n}-{self.index}"
+
+    def secrets(self, namespace: str, apps: list[str]) -> None:
+        """Each app's Secret, made by the harness before the app (outside any timed window)."""
+        items = [(name, load.secret(namespace, name)) for name in apps]
+        load.Batch(items, self.api.apply, self.opts.concurrency).wait()
 
     def wait(self, what: str, check: Callable[[], tuple[bool, str]], timeout: float) -> None:
         """Poll ``check`` (done, progress text) until done; fail clearly after ``timeout``."""
@@ -149,15 +172,11 @@ class Run:
         create_namespace(self.core, ns)
         apps, deps = self.watches(ns)
         images = {name: load.image(f"n{self.n}-{i}") for i, name in enumerate(self.names)}
-        bare = load.Client(
-            api_client(
-                self.cluster.baseline, "pythonapp-bench/baseline", self.opts.concurrency + 4
-            ),
-            "pythonapp-bench-baseline",
-        )
+        self.secrets(ns, self.names)
+        bare = BareClient(self.cluster.baseline, self.opts.concurrency)
         self.say(f"baseline: bare client, {self.opts.concurrency} in flight")
         t0 = time.time()
-        batch = baseline.start(bare, ns, images, self.opts.concurrency)
+        batch = bare.start(ns, images)
         timeout = self.opts.timeout(self.n)
         self.wait("baseline Deployments", lambda: self._progress(deps.seen, batch), timeout)
         batch.wait()
@@ -187,7 +206,12 @@ class Run:
         return result
 
     def _baseline_steady(
-        self, bare: load.Client, ns: str, apps: watch.Seen, deps: watch.Seen, timeout: float
+        self,
+        bare: BareClient,
+        ns: str,
+        apps: watch.Seen,
+        deps: watch.Seen,
+        timeout: float,
     ) -> Result:
         """The steady load's new apps, done by the bare client over its N converged apps: the
         latency the cluster itself allows at that rate (the operator's steady figure is read
@@ -198,9 +222,10 @@ class Run:
         names, returned = self._steady_new_apps(
             "baseline steady Deployments",
             "b",
-            lambda name, image: baseline.reconcile_once(bare, ns, name, image),
-            deps,
-            timeout,
+            ns=ns,
+            start=lambda new, rate: bare.start(ns, new, rate),
+            deps=deps,
+            timeout=timeout,
         )
         t1 = max(deps.last_added(names), time.time())
         self.calls.settle()
@@ -219,21 +244,19 @@ class Run:
         self,
         what: str,
         prefix: str,
-        create: Callable[[str, str], object],
+        *,
+        ns: str,
+        start: Callable[[dict[str, str], float], load.Started],
         deps: watch.Seen,
         timeout: float,
     ) -> tuple[list[str], dict[str, float]]:
-        """New apps at the steady rate (``create(name, image)`` each), until every one has its
-        Deployment; (their names, when each create returned)."""
+        """New apps at the steady rate (``start({name: image}, rate)``; their Secrets made
+        first), until every one has its Deployment; (their names, when each returned)."""
         count = self._steady_count()
         new = {f"steady-{i:05d}": load.image(f"{prefix}{self.n}-{i}") for i in range(count)}
         names = list(new)
-        batch = load.Batch(
-            load.keyed(new),
-            lambda it: create(it[0], it[1]),
-            self.opts.concurrency,
-            rate=self.opts.steady_rate,
-        )
+        self.secrets(ns, names)
+        batch = start(new, self.opts.steady_rate)
         self.wait(
             what,
             lambda: (
@@ -249,7 +272,7 @@ class Run:
         self.operator_started = time.time()
         self.operator = Operator(
             self.cluster.operator,
-            out / f"operator-{self.n}.log",
+            out / f"operator-{self.tag}.log",
             ["--all-namespaces", *self.opts.operator_args],
             env={
                 "PYTHONAPP_RESYNC_SECONDS": f"{self.opts.resync_seconds:g}",
@@ -262,6 +285,7 @@ class Run:
 
     def burst(self) -> Result:
         create_namespace(self.core, self.namespace)
+        self.secrets(self.namespace, self.names)
         self.apps_watch, self.deps_watch = self.watches(self.namespace)
         apps, deps = self.apps_watch.seen, self.deps_watch.seen
         self.start_operator()
@@ -269,7 +293,7 @@ class Run:
         profiler = None
         if self.opts.profile or self.opts.profile_gil:
             kind = "gil" if self.opts.profile_gil else "burst"
-            path = self.opts.out / f"profile-{self.n}-{kind}.txt"
+            path = self.opts.out / f"profile-{self.tag}-{kind}.txt"
             profiler = Profiler(self.operator.proc.pid, path, gil=self.opts.profile_gil)
         self.say(f"burst: creating {self.n} PythonApps, {self.opts.concurrency} in flight")
         images = {name: load.image(f"n{self.n}-{i}") for i, name in enumerate(self.names)}
@@ -296,7 +320,11 @@ class Run:
             result["profile"] = profiler.stop()
         self.calls.settle()
         result["calls"] = self.calls.window(OPERATOR_USER, t0, t0 + t_ready).to_json(self.n)
-        result["usage"] = self.sampler().usage(t0, t0 + t_ready).to_json()
+        usage = self.sampler().usage(t0, t0 + t_ready)
+        result["usage"] = usage.to_json()
+        result["cpu_ms_per_app"] = round(1000 * usage.cpu_s / self.n, 1)
+        result["pods"], _ = pods(self.harness, self.namespace)
+        result["referenced_secrets"] = self.n
         self.say(f"burst: every app Ready after {t_ready:.1f}s")
         return result
 
@@ -346,6 +374,35 @@ class Run:
         }
         delete_namespaces(self.core, spaces, self.say, self.opts.timeout(self.n))
         return result
+
+    def secret_noise(self) -> Result:
+        """Unreferenced Secrets in the apps' namespace: what they cost the operator."""
+        ns, count, kib = self.namespace, self.opts.noise_secrets, self.opts.noise_secret_kib
+        self.say(f"secret-noise: {count} unreferenced Secrets of {kib} KiB in {ns}")
+        items = [(s["metadata"]["name"], s) for s in load.noise_secrets(ns, count, kib)]
+        t0 = time.time()
+        load.Batch(items, self.api.apply, self.opts.concurrency).wait()
+        created_s = time.time() - t0
+        del items
+        time.sleep(self.opts.settle_seconds)  # the watch events reach the operator
+        t1 = time.time()
+        self.calls.settle()
+        usage = self.sampler().usage(t0, t1)
+        counts = self.calls.window(OPERATOR_USER, t0, t1)
+        self.core.delete_collection_namespaced_secret(
+            ns, label_selector=f"{load.ROLE_LABEL}=noise", _preload_content=False
+        )
+        return {
+            "secrets": count,
+            "kib_each": kib,
+            "create_s": round(created_s, 1),
+            "usage": usage.to_json(),
+            "rss_growth_mib": round(usage.rss_end_mib - usage.rss_start_mib, 1),
+            "rss_peak_growth_mib": round(usage.rss_peak_mib - usage.rss_start_mib, 1),
+            "writes": counts.writes,
+            "reads": counts.reads,
+            "calls": counts.to_json(self.n),
+        }
 
     def restart(self) -> Result:
         assert self.operator is not None
@@ -430,9 +487,15 @@ class Run:
         names, created = self._steady_new_apps(
             "steady Deployments",
             "s",
-            lambda name, image: self.api.create_app(load.pythonapp(ns, name, image)),
-            deps,
-            timeout,
+            ns=ns,
+            start=lambda new, rate: load.Batch(
+                load.keyed(new),
+                lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
+                self.opts.concurrency,
+                rate=rate,
+            ),
+            deps=deps,
+            timeout=timeout,
         )
         t1 = max(deps.last_added(names), time.time())
         self.calls.settle()
@@ -550,7 +613,7 @@ class Run:
 
     # ------------------------------------------------------------------------------ figures
 
-    def _progress(self, deps: watch.Seen, batch: load.Batch) -> tuple[bool, str]:
+    def _progress(self, deps: watch.Seen, batch: load.Started) -> tuple[bool, str]:
         seen, done = deps.count_added(self.names), batch.done
         return seen == self.n, f"{done}/{self.n} apps created, {seen}/{self.n} Deployments"
 

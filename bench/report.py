@@ -1,9 +1,11 @@
 """The benchmark's outputs: ``result.json``, ``summary.md``, ``latency.json`` and a chart.
 
-- ``result.json``: ``{"meta": ..., "results": [one object per N]}``, every figure of the run;
-- ``latency.json``: the raw per-app latencies (ms) by N and phase, which ``result.json`` only
-  summarises (p50/p95/p99/max);
-- ``summary.md``: one table, a column per N, readable in ten seconds;
+- ``result.json``: ``{"meta": ..., "results": [one object per run], "sizes": {N: the median,
+  range and values of the headline figures over that size's runs}}``, every figure of the run;
+- ``latency.json``: the raw per-app latencies (ms) by run (``"500"``, ``"500#2"``) and phase,
+  which ``result.json`` only summarises (p50/p95/p99/max);
+- ``summary.md``: the headline figures' median and range per N, then one table with a column
+  per run, readable in ten seconds;
 - ``bench.png`` (needs the ``bench`` extra, matplotlib): latency distribution per N, and how
   time, memory and calls per app grow with N.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,55 @@ def split_samples(result: Any, path: str = "") -> tuple[Any, dict[str, list[floa
     return out, samples
 
 
+def run_key(r: Result) -> str:
+    """A run's key in latency.json: ``"500"`` for the first run of a size, ``"500#2"`` after."""
+    index = int(r.get("run") or 1)
+    return str(r["apps"]) if index == 1 else f"{r['apps']}#{index}"
+
+
+def apps_of(key: str) -> int:
+    """The size N of a :func:`run_key`."""
+    return int(key.split("#", 1)[0])
+
+
+#: the figures whose median and range over a size's runs ``result.json`` and summary.md give
+HEADLINE: tuple[tuple[str, str], ...] = (
+    ("ratio_to_baseline", "**ratio_to_baseline** (operator / bare client, s to all Deployments)"),
+    ("burst.deployments_s", "burst: operator s to all Deployments"),
+    ("baseline.deployments_s", "burst: bare client s to all Deployments"),
+    ("burst.cpu_ms_per_app", "burst: operator CPU ms per app"),
+    ("burst.calls.writes_per_app", "burst: operator writes per app"),
+    ("burst.calls.reads_per_app", "burst: operator reads per app"),
+    ("operator.peak_rss_mib", "operator peak RSS MiB"),
+    ("steady.create.latency_ms.p99", "steady: new app -> Deployment p99 ms, operator"),
+    ("baseline.steady.latency_ms.p99", "steady: new app -> Deployment p99 ms, bare client"),
+    ("idle.writes", "idle writes"),
+    ("restart.writes", "restart writes"),
+    ("secret_noise.rss_peak_growth_mib", "secret noise: operator RSS growth MiB (peak)"),
+    ("secret_noise.writes", "secret noise: operator writes"),
+)
+
+
+def spread(results: list[Result]) -> dict[str, dict[str, Result]]:
+    """{N: {figure: {"runs": [one value per run], "median", "min", "max"}}} for the
+    :data:`HEADLINE` figures (a run without the figure is left out of it)."""
+    out: dict[str, dict[str, Result]] = {}
+    for n in sorted({int(r["apps"]) for r in results}):
+        runs = sorted((r for r in results if int(r["apps"]) == n), key=lambda r: r.get("run", 1))
+        figures: dict[str, Result] = {}
+        for path, _ in HEADLINE:
+            values = [v for v in (_get(r, path) for r in runs) if isinstance(v, int | float)]
+            if values:
+                figures[path] = {
+                    "runs": values,
+                    "median": round(statistics.median(values), 3),
+                    "min": min(values),
+                    "max": max(values),
+                }
+        out[str(n)] = figures
+    return out
+
+
 def write(out: Path, meta: Result, results: list[Result], merge: bool) -> None:
     """Write result.json, latency.json, summary.md and (if matplotlib is there) bench.png."""
     out.mkdir(parents=True, exist_ok=True)
@@ -62,10 +114,11 @@ def write(out: Path, meta: Result, results: list[Result], merge: bool) -> None:
     for r in results:
         c, s = split_samples(r)
         clean.append(c)
-        samples[str(r["apps"])] = s
+        samples[run_key(r)] = s
     if merge:
         clean, samples = _merged(out, clean, samples)
-    (out / "result.json").write_text(json.dumps({"meta": meta, "results": clean}, indent=2) + "\n")
+    data = {"meta": meta, "results": clean, "sizes": spread(clean)}
+    (out / "result.json").write_text(json.dumps(data, indent=2) + "\n")
     (out / "latency.json").write_text(json.dumps(samples) + "\n")
     rewrite(out)
 
@@ -90,10 +143,11 @@ def _merged(
         old_samples = json.loads((out / "latency.json").read_text())
     except (OSError, ValueError, KeyError):
         return results, samples
-    mine = {r["apps"] for r in results}
-    kept = [r for r in old if r.get("apps") not in mine]
-    merged = sorted(kept + results, key=lambda r: int(r["apps"]))
-    return merged, {**{k: v for k, v in old_samples.items() if int(k) not in mine}, **samples}
+    mine = {int(r["apps"]) for r in results}
+    kept = [r for r in old if int(r.get("apps", 0)) not in mine]
+    merged = sorted(kept + results, key=lambda r: (int(r["apps"]), r.get("run", 1)))
+    old_kept = {k: v for k, v in old_samples.items() if apps_of(k) not in mine}
+    return merged, {**old_kept, **samples}
 
 
 def _get(r: Result, path: str) -> Any:
@@ -125,6 +179,8 @@ Row = tuple[str, Callable[[Result], str]]
 def _rows(meta: Result) -> list[Row]:
     idle = meta.get("options", {}).get("idle_window_s")
     noise = meta.get("options", {}).get("noise")
+    secrets = meta.get("options", {}).get("noise_secrets")
+    kib = meta.get("options", {}).get("noise_secret_kib")
 
     def lat(path: str) -> Callable[[Result], str]:
         keys = ("p50", "p95", "p99", "max")
@@ -168,6 +224,9 @@ def _rows(meta: Result) -> list[Row]:
         ("operator peak RSS MiB", lambda r: _num(_get(r, "operator.peak_rss_mib"))),
         ("operator CPU s: burst / whole run",
          pair("burst.usage.cpu_s", "operator.cpu_s")),
+        ("operator CPU ms per app in the burst", lambda r: _num(_get(r, "burst.cpu_ms_per_app"))),
+        ("in the cluster after the burst: pods / referenced Secrets",
+         pair("burst.pods", "burst.referenced_secrets")),
         (f"idle {_num(idle, 0)}s incl. a resync: writes / reads / CPU s",
          triple("idle.writes", "idle.reads", "idle.usage.cpu_s")),
         ("restart: s to caught up / writes / reads",
@@ -180,17 +239,53 @@ def _rows(meta: Result) -> list[Row]:
          lambda r: f"{_num(_get(r, 'noise.cpu_s'))} "
          f"({_num(_get(r, 'noise.idle_cpu_s_same_length'))}) "
          f"/ {_num(_get(r, 'noise.rss_delta_mib'))}"),
+        (f"secret noise ({_num(secrets)} unreferenced Secrets of {_num(kib)} KiB): operator RSS "
+         "growth MiB, end / peak; writes; CPU s",
+         lambda r: f"{_num(_get(r, 'secret_noise.rss_growth_mib'))} / "
+         f"{_num(_get(r, 'secret_noise.rss_peak_growth_mib'))}; "
+         f"{_num(_get(r, 'secret_noise.writes'))}; "
+         f"{_num(_get(r, 'secret_noise.usage.cpu_s'))}"),
     ]  # fmt: skip
 
 
+def _column(r: Result) -> str:
+    index = int(r.get("run") or 1)
+    return str(r["apps"]) if index == 1 else f"{r['apps']} #{index}"
+
+
+def _spread_cell(figure: Result | None) -> str:
+    if not figure:
+        return "-"
+    runs = ", ".join(_num(v, 2) for v in figure["runs"])
+    if len(figure["runs"]) == 1:
+        return runs
+    low, high = _num(figure["min"], 2), _num(figure["max"], 2)
+    return f"{_num(figure['median'], 2)} ({low}-{high}; {runs})"
+
+
 def summary(meta: Result, results: list[Result]) -> str:
-    """The Markdown table (a column per N) and the top calls per app."""
-    head = "| apps | " + " | ".join(str(r["apps"]) for r in results) + " |"
+    """The headline figures' median and range per N, the Markdown table (a column per run)
+    and the top calls per app."""
+    sizes = spread(results)
+    head = "| apps | " + " | ".join(_column(r) for r in results) + " |"
     lines = [
         "# Benchmark: the operator against the bare-client limit",
         "",
         f"{meta.get('operator', '')}; {meta.get('cluster', '')}; {meta.get('machine', '')}; "
         f"{meta.get('finished', '')}",
+        "",
+        "Median (range; each run) over the runs of each size:",
+        "",
+        "| apps | " + " | ".join(sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for path, label in HEADLINE:
+        cells = [_spread_cell(sizes[n].get(path)) for n in sizes]
+        if any(c != "-" for c in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Every run:",
         "",
         head,
         "|---|" + "---|" * len(results),
@@ -205,12 +300,12 @@ def summary(meta: Result, results: list[Result]) -> str:
     for r in results:
         per_app = _get(r, "burst.calls.per_app") or {}
         top = sorted(per_app.items(), key=lambda kv: -kv[1])[:8]
-        lines.append(f"- {r['apps']} apps: " + ", ".join(f"{k} {v:g}" for k, v in top))
+        lines.append(f"- {_column(r)} apps: " + ", ".join(f"{k} {v:g}" for k, v in top))
     for r in results:
         prof = _get(r, "burst.profile.on_stack_percent")
         if prof:
             shares = ", ".join(f"{k} {v:g}%" for k, v in list(prof.items())[:10])
-            lines.append(f"- profile, burst at {r['apps']} apps (on stack): {shares}")
+            lines.append(f"- profile, burst at {_column(r)} apps (on stack): {shares}")
     lines += ["", *meta.get("notes", []), ""]
     return "\n".join(lines)
 
@@ -233,7 +328,7 @@ def chart(
         return False
     fig, axes = plt.subplots(2, 2, figsize=(12, 9))
     ax = axes[0][0]
-    for n, by_path in sorted(samples.items(), key=lambda kv: int(kv[0])):
+    for n, by_path in sorted(samples.items(), key=lambda kv: (apps_of(kv[0]), kv[0])):
         for key, style in (("burst.latency_ms", "-"), ("steady.create.latency_ms", ":")):
             values = sorted(by_path.get(key) or [])
             if values:
@@ -243,12 +338,18 @@ def chart(
     ax.set(xscale="log", xlabel="create -> Deployment (ms)", ylabel="fraction of apps")
     ax.set_title("latency distribution")
     _legend(ax)
-    ns = [int(r["apps"]) for r in results]
+    ns = sorted({int(r["apps"]) for r in results})
 
     def line(ax: Any, path: str, label: str) -> None:
-        ys = [_get(r, path) for r in results]
-        if any(y is not None for y in ys):
-            ax.plot(ns, [float("nan") if y is None else y for y in ys], "o-", label=label)
+        """Each run a dot, the median of each size's runs a line."""
+        points = [(int(r["apps"]), _get(r, path)) for r in results]
+        points = [(n, y) for n, y in points if isinstance(y, int | float)]
+        if not points:
+            return
+        present = sorted({n for n, _ in points})
+        medians = [statistics.median([y for m, y in points if m == n]) for n in present]
+        (drawn,) = ax.plot(present, medians, "-", label=label)
+        ax.plot([n for n, _ in points], [y for _, y in points], "o", color=drawn.get_color())
 
     for ax, title, ylabel, series in (
         (axes[0][1], "time to converge", "seconds", [

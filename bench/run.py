@@ -1,12 +1,14 @@
 """The benchmark's command line: ``python -m bench --apps 500`` (``make bench``), or several
 sizes in one go, ``--apps 100 500 2000`` (``make bench-curve``).
 
-For each size it measures, in one run on the local dev cluster: the bare-client baseline, the
-operator's burst, idle, noise, restart, update and steady-load figures (see ``phases``), and
+For each size it measures, in one run on the local dev cluster (``--repeat`` runs of each size:
+on two shared cores one run is not a figure): the bare-client baseline, the operator's burst,
+idle, noise, secret-noise, restart, update and steady-load figures (see ``phases``), and
 writes ``build/bench/result.json``, ``latency.json``, ``summary.md`` and ``bench.png`` after
-each size. Progress goes to stderr. A phase that does not converge within its timeout
-(``--timeout-base`` + ``--timeout-per-app`` x N seconds) fails the run with a message saying
-what was still missing; what was measured until then is written.
+each run (each run, and the median and range of each size's runs). Progress goes to stderr.
+A phase that does not converge within its timeout (``--timeout-base`` + ``--timeout-per-app``
+x N seconds) fails the run with a message saying what was still missing; what was measured
+until then is written.
 """
 
 from __future__ import annotations
@@ -37,9 +39,14 @@ def notes(opts: Options) -> list[str]:
         "edit: the first event with the new image) to its watch receiving the Deployment's ADDED "
         "event (the first with the new image); both ends are watch receipts in the same process. "
         "Calls: the API server's audit log, every request of the operator's own user (its client "
-        "and kopf's), a watch counted once when opened; reads = get/list/watch. Baseline: a bare "
-        "client (kubernetes package, threads, server-side apply of the operator's own render) "
-        "with the same requests in flight. Restart: caught up = the operator's "
+        "and kopf's), a watch counted once when opened; reads = get/list/watch. Baseline: the "
+        "fastest honest bare client (bench/baseline.py: aiohttp, at most --concurrency writes in "
+        "flight across all apps; per app the PythonApp create, then the operator's own rendered "
+        "children stage by stage, each stage's at once, create-only like the operator's, the "
+        "Deployment after its isolation, then one status patch). Every app references a Secret "
+        "of its own, made before it; kwok runs its 2 pods. Burst CPU per app: the operator "
+        "process's CPU from the first create to the last app Ready, / N. Restart: caught up = "
+        "the operator's "
         "`pythonapp_caught_up 1` metric if it serves one, else its last call before "
         f"{opts.quiet_seconds:g} s without any. CPU and RSS: /proc of the operator process. The "
         "machine is shared and noisy: compare ratios, not seconds, across runs.",
@@ -53,6 +60,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "bench/phases.py for the phases). Results in --out: summary.md, result.json, bench.png.",
     )
     p.add_argument("--apps", type=int, nargs="+", default=[500], help="sizes N (default 500)")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="runs of each size (1); the report gives each run "
+        "and each size's median and range",
+    )  # fmt: skip
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
     p.add_argument("--steady-rate", type=float, default=5.0, help="steady load per second (5)")
     p.add_argument("--steady-seconds", type=float, default=60.0, help="steady load time (60)")
@@ -71,6 +82,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--noise", type=int, default=1000, help="unowned objects (1000; 0 = skip)")
     p.add_argument("--noise-namespaces", type=int, default=10)
+    p.add_argument(
+        "--noise-secrets", type=int, default=1000,
+        help="unreferenced Secrets in the apps' namespace (1000; 0 = skip)",
+    )  # fmt: skip
+    p.add_argument("--noise-secret-kib", type=int, default=100, help="KiB of data in each (100)")
     p.add_argument(
         "--settle",
         dest="settle_seconds",
@@ -162,6 +178,8 @@ def meta(opts: Options, status: devcluster.ClusterStatus) -> dict[str, Any]:
             "idle_window_s": opts.idle_window,
             "resync_s": opts.resync_seconds,
             "noise": opts.noise,
+            "noise_secrets": opts.noise_secrets,
+            "noise_secret_kib": opts.noise_secret_kib,
             "quiet_s": opts.quiet_seconds,
             "skipped": sorted(opts.skip),
         },
@@ -181,6 +199,8 @@ def measure(run: Run, result: dict[str, Any]) -> None:
         result["idle"] = run.idle()
     if run.opts.noise and "noise" not in skip:
         result["noise"] = run.noise(result.get("idle"))
+    if run.opts.noise_secrets and "secret-noise" not in skip:
+        result["secret_noise"] = run.secret_noise()
     if "restart" not in skip:
         result["restart"] = run.restart()
     if "update" not in skip:
@@ -202,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = options(args)
     results: list[dict[str, Any]] = []
     try:
+        if args.repeat < 1:
+            raise BenchError("--repeat must be at least 1")
         if opts.quiet_seconds >= opts.resync_seconds:
             raise BenchError(
                 "--quiet must be shorter than --resync: the audit-log caught-up signal needs a "
@@ -221,13 +243,18 @@ def main(argv: list[str] | None = None) -> int:
             )
         opts.out.mkdir(parents=True, exist_ok=True)
         calls = CallLog(cluster.audit_log)
-        for n in args.apps:
-            run = Run(n, opts, cluster, calls, log)
+        runs = [(n, i) for n in args.apps for i in range(1, args.repeat + 1)]
+        for n, index in runs:
+            run = Run(n, opts, cluster, calls, log, index)
             stale = leftover_namespaces(run.core, f"{opts.prefix}-")
             if stale:
                 log(f"deleting {len(stale)} namespace(s) left by an earlier run")
                 delete_namespaces(run.core, stale, log, opts.timeout(n))
-            result: dict[str, Any] = {"apps": n, "started": datetime.now(UTC).isoformat()}
+            result: dict[str, Any] = {
+                "apps": n,
+                "run": index,
+                "started": datetime.now(UTC).isoformat(),
+            }
             results.append(result)
             t_n = time.time()
             try:
@@ -239,9 +266,9 @@ def main(argv: list[str] | None = None) -> int:
                 result["operator"] = run.finish()
                 result["seconds"] = round(time.time() - t_n, 1)
                 report.write(opts.out, meta(opts, cluster.status), results, args.merge)
-                run.cleanup(wait=n != args.apps[-1])  # the next run removes what is left
-            log(
-                f"N={n} done in {result['seconds']:.0f}s: ratio {result['ratio_to_baseline']}, "
+                run.cleanup(wait=(n, index) != runs[-1])  # the next run removes what is left
+            run.say(
+                f"done in {result['seconds']:.0f}s: ratio {result['ratio_to_baseline']}, "
                 f"burst p99 {result['burst']['latency_ms'].get('p99')} ms, peak RSS "
                 f"{result['operator']['peak_rss_mib']} MiB"
             )

@@ -28,6 +28,7 @@ def test_bench_smoke(cluster: Cluster, tmp_path: Path) -> None:
     args = [
         "--apps", str(APPS), "--steady-rate", "2", "--steady-seconds", "3", "--idle", "4",
         "--resync", "5", "--noise", "30", "--noise-namespaces", "2", "--settle", "2",
+        "--noise-secrets", "20", "--noise-secret-kib", "8",
         "--quiet", "2", "--timeout-base", "150", "--timeout-per-app", "2", "--out", str(tmp_path),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
@@ -47,7 +48,8 @@ def test_bench_smoke(cluster: Cluster, tmp_path: Path) -> None:
     assert data["meta"]["options"]["concurrency"] == 16
     (r,) = data["results"]
     assert "error" not in r
-    assert r["apps"] == APPS and r["ratio_to_baseline"] > 0
+    assert r["apps"] == APPS and r["run"] == 1 and r["ratio_to_baseline"] > 0
+    assert data["sizes"][str(APPS)]["ratio_to_baseline"]["runs"] == [r["ratio_to_baseline"]]
 
     base = r["baseline"]
     assert base["latency_ms"]["count"] == APPS
@@ -66,9 +68,16 @@ def test_bench_smoke(cluster: Cluster, tmp_path: Path) -> None:
     assert not [k for k in calls["per_app"] if k.startswith("get ") and k != "get discovery"]
     assert any(a.startswith("pythonapp-operator") for a in calls["by_agent"])
     assert burst["usage"]["cpu_s"] > 0 and burst["usage"]["rss_peak_mib"] > 0
+    assert burst["cpu_ms_per_app"] > 0
+    # the load the cluster holds: kwok runs each app's two pods; each app's own Secret
+    assert burst["pods"] == 2 * APPS and burst["referenced_secrets"] == APPS
 
     assert r["idle"]["seconds"] >= 10 and r["idle"]["usage"]["cpu_s"] >= 0  # 2 x resync
     assert r["noise"]["objects"] == 30
+    # unreferenced Secrets in the apps' namespace make the converged operator write nothing
+    secret_noise = r["secret_noise"]
+    assert secret_noise["secrets"] == 20 and secret_noise["kib_each"] == 8
+    assert secret_noise["writes"] == 0, secret_noise["calls"]
     restart = r["restart"]
     assert restart["sigterm_exit_code"] == 0 and restart["caught_up_s"] > 0
     assert restart["reads"] > 0  # it listed what it watches

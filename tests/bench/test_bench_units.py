@@ -3,6 +3,8 @@ what a watch records, load items, counting by call."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import threading
 from collections import Counter
@@ -14,8 +16,11 @@ from bench.calls import Counts
 from bench.process import BenchError, Sampler, read_sample
 from bench.profile import package, summarize
 
-from bench import load, report, run, watch
+from bench import baseline, load, report, run, watch
 from pythonapp_operator.api.validation import validate_document
+from pythonapp_operator.controller.client import CREATE_ONLY
+from pythonapp_operator.controller.compare import HASH_ANNOTATION, desired_hash
+from pythonapp_operator.render import render
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -203,3 +208,176 @@ def test_command_line_options() -> None:
     assert opts.resync_seconds == 12 and opts.idle_window == 60 and opts.skip == {"noise"}
     assert opts.timeout(100) == 500 and opts.concurrency == 16 and opts.operator_args == ()
     assert run.parse([]).apps == [500]
+
+
+def test_command_line_repeat_and_secret_noise() -> None:
+    args = run.parse(["--apps", "100", "500", "--repeat", "2", "--noise-secrets", "10"])
+    opts = run.options(args)
+    assert args.repeat == 2 and args.apps == [100, 500]
+    assert opts.noise_secrets == 10 and opts.noise_secret_kib == 100
+    assert "secret-noise" in run.SKIPPABLE
+    assert run.parse([]).repeat == 1
+
+
+def test_every_app_references_its_own_secret() -> None:
+    body = load.pythonapp("ns", "app-00001", load.image("x"))
+    assert body["spec"]["secrets"] == [{"name": "app-00001-secret"}]
+    secret = load.secret("ns", "app-00001")
+    assert secret["metadata"]["name"] == load.secret_name("app-00001")
+    assert secret["metadata"]["labels"] == {load.ROLE_LABEL: "app"}
+    assert base64.b64decode(secret["data"]["password"])  # valid base64
+    app, problems = validate_document(body)
+    assert app is not None, problems
+    mounted = render(app)
+    (deployment,) = [m for m in mounted if m["kind"] == "Deployment"]
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    assert any(v.get("secret", {}).get("secretName") == "app-00001-secret" for v in volumes)
+
+
+def test_noise_secrets_are_unreferenced_and_of_the_asked_size() -> None:
+    secrets = load.noise_secrets("ns", 3, kib=4)
+    assert [s["metadata"]["name"] for s in secrets] == [
+        "noise-secret-00000",
+        "noise-secret-00001",
+        "noise-secret-00002",
+    ]
+    blobs = [base64.b64decode(s["data"]["release"]) for s in secrets]
+    assert all(len(b) == 4 * 1024 for b in blobs) and len(set(blobs)) == 3
+    assert all(s["metadata"]["labels"] == {load.ROLE_LABEL: "noise"} for s in secrets)
+    assert load.noise_secrets("ns", 3, kib=4) == secrets  # the same bytes every run
+
+
+def _created_app(name: str = "app-00001") -> dict[str, Any]:
+    body = load.pythonapp("ns", name, load.image("x"))
+    body["metadata"] |= {"uid": "u-1", "generation": 1, "resourceVersion": "7"}
+    return body
+
+
+def test_bare_client_writes_the_operators_children_in_its_stages() -> None:
+    created = _created_app()
+    stages = baseline.stages(created)
+    # the isolation first, all at once; the Deployment alone after it
+    assert [sorted(m["kind"] for m in s) for s in stages] == [
+        ["NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"],
+        ["Deployment"],
+    ]
+    app, _ = validate_document(created)
+    assert app is not None
+    assert sorted(map(json.dumps, (m for s in stages for m in s))) == sorted(
+        map(json.dumps, render(app))
+    )  # exactly the operator's render, nothing more
+    for manifest in (m for s in stages for m in s):
+        assert manifest["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+        body = baseline.create_only(manifest)
+        # the operator's create-only precondition and its hash annotation
+        assert body["metadata"]["resourceVersion"] == CREATE_ONLY
+        assert body["metadata"]["annotations"][HASH_ANNOTATION] == desired_hash(manifest)
+        assert "resourceVersion" not in manifest["metadata"]  # the render is not changed
+    bad = _created_app()
+    bad["spec"]["replicas"] = -1
+    with pytest.raises(BenchError, match="ns/app-00001"):
+        baseline.stages(bad)
+
+
+def test_status_patch_tests_the_uid_first() -> None:
+    patch = baseline.status_patch("u-1", {"observedGeneration": 1})
+    assert patch[0] == {"op": "test", "path": "/metadata/uid", "value": "u-1"}
+    assert patch[1] == {"op": "add", "path": "/status", "value": {"observedGeneration": 1}}
+
+
+def test_slots_bound_requests_and_serve_later_steps_first() -> None:
+    async def scenario() -> tuple[int, list[str]]:
+        slots = baseline.Slots(2)
+        running, peak, order = 0, 0, []
+        gate = asyncio.Event()
+
+        async def request(name: str, priority: int) -> None:
+            nonlocal running, peak
+            async with slots.slot(priority):
+                running += 1
+                peak = max(peak, running)
+                order.append(name)
+                await gate.wait()
+                running -= 1
+
+        first = [asyncio.create_task(request(f"hold{i}", 0)) for i in range(2)]
+        await asyncio.sleep(0)
+        # queued while both slots are taken: creates (0), then a status patch (-100) and a
+        # Deployment (-2) of apps in progress
+        queued = [
+            asyncio.create_task(request(name, priority))
+            for name, priority in (("create-a", 0), ("create-b", 0), ("status", -100), ("dep", -2))
+        ]
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(*first, *queued)
+        return peak, order
+
+    peak, order = asyncio.run(scenario())
+    assert peak == 2
+    assert order == ["hold0", "hold1", "status", "dep", "create-a", "create-b"]
+
+
+def test_slots_skip_a_cancelled_waiter() -> None:
+    async def scenario() -> list[str]:
+        slots = baseline.Slots(1)
+        order: list[str] = []
+        await slots.acquire(0)
+
+        async def request(name: str) -> None:
+            async with slots.slot(0):
+                order.append(name)
+
+        gone = asyncio.create_task(request("gone"))
+        kept = asyncio.create_task(request("kept"))
+        await asyncio.sleep(0)
+        gone.cancel()
+        await asyncio.sleep(0)
+        slots.release()
+        await kept
+        assert slots.free == 1
+        return order
+
+    assert asyncio.run(scenario()) == ["kept"]
+    with pytest.raises(ValueError, match="at least one"):
+        baseline.Slots(0)
+
+
+def test_repeated_runs_give_each_run_and_the_median_and_range(tmp_path: Path) -> None:
+    runs = []
+    for index, ratio in ((1, 1.2), (2, 1.6), (3, 1.3)):
+        r = result_for(10)
+        r |= {"run": index, "ratio_to_baseline": ratio}
+        r["burst"]["cpu_ms_per_app"] = 10.0 * index
+        runs.append(r)
+    meta = {"operator": "op", "options": {"noise_secrets": 1000, "noise_secret_kib": 100}}
+    report.write(tmp_path, meta, [*runs, result_for(20)], merge=False)
+    data = json.loads((tmp_path / "result.json").read_text())
+    ratio = data["sizes"]["10"]["ratio_to_baseline"]
+    assert ratio == {"runs": [1.2, 1.6, 1.3], "median": 1.3, "min": 1.2, "max": 1.6}
+    assert data["sizes"]["10"]["burst.cpu_ms_per_app"]["median"] == 20.0
+    assert data["sizes"]["20"]["ratio_to_baseline"]["runs"] == [2.5]
+    samples = json.loads((tmp_path / "latency.json").read_text())
+    assert sorted(samples) == ["10", "10#2", "10#3", "20"]
+    table = (tmp_path / "summary.md").read_text()
+    assert "| apps | 10 | 10 #2 | 10 #3 | 20 |" in table  # each run
+    assert "1.30 (1.20-1.60; 1.20, 1.60, 1.30)" in table  # the median and range
+    assert "1000 unreferenced Secrets of 100 KiB" in table
+    # a later run of another size keeps every run of this one
+    report.write(tmp_path, meta, [result_for(30)], merge=True)
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert [(r["apps"], r.get("run", 1)) for r in data["results"]] == [
+        (10, 1),
+        (10, 2),
+        (10, 3),
+        (20, 1),
+        (30, 1),
+    ]
+    assert sorted(json.loads((tmp_path / "latency.json").read_text())) == [
+        "10",
+        "10#2",
+        "10#3",
+        "20",
+        "30",
+    ]
+    assert report.apps_of("10#3") == 10 and report.run_key({"apps": 5, "run": 2}) == "5#2"
