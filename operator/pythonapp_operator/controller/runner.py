@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from kopf._core.engines.peering import Identity
 
 from ..api.models import DNS1123_LABEL
 from .client import ApiError, RestApi
@@ -205,7 +206,14 @@ def run_operator(
             await handlers.HOLDER.health.cleanup()
 
     kopf.run(
-        standalone=True, clusterwide=clusterwide, namespaces=namespaces, stop_flag=running.stop
+        standalone=True,
+        clusterwide=clusterwide,
+        namespaces=namespaces,
+        stop_flag=running.stop,
+        # kopf would name itself with getpass.getuser(), which raises for a uid without a
+        # passwd entry: the image's non-root 10001 has none (found running the image on the
+        # dev cluster's real node). The process's own identity needs no user database.
+        identity=Identity(default_identity()),
     )
     if running.elector is not None and running.elector.lost:
         return EXIT_LEADERSHIP_LOST
