@@ -129,6 +129,9 @@ def installed(
             "--wait=true",
         )
         remove_policy(kubectl, kubeconfig_path)
+        # the namespace stays (deploy/ made it); its pods go back to being scheduled anywhere
+        unset = [f"{key}-" for key in realnode.namespace_annotations()]
+        _kubectl(kubectl, kubeconfig_path, "annotate", "namespace", NS, *unset)
 
 
 def _operator_pods(core_v1: client.CoreV1Api, image: str) -> list[client.V1Pod]:
