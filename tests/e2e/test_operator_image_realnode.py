@@ -117,7 +117,7 @@ def installed(
     try:
         yield Installed(image, proc)
     finally:
-        _kubectl(
+        deleted = _kubectl(
             kubectl,
             kubeconfig_path,
             "-n",
@@ -126,12 +126,18 @@ def installed(
             "deployment",
             NAME,
             "--ignore-not-found",
+            # foreground: returns once the pods are gone (their Lease released), so the next
+            # module's operator never meets one of these
+            "--cascade=foreground",
             "--wait=true",
+            "--timeout=120s",
         )
         remove_policy(kubectl, kubeconfig_path)
         # the namespace stays (deploy/ made it); its pods go back to being scheduled anywhere
         unset = [f"{key}-" for key in realnode.namespace_annotations()]
-        _kubectl(kubectl, kubeconfig_path, "annotate", "namespace", NS, *unset)
+        unannotated = _kubectl(kubectl, kubeconfig_path, "annotate", "namespace", NS, *unset)
+        assert deleted.returncode == 0, deleted.stderr
+        assert unannotated.returncode == 0, unannotated.stderr
 
 
 def _operator_pods(core_v1: client.CoreV1Api, image: str) -> list[client.V1Pod]:
