@@ -3,6 +3,7 @@
 # is missing:
 #   containerd runc containernetworking-plugins   the container runtime and the CNI bridge
 #   docker-registry skopeo umoci mmdebstrap       the loopback registry and images without Docker
+#   socat                                         the API server's port on the bridge, for pods
 # (~50 MB download, ~200 MB on disk, ~15 s on this machine's mirror).
 #
 #   scripts/realnode-packages.sh           install what is missing (root only)
@@ -16,7 +17,7 @@
 # start services (the real node runs containerd itself, with a config, root and socket of its own).
 set -euo pipefail
 
-PACKAGES=(containerd runc containernetworking-plugins docker-registry skopeo umoci mmdebstrap)
+PACKAGES=(containerd runc containernetworking-plugins docker-registry skopeo umoci mmdebstrap socat)
 CACHE="${PYTHONAPP_CACHE:-$HOME/.cache/pythonapp-operator}"
 LOG="$CACHE/build/realnode-packages.log"
 START=$SECONDS

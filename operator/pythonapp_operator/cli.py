@@ -251,22 +251,23 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_dev_image(args: argparse.Namespace) -> int:
-    """``pythonapp dev image build DIR``: progress on stderr, the reference alone on stdout
-    (``IMAGE=$(pythonapp dev image build examples/app)``)."""
+    """``pythonapp dev image build DIR`` / ``operator``: progress on stderr, the reference
+    alone on stdout (``IMAGE=$(pythonapp dev image build examples/app)``)."""
     from pathlib import Path  # noqa: PLC0415
 
-    from .devcluster import images, registry  # noqa: PLC0415
+    from .devcluster import images, operator_image, registry  # noqa: PLC0415
     from .devcluster.errors import DevClusterError  # noqa: PLC0415
 
+    def log(line: str) -> None:
+        print(line, file=sys.stderr)
+
     try:
-        ref = images.build(
-            Path(args.dir),
-            registry.of_cluster().address,
-            args.name,
-            log=lambda line: print(line, file=sys.stderr),
-        )
+        if args.image_command == "operator":
+            ref = operator_image.build(registry.of_cluster().address, log=log)
+        else:
+            ref = images.build(Path(args.dir), registry.of_cluster().address, args.name, log=log)
     except DevClusterError as exc:
-        print(f"pythonapp dev image build: {exc}", file=sys.stderr)
+        print(f"pythonapp dev image {args.image_command}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     print(ref)
     return EXIT_OK
@@ -401,6 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("dir", metavar="DIR", help="the app's directory (e.g. examples/app)")
     b.add_argument("--name", help="the image's repository name (default: DIR's name)")
+    img_sub.add_parser(
+        "operator",
+        help="build the operator's own image (as the Dockerfile says), print its reference",
+        description="Build the operator's image without Docker from this checkout (the "
+        "Debian base, requirements.lock installed with --require-hashes, the package, the "
+        "Dockerfile's user, entrypoint and command), push it to the dev cluster's registry "
+        "and print 127.0.0.1:PORT/pythonapp-operator@sha256:<digest> on stdout.",
+    )
     p.set_defaults(func=cmd_dev)
     return parser
 

@@ -439,6 +439,10 @@ def test_status_reports_live_components(cluster: Any) -> None:
         elif c.name == "kubelet":  # at the node IP, on the real node's bridge
             assert st.real_node is not None
             assert c.address.startswith(f"https://{st.real_node['node_ip']}:")
+        elif c.name == "api-forward":  # the API server's port, on the bridge address only
+            assert st.real_node is not None
+            api_port = next(x for x in st.components if x.name == "kube-apiserver").address
+            assert c.address == f"https://{st.real_node['node_ip']}:{api_port.rsplit(':', 1)[1]}"
         else:
             assert c.address.startswith(("http://127.0.0.1:", "https://127.0.0.1:"))
     as_json = st.to_json()

@@ -130,3 +130,26 @@ def test_the_kubelet_authenticates_callers_and_takes_only_pods_meant_for_it(
     assert cfg["registerWithTaints"] == [
         {"key": "pythonapp.dev/real-node", "value": "true", "effect": "NoSchedule"}
     ]
+
+
+def test_the_api_server_is_forwarded_on_the_bridge_address_only(tmp_path: Path) -> None:
+    rn = _plan(tmp_path)
+    server = "https://127.0.0.1:41234"
+    argv = realnode.api_forward_argv(rn, server)
+    assert argv[1] == f"TCP-LISTEN:41234,bind={rn['node_ip']},reuseaddr,fork"  # not 0.0.0.0
+    assert argv[2] == "TCP:127.0.0.1:41234"
+    name, ip, port = realnode.in_cluster_api(rn, server)
+    assert (ip, port) == (rn["node_ip"], 41234)
+    assert name == "kubernetes.default.svc"  # a SAN of the API server's serving certificate
+
+
+def test_a_tcp_health_url_is_a_connect(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert realnode.socket_listening(f"tcp://127.0.0.1:{port}") is None
+    refused = realnode.socket_listening(f"tcp://127.0.0.1:{port}")
+    assert refused is not None and f"127.0.0.1:{port}" in refused

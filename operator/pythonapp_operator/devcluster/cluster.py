@@ -405,7 +405,7 @@ class _Run:
         ctx = _admin_ctx(self.layout) if name == "kube-apiserver" else None
 
         def probe() -> str | None:
-            if spec["health_url"].startswith("unix://"):
+            if spec["health_url"].startswith(("unix://", "tcp://")):
                 return realnode.socket_listening(spec["health_url"])
             code, body = api.request(spec["health_url"], ctx, timeout=3.0)
             if code == 200:
@@ -476,7 +476,7 @@ def _unresponsive(run: _Run, name: str) -> bool:
     seconds: not a slow start (that answers, with an error) but a process on its way out, such
     as a kube-apiserver draining after SIGTERM."""
     spec = run.state["components"][name]["spec"]
-    if spec["health_url"].startswith("unix://"):
+    if spec["health_url"].startswith(("unix://", "tcp://")):
         return False
     ctx = _admin_ctx(run.layout) if name == "kube-apiserver" else None
     deadline = time.monotonic() + _UNRESPONSIVE_AFTER
@@ -591,7 +591,7 @@ def _ensure_real_node(run: _Run, bins: binaries.Binaries) -> bool:
         f"real node {rn['name']}: bridge {rn['bridge']} {rn['subnet']}, cgroup /{rn['cgroup']}"
     )
     realnode.prepare(layout, rn, server)
-    all_specs = realnode.specs(bins, rn)
+    all_specs = realnode.specs(bins, rn, server)
     for name in realnode.ORDER:
         rec = recs.get(name)
         if rec is not None and procs.alive(rec["pid"], rec["ticks"]):

@@ -110,6 +110,8 @@ class ImageConfig:
     user: str = "10001:10001"
     workdir: str = "/app"
     cmd: tuple[str, ...] = ("python3", "/app/app.py")
+    entrypoint: tuple[str, ...] = ()
+    """Empty for apps (see above); the operator's image has one, as its Dockerfile says."""
     env: tuple[str, ...] = (
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "PYTHONUNBUFFERED=1",
@@ -149,6 +151,7 @@ def umoci_config_argv(layout: Path, tag: str, config: ImageConfig) -> list[str]:
         f"--config.user={config.user}",
         f"--config.workingdir={config.workdir}",
     ]
+    argv += [f"--config.entrypoint={part}" for part in config.entrypoint]
     argv += [f"--config.cmd={part}" for part in config.cmd]
     argv += [f"--config.env={env}" for env in config.env]
     argv += [f"--config.exposedports={port}" for port in config.exposed_ports]
@@ -443,27 +446,210 @@ def build(
         else:
             steps.line(f"no python{found.python} here: the image gets no precompiled bytecode")
         write_app_layer(staging, work / "app.tar")
-        layout = work / "oci"
-        # blobs are content-addressed and never rewritten: hard links share the cached base
-        shutil.copytree(found.layout, layout, copy_function=os.link)
-        steps.run(
-            add_layer_argv(layout, BASE_TAG, work / "app.tar", "the app under /app", new_tag=tag),
-            "adding the app layer (umoci)",
+        layers = [(work / "app.tar", "the app under /app")]
+        return _assemble(
+            found, layers, config, registry=registry, name=name, steps=steps, work=work
         )
-        steps.run(umoci_config_argv(layout, tag, config), "the image config (umoci)")
-        digest = _manifest_digest(layout, tag)
-        steps.line(f"push to {registry}/{name} ({digest[:19]})")
-        digest_file = work / "digest"
+
+
+def _assemble(
+    found: Base,
+    layers: Sequence[tuple[Path, str]],
+    config: ImageConfig,
+    *,
+    registry: str,
+    name: str,
+    steps: _Steps,
+    work: Path,
+) -> str:
+    """The cached base plus ``layers`` (tar, history line) and ``config``, pushed to
+    ``registry``: returns ``REGISTRY/NAME@sha256:<digest>``. ``work`` is scratch space."""
+    tag = name.replace("/", "-")
+    layout = work / "oci"
+    # blobs are content-addressed and never rewritten: hard links share the cached base
+    shutil.copytree(found.layout, layout, copy_function=os.link)
+    current = BASE_TAG
+    for tar, created_by in layers:
         steps.run(
-            skopeo_push_argv(layout, tag, f"{registry}/{name}:build-{digest[7:19]}", digest_file),
-            f"pushing to {registry} (skopeo)",
+            add_layer_argv(layout, current, tar, created_by, new_tag=tag),
+            f"adding the layer {created_by!r} (umoci)",
         )
-        pushed = digest_file.read_text().strip()
-        if pushed != digest:
-            raise DevClusterError(
-                f"the registry holds {pushed}, not the digest built here ({digest}); "
-                f"see {steps.log_file}"
-            )
+        current = tag
+    steps.run(umoci_config_argv(layout, tag, config), "the image config (umoci)")
+    digest = _manifest_digest(layout, tag)
+    steps.line(f"push to {registry}/{name} ({digest[:19]})")
+    digest_file = work / "digest"
+    steps.run(
+        skopeo_push_argv(layout, tag, f"{registry}/{name}:build-{digest[7:19]}", digest_file),
+        f"pushing to {registry} (skopeo)",
+    )
+    pushed = digest_file.read_text().strip()
+    if pushed != digest:
+        raise DevClusterError(
+            f"the registry holds {pushed}, not the digest built here ({digest}); "
+            f"see {steps.log_file}"
+        )
     ref = f"{registry}/{name}@{digest}"
     steps.line(f"done: {ref}")
     return ref
+
+
+# ------------------------------------------------------------- a Python project (the operator)
+
+SITE_PACKAGES = "usr/local/lib/python{version}/dist-packages"
+"""Where the project and its dependencies go: on Debian's python3 ``sys.path`` already, so the
+image needs no virtualenv and no PYTHONPATH (``/usr/lib/python3/dist-packages`` is Debian's own)."""
+DEPS_RECIPE_VERSION = 1
+"""Bump when the dependency layer's recipe changes in a way its key does not capture."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """A Python project as an image: its locked dependencies, its packages, its commands."""
+
+    requirements: Path
+    """A hash-pinned lock (pip-compile --generate-hashes): installed with --require-hashes."""
+    packages: tuple[Path, ...]
+    """Package directories copied into site-packages (``operator/pythonapp_operator``)."""
+    scripts: tuple[tuple[str, str], ...] = ()
+    """Console scripts as ``[project.scripts]`` declares them: (name, ``module:function``),
+    written to ``/usr/local/bin`` for the image's python3."""
+
+
+def pip_install_argv(python: str, requirements: Path, target: Path) -> list[str]:
+    """pip installing the lock into ``target``: hashes required, wheels only (nothing is
+    compiled here, so no toolchain and no sdist's code runs), no dependency not in the lock,
+    no bytecode (compiled afterwards for the image's paths)."""
+    return [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--require-hashes",
+        "--only-binary=:all:",
+        "--no-deps",
+        "--no-compile",
+        f"--target={target}",
+        "-r",
+        str(requirements),
+    ]
+
+
+def script_text(entry: str) -> str:
+    """A console script as pip writes one, for the image's interpreter."""
+    module, _, func = entry.partition(":")
+    return f"#!/usr/bin/python3\nimport sys\nfrom {module} import {func}\nsys.exit({func}())\n"
+
+
+def _project_python(version: str) -> str:
+    """An interpreter of the image's version to run pip and compileall: wheels are chosen for
+    it, so it must be the same minor version (3.11 on bookworm)."""
+    import sys  # noqa: PLC0415
+
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        return sys.executable
+    found = shutil.which(f"python{version}")
+    if found is None:
+        raise DevClusterError(
+            f"building a Python project's image needs python{version} here (the image's "
+            f"version, for pip's wheels and the bytecode); install it (`apt-get install "
+            f"python{version}`)"
+        )
+    return found
+
+
+def _deps_layer(project: Project, found: Base, python: str, root: Path, steps: _Steps) -> Path:
+    """The locked dependencies as a layer tar, cached by the lock's hash (and the image's
+    python version): a code change reuses it, a lock change builds a new one."""
+    lock = project.requirements.read_bytes()
+    key = hashlib.sha256(
+        json.dumps(
+            {"recipe": DEPS_RECIPE_VERSION, "python": found.python, "lock": lock.hex()}
+        ).encode()
+    ).hexdigest()[:16]
+    cached = root / f"deps-{key}.tar"
+    with _locked(root / "deps.lock"):
+        if cached.exists():
+            steps.line(f"dependencies: cached layer {cached.name} (the lock is unchanged)")
+            return cached
+        steps.line(f"dependencies: pip install --require-hashes -r {project.requirements.name}")
+        with tempfile.TemporaryDirectory(dir=root, prefix="deps-") as tmp:
+            work = Path(tmp)
+            site = work / "usr" / SITE_PACKAGES.format(version=found.python).removeprefix("usr/")
+            steps.run(pip_install_argv(python, project.requirements, site), "pip install")
+            # console scripts of the dependencies name this host's interpreter: none is needed
+            shutil.rmtree(site / "bin", ignore_errors=True)
+            steps.run(
+                compile_argv(python, work / "usr", "/usr"), "compiling the dependencies' bytecode"
+            )
+            for old in root.glob("deps-*.tar"):  # an older lock's layer: nothing builds on it
+                old.unlink()
+            write_app_layer(work / "usr", work / "deps.tar", prefix="usr")
+            (work / "deps.tar").rename(cached)
+    return cached
+
+
+def build_project(
+    project: Project,
+    registry: str,
+    name: str,
+    config: ImageConfig,
+    *,
+    base: BaseSpec = BaseSpec(),
+    cache: Path | None = None,
+    log: Log = print,
+) -> str:
+    """A Python project's image: the base, a layer of its locked dependencies (cached), a layer
+    of its packages and scripts, ``config``; pushed to ``registry``, returned by digest."""
+    check_name(name, registry)
+    require_tools()
+    if not project.requirements.is_file():
+        raise DevClusterError(f"{project.requirements} does not exist")
+    for package in project.packages:
+        if not (package / "__init__.py").is_file():
+            raise DevClusterError(f"{package} is not a Python package (no __init__.py)")
+    root = images_dir(cache)
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    log_file = root / "logs" / f"{name.replace('/', '-')}.log"
+    log_file.write_text("")
+    steps = _Steps(log, log_file)
+    steps.line(f"image {name} (tools' output: {steps.log_file})")
+    found = ensure_base(base, cache=cache, steps=steps)
+    python = _project_python(found.python)
+    deps = _deps_layer(project, found, python, root, steps)
+    with tempfile.TemporaryDirectory(dir=root, prefix="build-") as tmp:
+        work = Path(tmp)
+        usr = work / "usr"
+        site = usr / SITE_PACKAGES.format(version=found.python).removeprefix("usr/")
+        for package in project.packages:
+            pkg = package.resolve()
+            dest = site / pkg.name
+            dest.mkdir(parents=True)
+            for rel in app_files(pkg):
+                src, dst = pkg / rel, dest / rel
+                if src.is_dir() and not src.is_symlink():
+                    dst.mkdir()
+                else:
+                    shutil.copy2(src, dst, follow_symlinks=False)
+        steps.run(compile_argv(python, usr, "/usr"), "compiling the project's bytecode")
+        bindir = usr / "local" / "bin"
+        bindir.mkdir(parents=True, exist_ok=True)
+        for script, entry in project.scripts:
+            (bindir / script).write_text(script_text(entry))
+            (bindir / script).chmod(0o755)
+        write_app_layer(usr, work / "project.tar", prefix="usr")
+        steps.line(f"project layer: {', '.join(p.name for p in project.packages)}")
+        return _assemble(
+            found,
+            [
+                (deps, f"pip install --require-hashes -r {project.requirements.name}"),
+                (work / "project.tar", "the project's packages and scripts"),
+            ],
+            config,
+            registry=registry,
+            name=name,
+            steps=steps,
+            work=work,
+        )

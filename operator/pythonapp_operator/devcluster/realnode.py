@@ -15,6 +15,12 @@ CAP_SYS_RESOURCE) is in shared/notes/realnode.md; the choices that matter:
   port, ``failCgroupV1: false`` (this machine has cgroup v1), cgroupfs under a cgroup root of its
   own, its node IP the bridge's gateway address (it refuses a loopback one), and a taint + label
   so only pods meant for it land there;
+* the API server reachable from pods: it listens on 127.0.0.1 (which a pod's 127.0.0.1 is not),
+  and has one ``--bind-address`` only, so ``socat`` forwards the same port on the bridge's
+  address (reachable from the pod network only: the bridge has no route out) to it, TLS passed
+  through. A pod names the API server ``kubernetes.default.svc`` (a SAN of its serving
+  certificate) resolved to the bridge address by ``hostAliases`` (:func:`in_cluster_api`): no
+  certificate change, and no kube-proxy needed for the ``kubernetes`` Service;
 * an image registry of its own on loopback (Debian's ``docker-registry``, see ``registry``), which
   containerd pulls from over plain HTTP (``hosts.toml``);
 * every listener on a free port, every file under ``<state dir>/realnode``; what it must change
@@ -48,9 +54,10 @@ from .errors import DevClusterError
 from .paths import Layout
 from .pki import Pki, client_cert_for, serving_cert_for
 
-ORDER = ("registry", "containerd", "kubelet")
+ORDER = ("registry", "containerd", "kubelet", "api-forward")
 """The real node's components, in start order: the loopback image registry (``registry``,
-whose images only this node pulls), containerd, the kubelet."""
+whose images only this node pulls), containerd, the kubelet, and ``api-forward``: the API
+server's port on the bridge address too, for pods (:func:`api_forward_argv`)."""
 NODE_NAME = "pythonapp-dev-real-node"
 LABEL = ("pythonapp.dev/real-node", "true")
 """Label and taint (NoSchedule) of the real node: a pod lands there only when it selects the
@@ -82,6 +89,7 @@ _NEEDED = {
     "umoci": "umoci",
     "skopeo": "skopeo",
     "docker-registry": "docker-registry",
+    "socat": "socat",
 }
 
 
@@ -359,8 +367,32 @@ def prepare(layout: Layout, rn: dict[str, Any], server: str) -> None:
         path.write_text(text)
 
 
-def specs(bins: Binaries, rn: dict[str, Any]) -> dict[str, Spec]:
-    """containerd and the kubelet, in start order."""
+def api_port(server: str) -> int:
+    """The API server's port, from its URL (``https://127.0.0.1:PORT``)."""
+    return int(server.rsplit(":", 1)[1].rstrip("/"))
+
+
+def api_forward_argv(rn: dict[str, Any], server: str) -> list[str]:
+    """socat listening on the bridge address at the API server's port, one forked child per
+    connection to the API server on loopback (bytes only: TLS is between the pod and it)."""
+    port = api_port(server)
+    return [
+        shutil.which("socat") or "/usr/bin/socat",
+        f"TCP-LISTEN:{port},bind={rn['node_ip']},reuseaddr,fork",
+        f"TCP:{HOST}:{port}",
+    ]
+
+
+def in_cluster_api(rn: dict[str, Any], server: str) -> tuple[str, str, int]:
+    """How a pod on the real node reaches the API server: (host name, IP, port). The name is
+    one the serving certificate holds; a pod maps it to the IP with ``hostAliases`` and sets
+    ``KUBERNETES_SERVICE_HOST``/``_PORT`` to the name and port (explicit env wins over the
+    kubelet's service variables, whose ClusterIP nothing routes here)."""
+    return "kubernetes.default.svc", rn["node_ip"], api_port(server)
+
+
+def specs(bins: Binaries, rn: dict[str, Any], server: str) -> dict[str, Spec]:
+    """containerd, the kubelet and the API forwarder, in start order."""
     f = Files(rn)
     healthz = f"http://{HOST}:{rn['ports']['healthz']}/healthz"
     containerd = shutil.which("containerd") or "/usr/bin/containerd"
@@ -385,6 +417,12 @@ def specs(bins: Binaries, rn: dict[str, Any]) -> dict[str, Spec]:
             ],
             f"https://{rn['node_ip']}:{rn['ports']['kubelet']}",
             healthz,
+        ),
+        "api-forward": Spec(
+            "api-forward",
+            api_forward_argv(rn, server),
+            f"https://{rn['node_ip']}:{api_port(server)}",
+            f"tcp://{rn['node_ip']}:{api_port(server)}",
         ),
     }
 
@@ -426,14 +464,19 @@ def import_pause(rn: dict[str, Any], log: Path) -> None:
 
 
 def socket_listening(url: str) -> str | None:
-    """Health of a unix-socket component: None when it accepts connections, else why not."""
-    path = url.removeprefix("unix://")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    """Health of a component with no HTTP health endpoint (``unix://PATH`` or
+    ``tcp://HOST:PORT``): None when it accepts connections, else why not."""
+    if url.startswith("tcp://"):
+        host, _, port = url.removeprefix("tcp://").rpartition(":")
+        family, address = socket.AF_INET, (host, int(port))
+    else:
+        family, address = socket.AF_UNIX, url.removeprefix("unix://")  # type: ignore[assignment]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
         s.settimeout(2.0)
         try:
-            s.connect(path)
+            s.connect(address)
         except OSError as e:
-            return f"{path}: {e.strerror or e}"
+            return f"{url}: {e.strerror or e}"
     return None
 
 
@@ -529,6 +572,7 @@ def teardown(layout: Layout, state: dict[str, Any], say: Callable[[str], None]) 
 
     step("stopping the kubelet", lambda: stop("kubelet"))
     step("stopping the pods", kill_pods)
+    step("stopping the API forwarder", lambda: stop("api-forward"))
     step("stopping containerd", lambda: stop("containerd"))
     step("stopping the image registry", stop_registry)
     step("removing the pods' network namespaces", remove_netns)
