@@ -60,13 +60,11 @@ LABEL org.opencontainers.image.title="pythonapp-operator" \
 # Only the virtualenv: no compiler, no build toolchain, no sources, no pip in it.
 COPY --from=builder /opt/venv /opt/venv
 
-# USER: uid 10001 has no passwd entry, and kopf names itself with getpass.getuser(), which
-# reads $USER before the passwd database (without it: KeyError, the operator exits at start;
-# seen on the real node of `pythonapp dev up --real-node`).
+# uid 10001 has no passwd entry: nothing may need one (the operator hands kopf its own
+# identity rather than let it call getpass.getuser(), which raised here on the real node).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    USER=pythonapp
+    PYTHONDONTWRITEBYTECODE=1
 
 # Numeric, so the kubelet can verify runAsNonRoot (a user name cannot be checked). The same
 # uid/gid the Deployment in deploy/ sets. No home directory is needed: in a pod the operator

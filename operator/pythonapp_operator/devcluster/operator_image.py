@@ -31,9 +31,6 @@ CONFIG = images.ImageConfig(
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "PYTHONUNBUFFERED=1",
         "PYTHONDONTWRITEBYTECODE=1",
-        # uid 10001 has no passwd entry: kopf names itself with getpass.getuser(), which reads
-        # USER before the passwd database (KeyError otherwise: the operator exits at start)
-        "USER=pythonapp",
     ),
     exposed_ports=("8080/tcp", "9090/tcp"),
     labels=(
