@@ -116,6 +116,15 @@ def _pod_reason(pod: Obj, now: float | None) -> tuple[str, str, float | None] | 
                     words = f"{kubelet}: {words}" if words else kubelet
                 found.append((reason, words or kubelet, None))
             continue
+        terminated = state.get("terminated")
+        if terminated is not None:
+            # the 1.36 kubelet shows a crash-looping container as terminated between restarts
+            # (waiting: CrashLoopBackOff only for moments; seen on the real node): in a
+            # Deployment's pod (restartPolicy Always) any exit is a crash to report
+            found.append(
+                (CRASH_LOOP_BACK_OFF, _crash_words({**container, "lastState": state}), None)
+            )
+            continue
         running = state.get("running")
         if running is not None and not container.get("ready") and container.get("started", True):
             started = _seconds(running.get("startedAt"))
