@@ -270,6 +270,9 @@ def test_a_worker_with_exec_probes_runs_ready(
     probes = {"readiness": {"command": WORKER_PROBE}, "liveness": {"command": WORKER_PROBE}}
     k.apply(app_doc(ns, "jobs", image=image, profile="worker", command=command, probes=probes))
     go_ready(k, ns, wait, record_property, what="worker", app="jobs")
+    # restricted is enforced here (a plain pod is refused), so the pods above were admitted
+    plain = k.run("run", "plain", "-n", ns, f"--image={image}", check=False)
+    assert plain.returncode != 0 and 'violates PodSecurity "restricted:latest"' in plain.stderr
     dep = k.get("deployment", "jobs", ns)
     assert dep is not None
     (container,) = dep["spec"]["template"]["spec"]["containers"]
