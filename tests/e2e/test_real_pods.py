@@ -512,6 +512,15 @@ def test_a_digest_the_registry_lacks_says_imagepullbackoff(
     hold_to_fixture(pod, "imagepullbackoff.json")
 
 
+def still_said(k: Kubectl, namespace: str, reason: str, seconds: float = 20) -> None:
+    """The reason stays through the back-off (the container terminated, waiting, restarted):
+    the PythonApp never goes back to Progressing in between."""
+    since = time.monotonic()
+    while time.monotonic() - since < seconds:
+        found = k.get("pythonapp", "shop", namespace)
+        assert condition(found, "Ready").get("reason") == reason, found
+
+
 def crash_looping(last: str, code: int) -> Callable[[dict[str, Any]], bool]:
     """A container that exited ``code`` (``last``) at least once, as this kubelet shows it for
     most of its back-off: ``state.terminated`` (``waiting: CrashLoopBackOff`` only briefly)."""
@@ -590,10 +599,7 @@ def test_a_crashing_command_says_crashloopbackoff_with_its_exit_code(
     app, took = timed(wait, steady, 30, "CrashLoopBackOff with exit code 3")
     record_property("crashloopbackoff_after_restart_seconds", took)
     assert condition(app, "Stalled")["status"] == "True"
-    # held through the back-off (terminated, waiting, a restart): never back to Progressing
-    held = time.monotonic()
-    while time.monotonic() - held < 20:
-        assert reason_is(k, ns, "CrashLoopBackOff") is not None, k.get("pythonapp", "shop", ns)
+    still_said(k, ns, "CrashLoopBackOff")
 
 
 def test_a_memory_limit_is_enforced_and_captured_as_oomkilled(
@@ -625,6 +631,7 @@ def test_a_memory_limit_says_oomkilled_on_the_pythonapp(
     record_property("oomkilled_after_kill_seconds", took)
     message = condition(app, "Ready")["message"]
     assert "was OOMKilled (exit code 137)" in message, message
+    still_said(k, ns, "CrashLoopBackOff")
 
 
 def oom_worker(namespace: str, image: str) -> dict[str, Any]:
