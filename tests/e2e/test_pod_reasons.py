@@ -102,46 +102,51 @@ def _as_kubelet(k: Kubectl, namespace: str, pod: str, status: dict[str, Any]) ->
     )
 
 
-def _crashing(restarts: int, probe_time: str) -> dict[str, Any]:
-    """A pod's status as the kubelet writes it for an OOM-killed container in back-off."""
+def _crashing(pod: dict[str, Any], restarts: int, finished: str) -> dict[str, Any]:
+    """A pod's status as the kubelet writes it for an OOM-killed container in back-off, in the
+    shape captured from the real node's kubelet (tests/fixtures/pods/crashloopbackoff.json and
+    oomkilled.json): what moves between writes is the restart count, the back-off's words and
+    the last termination's container id and times."""
+    meta = pod["metadata"]
+    not_ready = {
+        "status": "False",
+        "reason": "ContainersNotReady",
+        "message": "containers with unready status: [app]",
+        "lastProbeTime": None,
+        "lastTransitionTime": "2026-12-07T00:00:00Z",
+    }
+    back_off = min(10 * 2 ** (restarts - 1), 300)
     return {
         "conditions": [
-            {
-                "type": "Ready",
-                "status": "False",
-                "reason": "ContainersNotReady",
-                "message": "containers with unready status: [app]",
-                "lastProbeTime": probe_time,
-            },
-            {
-                "type": "ContainersReady",
-                "status": "False",
-                "reason": "ContainersNotReady",
-                "message": "containers with unready status: [app]",
-            },
-            {"type": "PodScheduled", "status": "True"},
+            {"type": "PodReadyToStartContainers", "status": "True"},
             {"type": "Initialized", "status": "True"},
+            {"type": "Ready", **not_ready},
+            {"type": "ContainersReady", **not_ready},
+            {"type": "PodScheduled", "status": "True"},
         ],
         "containerStatuses": [
             {
                 "name": "app",
-                "image": "ghcr.io/acme/shop:1.0.0",
+                "image": pod["spec"]["containers"][0]["image"],
                 "imageID": "",
+                "containerID": f"containerd://{restarts:064x}",
                 "ready": False,
                 "started": False,
                 "restartCount": restarts,
                 "state": {
                     "waiting": {
                         "reason": "CrashLoopBackOff",
-                        "message": f"back-off {10 * restarts}s restarting failed container=app",
+                        "message": f"back-off {back_off}s restarting failed container=app "
+                        f"pod={meta['name']}_{meta['namespace']}({meta['uid']})",
                     }
                 },
                 "lastState": {
                     "terminated": {
+                        "containerID": f"containerd://{restarts:064x}",
                         "exitCode": 137,
                         "reason": "OOMKilled",
                         "startedAt": "2026-12-07T00:00:00Z",
-                        "finishedAt": probe_time,
+                        "finishedAt": finished,
                     }
                 },
             }
@@ -176,7 +181,7 @@ def test_a_crash_loop_names_oomkilled_without_churn_and_clears(
     wait(lambda: ready(k, namespace), 90, "Ready")
     pod = _pods(k, namespace)[0]
     name = pod["metadata"]["name"]
-    _as_kubelet(k, namespace, name, _crashing(1, "2026-12-07T00:00:01Z"))
+    _as_kubelet(k, namespace, name, _crashing(pod, 1, "2026-12-07T00:00:01Z"))
     app, took = timed(
         wait, lambda: reason_is(k, namespace, "CrashLoopBackOff"), 60, "CrashLoopBackOff"
     )
@@ -187,7 +192,7 @@ def test_a_crash_loop_names_oomkilled_without_churn_and_clears(
     # the kubelet keeps writing (restarts, back-off, probe times): no PythonApp write for it
     version = app["metadata"]["resourceVersion"]
     for restarts in (2, 3, 4):
-        _as_kubelet(k, namespace, name, _crashing(restarts, f"2026-12-07T00:00:0{restarts}Z"))
+        _as_kubelet(k, namespace, name, _crashing(pod, restarts, f"2026-12-07T00:00:0{restarts}Z"))
     time.sleep(3)  # the operator gathers status changes for 1 s: give it three
     after = k.get("pythonapp", "shop", namespace)
     assert after is not None and after["metadata"]["resourceVersion"] == version
