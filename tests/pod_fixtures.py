@@ -72,11 +72,3 @@ def verdict(name: str, now: str = NOW) -> pods.Verdict | None:
         [trim(KINDS_BY_KIND["Pod"], pod(name))],
         now,
     )
-
-
-def verdict_reads(name: str) -> bool:
-    """The operator's logic gives a reason for the captured pod (False if it says nothing)."""
-    if not (FIXTURES / name).exists():
-        return False
-    said = verdict(name)
-    return said is not None and bool(said.reason)

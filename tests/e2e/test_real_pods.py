@@ -537,18 +537,6 @@ def crash_looping(last: str, code: int) -> Callable[[dict[str, Any]], bool]:
     return match
 
 
-#: The 1.36 kubelet keeps a crash-looping container in ``state.terminated`` for most of its
-#: back-off, and ``waiting: CrashLoopBackOff`` only for moments; controller/pods.py reads only
-#: the waiting state, so the PythonApp says Progressing meanwhile. Decided on the captured
-#: statuses themselves: once pods.verdict reads them, these tests must pass.
-TERMINATED_IGNORED = pytest.mark.xfail(
-    condition=not pod_fixtures.verdict_reads("oomkilled.json"),
-    reason="controller/pods.py ignores state.terminated (the kubelet's state for most of a "
-    "crash loop's back-off): see tests/fixtures/pods/oomkilled.json",
-    strict=False,
-)
-
-
 def test_a_crashing_command_is_captured_as_the_kubelet_reports_it(
     k: Kubectl, ns: str, image: str, wait: Wait, operator: OperatorProcess
 ) -> None:
@@ -577,7 +565,6 @@ def test_a_crashing_command_is_captured_as_the_kubelet_reports_it(
         hold_to_fixture(seen["waiting"], "crashloopbackoff.json")
 
 
-@TERMINATED_IGNORED
 def test_a_crashing_command_says_crashloopbackoff_with_its_exit_code(
     operator: OperatorProcess,
     *,
@@ -610,7 +597,6 @@ def test_a_memory_limit_is_enforced_and_captured_as_oomkilled(
     hold_to_fixture(pod, "oomkilled.json")
 
 
-@TERMINATED_IGNORED
 def test_a_memory_limit_says_oomkilled_on_the_pythonapp(
     operator: OperatorProcess,
     *,

@@ -45,11 +45,6 @@ def test_each_captured_failure_gives_its_reason_in_the_kubelets_words(
     assert said.stalled
 
 
-@pytest.mark.xfail(
-    reason="controller/pods.py ignores state.terminated, the kubelet's state for most of a "
-    "crash loop's back-off (the PythonApp says Progressing meanwhile)",
-    strict=True,
-)
 @pytest.mark.parametrize(("fixture", "words"), TERMINATED)
 def test_a_crash_loop_between_restarts_is_a_crash_loop(fixture: str, words: str) -> None:
     said = pod_fixtures.verdict(fixture)
