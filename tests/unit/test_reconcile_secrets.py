@@ -180,3 +180,15 @@ def test_the_advice_warns_when_env_mappings_never_update(rotation: str) -> None:
     assert app is not None and not problems
     said = [p for p in advise(app) if p.path == "spec.secrets[0].rotation"]
     assert bool(said) == (rotation == "none")
+
+
+def test_a_secret_the_watch_has_not_delivered_yet_is_looked_up_not_called_missing() -> None:
+    """A Secret applied with its app may reach the operator after the app: the cache says
+    nothing of it, one GET finds it, and the app goes on (no SecretMissing flash)."""
+    world = SecretWorld(secrets=DB)
+    world.api.put(secret(password="one"))
+    snap = world.snapshot()
+    behind = Snapshot(snap.app, snap.children, snap.versions, snap.observed, {"db": None})
+    outcome = reconcile(world.api, behind, world.memory, now=lambda: NOW, digests=world.digests)
+    assert outcome.failure is None
+    assert ("get", "Secret") in world.api.calls and ("apply", "Deployment") in world.api.calls

@@ -276,13 +276,12 @@ def _check_secrets(run: _Run, app: PythonApp) -> dict[str, str]:
     missing: list[str] = []
     for index, ref in enumerate(app.spec.secrets):
         held = seen.get(ref.name)
-        if held is None:
-            missing.append(f"Secret {ref.name} (spec.secrets[{index}]) does not exist")
-            continue
-        if not ref.env and ref.rotation != "restart":
-            continue
+        if held is not None and not ref.env and ref.rotation != "restart":
+            continue  # it exists, and nothing needs its content
         try:
-            found = digests.get(run.api, namespace, ref.name, *held)
+            # not in the cache: one look before saying it is missing (the watch may be
+            # behind: a Secret applied with its app often arrives just after it)
+            found = digests.get(run.api, namespace, ref.name, *(held or (None, None)))
         except ApiError as err:
             run.api_error(err, "Secret", ref.name, "get")
         if found is None:

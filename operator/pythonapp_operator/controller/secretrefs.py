@@ -73,13 +73,23 @@ class Digests:
         self._lock = threading.Lock()
 
     def get(
-        self, source: DigestSource, namespace: str, name: str, uid: str, version: str
+        self,
+        source: DigestSource,
+        namespace: str,
+        name: str,
+        uid: str | None = None,
+        version: str | None = None,
     ) -> SecretDigest | None:
         """The digest of the Secret the watch last saw as (``uid``, ``version``); read anew
-        when the one held is older. None: it is gone (the watch will say so too)."""
+        when the one held is older, or when the watch has not seen it (``uid`` None: it may
+        be behind, a Secret applied with its app often arrives after it). None: it is gone."""
         with self._lock:
             held = self._held.get((namespace, name))
-        if held is not None and (held.uid, held.resource_version) == (uid, version):
+        if (
+            uid is not None
+            and held is not None
+            and (held.uid, held.resource_version) == (uid, version)
+        ):
             return held
         found = source.secret_digest(namespace, name)
         with self._lock:
