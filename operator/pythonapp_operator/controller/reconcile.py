@@ -208,7 +208,9 @@ def reconcile(
     :func:`~.fanout.sequential` makes them in turn. ``digests`` holds what is known of the
     referenced Secrets (:mod:`.secretrefs`), shared between apps.
     """
-    run = _Run(api, snap, memory, now, fanout, digests or Digests())
+    # not `digests or ...`: an empty Digests is falsy (it has a length), and a fresh one per
+    # reconcile would read every Secret again each time
+    run = _Run(api, snap, memory, now, fanout, Digests() if digests is None else digests)
     meta = run.meta
     memory.claim(meta["uid"])
     if meta.get("deletionTimestamp"):
