@@ -16,6 +16,7 @@ from pythonapp_operator.controller.client import ApiError
 from pythonapp_operator.controller.fanout import Fanout, ThreadFanout, sequential
 from pythonapp_operator.controller.kinds import APP, CHILD_KINDS, KINDS_BY_KIND, trim
 from pythonapp_operator.controller.reconcile import Memory, Outcome, Snapshot, reconcile
+from pythonapp_operator.controller.secretrefs import Digests
 
 NOW = "2026-12-02T00:00:00Z"
 ISOLATION = {"ServiceAccount", "NetworkPolicy", "Service", "PodDisruptionBudget"}
@@ -81,10 +82,18 @@ class World:
                 versions[kind.kind] = self.store.version(kind, "team-a", "shop")
         return Snapshot(app, children, versions)
 
+    #: what the reconciles share of the referenced Secrets (test_reconcile_secrets sets one)
+    digests: Digests | None = None
+
     def reconcile(self) -> Outcome:
         self.api.calls.clear()
         outcome = reconcile(
-            self.api, self.snapshot(), self.memory, now=lambda: NOW, fanout=self.fanout
+            self.api,
+            self.snapshot(),
+            self.memory,
+            now=lambda: NOW,
+            fanout=self.fanout,
+            digests=self.digests,
         )
         for kind, obj in outcome.written:
             self.store.upsert(kind, trim(kind, obj))

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from tests.unit.test_reconcile import NOW, World
 
-from pythonapp_operator.controller.kinds import trim
-from pythonapp_operator.controller.reconcile import Outcome, Snapshot, reconcile
+from pythonapp_operator.controller.reconcile import Snapshot, reconcile
 from pythonapp_operator.controller.secretrefs import Digests, digest
 from pythonapp_operator.render import SECRET_HASH_PREFIX
 
@@ -47,17 +46,6 @@ class SecretWorld(World):
             meta = (obj or {}).get("metadata") or {}
             held[name] = None if obj is None else (meta["uid"], meta["resourceVersion"])
         return Snapshot(snap.app, snap.children, snap.versions, snap.observed, held)
-
-    def reconcile(self) -> Outcome:
-        self.api.calls.clear()
-        outcome = reconcile(
-            self.api, self.snapshot(), self.memory, now=lambda: NOW, digests=self.digests
-        )
-        for kind, obj in outcome.written:
-            self.store.upsert(kind, trim(kind, obj))
-        for kind, ns, name, uid in outcome.removed:
-            self.store.delete(kind, ns, name, uid)
-        return outcome
 
     def template_annotations(self) -> dict[str, str]:
         dep = self.api.objects["Deployment", "team-a", "shop"]
