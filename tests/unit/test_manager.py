@@ -245,12 +245,18 @@ def a_pod(rv: str, app_name: str = "shop", waiting: str | None = None) -> dict[s
     }
 
 
+async def with_app_reconciled() -> Controller:
+    """A synced controller holding the app, its first reconcile taken and done."""
+    c = controller()
+    c.observe(APP, app("1"), "ADDED")
+    await c.queue.get()
+    c.queue.done(("team-a", "shop"))
+    return c
+
+
 def test_a_pod_event_enqueues_its_app_by_label_gathered_like_status() -> None:
     async def main() -> None:
-        c = controller()
-        c.observe(APP, app("1"), "ADDED")
-        await c.queue.get()
-        c.queue.done(("team-a", "shop"))
+        c = await with_app_reconciled()
         c.observe(POD, a_pod("2"), "ADDED")
         c.observe(POD, a_pod("3", waiting="CrashLoopBackOff"), "MODIFIED")
         assert len(c.queue) == 0 and c.queue.waiting == 1  # gathered, not urgent
@@ -273,10 +279,7 @@ def test_a_pod_event_enqueues_its_app_by_label_gathered_like_status() -> None:
 
 def test_pod_status_that_only_moved_in_time_is_not_a_change() -> None:
     async def main() -> None:
-        c = controller()
-        c.observe(APP, app("1"), "ADDED")
-        await c.queue.get()
-        c.queue.done(("team-a", "shop"))
+        c = await with_app_reconciled()
         c.observe(POD, a_pod("2"), "ADDED")
         await asyncio.wait_for(c.queue.get(), 5)
         c.queue.done(("team-a", "shop"))
