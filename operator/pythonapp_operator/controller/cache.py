@@ -22,7 +22,6 @@ not manage.
 from __future__ import annotations
 
 import enum
-import json
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import jsonio
 from .kinds import Key, Obj, WatchedKind
 
 
@@ -47,7 +47,7 @@ def _rv(obj: Obj) -> int | None:
 
 
 def _encode(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    return jsonio.dumps_sorted(value)
 
 
 class Change(enum.Enum):
@@ -145,11 +145,11 @@ class _Codecs:
         )
 
     def decode(self, entry: Entry) -> Obj:
-        obj: Obj = json.loads(self.content.unpack(entry.content))
+        obj: Obj = jsonio.loads(self.content.unpack(entry.content))
         if entry.rv_text is not None:
             obj["metadata"]["resourceVersion"] = entry.rv_text
         if entry.status is not None:
-            obj["status"] = json.loads(self.status.unpack(entry.status))
+            obj["status"] = jsonio.loads(self.status.unpack(entry.status))
         return obj
 
 
@@ -201,7 +201,7 @@ class Store:
         entry = self.objects.get(kind.kind, {}).get((namespace, name))
         if entry is None or entry.status is None:
             return {}
-        status: Obj = json.loads(self._codecs_of(kind).status.unpack(entry.status))
+        status: Obj = jsonio.loads(self._codecs_of(kind).status.unpack(entry.status))
         return status
 
     def holds(self, kind: WatchedKind, key: Key, uid: str | None, rv: object) -> bool:

@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 import urllib3
 
 from .. import GROUP, KIND, VERSION, __version__
+from . import jsonio
 from .kinds import APP, KINDS_BY_KIND, SECRET, Obj
 from .secretrefs import SecretDigest, digest
 
@@ -377,7 +378,7 @@ class RestApi:
     def _ok(self, status: int, data: bytes) -> Obj:
         if status >= 300:
             raise ApiError.from_response(status, data)
-        result: Obj = json.loads(data)
+        result: Obj = jsonio.loads(data)
         return result
 
     def apply(self, manifest: Obj, *, uid: str | None) -> Obj:

@@ -25,12 +25,12 @@ thread and is delivered as :class:`Died`: the controller turns it into an unheal
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import jsonio
 from .cache import Entry, Store
 from .client import METADATA_ONLY, ApiError, RestApi
 from .kinds import APP, Key, WatchedKind, trim
@@ -199,7 +199,7 @@ class Informer:
                 continue
             if status >= 300:
                 raise ApiError.from_response(status, data)
-            page = json.loads(data)
+            page = jsonio.loads(data)
             for item in page.get("items") or []:
                 items.append(self.store.encode(self.kind, trim(self.kind, item)))
             meta = page.get("metadata") or {}
@@ -235,7 +235,7 @@ class Informer:
             for line in lines:
                 if self._stop.is_set():
                     break
-                version = self._event(json.loads(line), version)
+                version = self._event(jsonio.loads(line), version)
         return version
 
     def _accept(self, suffix: str) -> str:
