@@ -28,6 +28,7 @@ accept connections they do not serve.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -46,6 +47,10 @@ Manifest = dict[str, Any]
 #: the pod template annotation prefix carrying a hash of one Secret's data (rotation: restart),
 #: followed by the Secret's volume name (:func:`volume_name`: a DNS label whatever the name)
 SECRET_HASH_PREFIX = "checksum.pythonapp.dev/"  # noqa: S105 (an annotation name)
+#: the Deployment's annotation recording, for each Secret whose content the operator read, the
+#: resourceVersion its hash and keys were read at (JSON: name -> resourceVersion), so a
+#: restarted or newly elected operator need not read a Secret that has not changed since
+SECRET_VERSIONS_ANNOTATION = "pythonapp.dev/secret-versions"  # noqa: S105 (an annotation name)
 
 CONTAINER_NAME = "app"
 PORT_NAME = "http"
@@ -298,12 +303,22 @@ def secret_annotations(app: PythonApp, hashes: Mapping[str, str]) -> dict[str, s
     }
 
 
-def deployment(app: PythonApp, secret_hashes: Mapping[str, str] | None = None) -> Manifest:
+def deployment(
+    app: PythonApp,
+    secret_hashes: Mapping[str, str] | None = None,
+    secret_versions: Mapping[str, str] | None = None,
+) -> Manifest:
     """The app's Deployment; ``secret_hashes`` (Secret name -> hash of its data) roll its pods
-    when a Secret with ``rotation: restart`` changes."""
+    when a Secret with ``rotation: restart`` changes; ``secret_versions`` (Secret name ->
+    resourceVersion) record where the hashes came from (:data:`SECRET_VERSIONS_ANNOTATION`).
+    Neither says anything of a value: a version is not secret, and the hash is keyed."""
     labels = common_labels(app)
     meta = _metadata(app)
     annotations: dict[str, str] = {}
+    if secret_versions:
+        annotations[SECRET_VERSIONS_ANNOTATION] = json.dumps(
+            dict(sorted(secret_versions.items())), separators=(",", ":")
+        )
     if any(secret.env for secret in app.spec.secrets):
         annotations.update(SECRET_ENV_EXEMPTIONS)
     if app.spec.effective_port is None:
@@ -405,13 +420,18 @@ def network_policy(app: PythonApp) -> Manifest:
     }
 
 
-def render(app: PythonApp, secret_hashes: Mapping[str, str] | None = None) -> list[Manifest]:
+def render(
+    app: PythonApp,
+    secret_hashes: Mapping[str, str] | None = None,
+    secret_versions: Mapping[str, str] | None = None,
+) -> list[Manifest]:
     """Every child object of ``app``, Deployment first, in a fixed order.
 
-    ``secret_hashes`` come from the cluster (the operator reads the Secrets it may read);
-    without them (``pythonapp render``) the pods carry no Secret hash annotation."""
+    ``secret_hashes`` and ``secret_versions`` come from the cluster (the operator reads the
+    Secrets it may read); without them (``pythonapp render``) the pods carry no Secret hash
+    annotation and the Deployment no record of versions."""
     parse_image(app.spec.image)  # defence in depth: never render a refused image
-    children = [deployment(app, secret_hashes), service_account(app)]
+    children = [deployment(app, secret_hashes, secret_versions), service_account(app)]
     if app.spec.profile == "web":
         children.append(service(app))
     children += [pod_disruption_budget(app), network_policy(app)]

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 from typing import Any
 
 import pytest
 from tests.unit.test_reconcile import NOW, World
 
-from pythonapp_operator.controller.reconcile import Snapshot, reconcile
+from pythonapp_operator.controller.reconcile import Memory, Snapshot, reconcile
 from pythonapp_operator.controller.secretrefs import Digests, digest
-from pythonapp_operator.render import SECRET_HASH_PREFIX
+from pythonapp_operator.render import SECRET_HASH_PREFIX, SECRET_VERSIONS_ANNOTATION
 
 ANNOTATION = SECRET_HASH_PREFIX + "secret-db"
 
@@ -34,6 +35,26 @@ class SecretWorld(World):
         self.readable = readable
         self.digests = Digests()
         super().__init__(**spec)
+
+    def sync(self) -> None:
+        """As :meth:`World.sync`, but a Secret keeps its resourceVersion while its data and
+        metadata are unchanged since the last sync, as on a real API server (the version is
+        what tells the operator a Secret changed)."""
+        seen: dict[Any, tuple[str, str]] = getattr(self, "_seen", {})
+        super().sync()
+        for key, obj in self.api.objects.items():
+            if key[0] != "Secret":
+                continue
+            content = self._content(obj)
+            if key in seen and seen[key][1] == content:
+                obj["metadata"]["resourceVersion"] = seen[key][0]
+            seen[key] = (obj["metadata"]["resourceVersion"], content)
+        self._seen = seen
+
+    @staticmethod
+    def _content(obj: dict[str, Any]) -> str:
+        meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+        return json.dumps({**obj, "metadata": meta}, sort_keys=True)
 
     def snapshot(self) -> Snapshot:
         snap = super().snapshot()
@@ -109,8 +130,8 @@ def test_a_data_change_rolls_once_and_a_metadata_change_not_at_all() -> None:
     world.reconcile()
     world.sync()
     first = world.template_annotations()[ANNOTATION]
-    world.reconcile()  # the test's watch gave the Secret a new version: read, nothing written
-    assert world.api.calls == [("get", "Secret")]
+    world.reconcile()  # nothing changed: nothing read, nothing written
+    assert world.api.calls == []
     # someone labels the Secret: a new resourceVersion, the same data: read again, no write
     world.api.objects["Secret", "team-a", "db"]["metadata"]["labels"] = {"team": "a"}
     world.sync()
@@ -193,3 +214,80 @@ def test_a_secret_is_read_once_per_version_across_reconciles() -> None:
     world.memory.plan = None  # as after any replan: the digest is still known
     world.reconcile()
     assert ("get", "Secret") not in world.api.calls
+
+
+def restarted(world: SecretWorld) -> None:
+    """What a restarted (or newly elected) operator knows: the cache, nothing in memory."""
+    world.digests = Digests()
+    world.memory = Memory()
+    world.api.calls.clear()
+
+
+def recorded_versions(world: SecretWorld) -> dict[str, str]:
+    dep = world.api.objects["Deployment", "team-a", "shop"]
+    found: dict[str, str] = json.loads(dep["metadata"]["annotations"][SECRET_VERSIONS_ANNOTATION])
+    return found
+
+
+def converged(**spec: Any) -> SecretWorld:
+    world = SecretWorld(**spec)
+    world.api.put(secret(password="hunter2-rotated", user="app"))
+    world.sync()
+    assert world.reconcile().failure is None
+    world.sync()
+    world.reconcile()
+    world.sync()
+    return world
+
+
+def test_the_deployment_records_the_version_its_secret_hash_was_read_at() -> None:
+    world = converged(secrets=DB)
+    rv = world.api.objects["Secret", "team-a", "db"]["metadata"]["resourceVersion"]
+    assert recorded_versions(world) == {"db": rv}
+    assert "hunter2" not in json.dumps(world.api.objects["Deployment", "team-a", "shop"])
+
+
+@pytest.mark.parametrize("rotation", ["restart", "none"])
+def test_a_restarted_operator_reads_no_unchanged_secret(rotation: str) -> None:
+    world = converged(secrets=[{**DB[0], "rotation": rotation}])
+    restarted(world)
+    outcome = world.reconcile()
+    assert outcome.failure is None
+    assert world.api.calls == []  # no read, no write: the Deployment says what was read
+    assert len(world.digests) == 1  # and other apps naming the Secret share it
+
+
+def test_after_a_restart_a_changed_secret_is_read_and_rolls() -> None:
+    world = converged(secrets=DB)
+    before = world.template_annotations()[ANNOTATION]
+    restarted(world)
+    world.api.objects["Secret", "team-a", "db"]["data"] = secret(password="two")["data"]
+    world.sync()
+    world.reconcile()
+    assert ("get", "Secret") in world.api.calls
+    assert world.template_annotations()[ANNOTATION] != before
+    rv = world.api.objects["Secret", "team-a", "db"]["metadata"]["resourceVersion"]
+    assert recorded_versions(world) == {"db": rv}
+
+
+def test_a_recalled_secret_is_read_for_a_key_the_deployment_does_not_map() -> None:
+    world = converged(secrets=DB)
+    restarted(world)
+    world.edit_spec(secrets=[{"name": "db", "env": [{"name": "DB_USER", "key": "user"}]}])
+    outcome = world.reconcile()
+    assert outcome.failure is None and ("get", "Secret") in world.api.calls
+    restarted(world)
+    world.edit_spec(secrets=[{"name": "db", "env": [{"name": "NOPE", "key": "missing"}]}])
+    outcome = world.reconcile()
+    assert outcome.failure is not None and outcome.failure.reason == "SecretMissing"
+    assert ("get", "Secret") in world.api.calls  # read before saying so, never guessed
+
+
+def test_a_recorded_version_that_does_not_parse_is_ignored() -> None:
+    world = converged(secrets=DB)
+    dep = world.api.objects["Deployment", "team-a", "shop"]
+    dep["metadata"]["annotations"][SECRET_VERSIONS_ANNOTATION] = "{not json"
+    world.sync()
+    restarted(world)
+    assert world.reconcile().failure is None
+    assert ("get", "Secret") in world.api.calls

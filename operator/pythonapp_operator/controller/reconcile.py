@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from typing import Any, NoReturn
 
 from ..api.models import PythonApp
 from ..api.validation import validate_document
-from ..render import render
+from ..render import SECRET_HASH_PREFIX, SECRET_VERSIONS_ANNOTATION, render, volume_name
 from . import failures, hardening, pods
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
@@ -58,7 +59,7 @@ from .kinds import (
     apply_order,
     is_controlled_by,
 )
-from .secretrefs import Digests
+from .secretrefs import Digests, recall
 from .status import Failure, compute_status, readable, status_differs
 
 log = logging.getLogger(__name__)
@@ -232,8 +233,8 @@ def reconcile(
                 memory.plan = (meta["uid"], meta.get("generation", 0), None, run.out.problems)
                 deployment = _owned(snap.children.get("Deployment"), meta["uid"])
             else:
-                secret_hashes = _check_secrets(run, app)
-                desired = apply_order(render(app, secret_hashes))
+                secret_hashes, secret_versions = _check_secrets(run, app)
+                desired = apply_order(render(app, secret_hashes, secret_versions))
                 hashes = {m["kind"]: desired_hash(m) for m in desired}
                 memory.plan = (meta["uid"], meta.get("generation", 0), hashes, [])
                 memory.secrets = _secret_state(snap)
@@ -262,28 +263,51 @@ def _secret_state(snap: Snapshot) -> tuple[tuple[str, tuple[str, str] | None], .
     return None if snap.secrets is None else tuple(sorted(snap.secrets.items()))
 
 
-def _check_secrets(run: _Run, app: PythonApp) -> dict[str, str]:
-    """The hash of each referenced Secret's data (for ``rotation: restart``); the app fails with
-    SecretMissing, before anything is applied, when a Secret or a key it maps is missing: the
-    pods would never start (CreateContainerConfigError), and a running version keeps serving.
+def _check_secrets(run: _Run, app: PythonApp) -> tuple[dict[str, str], dict[str, str]]:
+    """The hash of each referenced Secret's data (for ``rotation: restart``) and the version
+    each Secret read was read at (recorded on the Deployment, :func:`_recorded_versions`); the
+    app fails with SecretMissing, before anything is applied, when a Secret or a key it maps
+    is missing: the pods would never start (CreateContainerConfigError), and a running
+    version keeps serving.
 
     Off (nothing checked, nothing hashed) when the operator may not read Secrets. A Secret is
-    read only for what needs its content (mapped keys, rotation), once per version."""
+    read only for what needs its content (mapped keys, rotation), once per version; not at
+    all when the app's Deployment recorded this version already (:func:`.secretrefs.recall`)."""
     seen = run.snap.secrets
     digests = run.digests
     if seen is None or digests is None:
-        return {}
+        return {}, {}
     namespace = run.meta["namespace"]
+    live = _owned(run.snap.children.get("Deployment"), run.meta["uid"])
     hashes: dict[str, str] = {}
+    versions: dict[str, str] = {}
     missing: list[str] = []
     for index, ref in enumerate(app.spec.secrets):
         held = seen.get(ref.name)
         if held is not None and not ref.env and ref.rotation != "restart":
             continue  # it exists, and nothing needs its content
+        needs_hash = ref.rotation == "restart"
+        recalled = None
+        if held is not None:
+            recalled = recall(
+                live,
+                ref.name,
+                *held,
+                hash_annotation=SECRET_HASH_PREFIX + volume_name(ref.name),
+                versions_annotation=SECRET_VERSIONS_ANNOTATION,
+            )
         try:
             # not in the cache: one look before saying it is missing (the watch may be
             # behind: a Secret applied with its app often arrives just after it)
-            found = digests.get(run.api, namespace, ref.name, *(held or (None, None)))
+            found = digests.get(
+                run.api,
+                namespace,
+                ref.name,
+                *(held or (None, None)),
+                recalled=recalled,
+                keys=[v.key for v in ref.env],
+                needs_hash=needs_hash,
+            )
         except ApiError as err:
             run.api_error(err, "Secret", ref.name, "get")
         if found is None:
@@ -293,8 +317,9 @@ def _check_secrets(run: _Run, app: PythonApp) -> dict[str, str]:
         if absent:
             keys = ", ".join(absent)
             missing.append(f"Secret {ref.name} has no key {keys} (spec.secrets[{index}].env)")
-        if ref.rotation == "restart":
+        if needs_hash and found.hash is not None:
             hashes[ref.name] = found.hash
+        versions[ref.name] = found.resource_version
     if missing:
         run.fail(
             failures.secret_missing(
@@ -302,7 +327,35 @@ def _check_secrets(run: _Run, app: PythonApp) -> dict[str, str]:
                 running=run.snap.children.get("Deployment") is not None,
             )
         )
-    return hashes
+    return hashes, _recorded_versions(live, app, hashes, versions)
+
+
+def _recorded_versions(
+    live: Obj | None, app: PythonApp, hashes: dict[str, str], versions: dict[str, str]
+) -> dict[str, str]:
+    """The Secret versions to record on the Deployment: the one already recorded while what
+    the Deployment depends on is unchanged (its hash; for a Secret without rotation, its
+    mapped keys, checked already), so a change to a Secret's labels alone, which moves its
+    resourceVersion, writes nothing; else the version just read."""
+    annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
+    try:
+        recorded = json.loads(annotations.get(SECRET_VERSIONS_ANNOTATION) or "{}")
+    except ValueError:
+        recorded = {}
+    if not isinstance(recorded, dict):
+        recorded = {}
+    template = ((live or {}).get("spec") or {}).get("template") or {}
+    live_hashes = (template.get("metadata") or {}).get("annotations") or {}
+    out: dict[str, str] = {}
+    for ref in app.spec.secrets:
+        if ref.name not in versions:
+            continue
+        before = recorded.get(ref.name)
+        same = ref.name not in hashes or live_hashes.get(
+            SECRET_HASH_PREFIX + volume_name(ref.name)
+        ) == hashes.get(ref.name)
+        out[ref.name] = before if isinstance(before, str) and same else versions[ref.name]
+    return out
 
 
 def _all_verified(run: _Run, hashes: dict[str, str]) -> bool:
