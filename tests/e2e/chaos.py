@@ -82,6 +82,9 @@ class Fault:
     takeover_s: float | None = None
     #: for a SIGTERM: seconds until the process exited
     exit_s: float | None = None
+    #: operators that exited by themselves while it converged, and why (restarted, as the
+    #: kubelet restarts a container of a Deployment's pod)
+    exits: list[str] = field(default_factory=list)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -258,28 +261,58 @@ class Chaos:
         return next(op for op in self.operators if op is not lead)
 
     # -- faults -----------------------------------------------------------------------------
-    def settle(self) -> list[str]:
+    def settle(self, fault: Fault) -> list[str]:
         """Wait until every invariant holds; what is still broken at the bound."""
         deadline = time.monotonic() + self.converge_seconds
+        self.kubelet(fault)
         problems = self.check()
         while problems and time.monotonic() < deadline:
             time.sleep(0.5)
+            self.kubelet(fault)
             problems = self.check()
         return problems
+
+    def kubelet(self, fault: Fault) -> None:
+        """Restart an operator that exited by itself, as the kubelet restarts the container
+        of deploy/'s Deployment (restartPolicy Always).
+
+        One reason to exit is expected: an operator that could not renew its Lease in time
+        (the API server or etcd away for longer than the renew deadline) exits 1 saying
+        "leader election lost", as controller-runtime's manager does, so that it can never
+        write beside a new leader. Any other exit is a violation of the fault it followed."""
+        for op in self.operators:
+            code = op.proc.poll()
+            if code is None:
+                continue
+            last = op.lines()[-20:]
+            lost = [line for line in last if line.get("message") == "leader election lost"]
+            if code == 1 and lost:
+                fault.exits.append(
+                    f"{op.log.name}: leader election lost ({lost[-1].get('reason')})"
+                )
+            else:
+                tail = " | ".join(str(line.get("message")) for line in last[-3:])
+                fault.violations.append(f"operator {op.log.name} exited ({code}): {tail}")
+            op.restart()
 
     def inject(self, kind: str, action: Callable[[Fault], None]) -> Fault:
         fault = Fault(kind, "")
         started = time.monotonic()
         action(fault)
-        problems = self.settle()
-        if problems:
-            fault.violations = problems
+        problems = self.settle(fault)
+        if problems or fault.violations:
+            fault.violations += problems
         else:
             fault.converged_s = round(time.monotonic() - started, 2)
         self.faults.append(fault)
         print(  # progress, shown with -s (make chaos)
             f"[chaos] {kind}: {fault.detail}: "
-            + (f"converged in {fault.converged_s} s" if not problems else f"{problems[:3]}"),
+            + (
+                f"converged in {fault.converged_s} s"
+                if not fault.violations
+                else f"{fault.violations[:3]}"
+            )
+            + (f"; exited and restarted: {fault.exits}" if fault.exits else ""),
             flush=True,
         )
         return fault
@@ -389,7 +422,7 @@ class Chaos:
         ns, name = self._pick()
         fault.detail = f"{ns}/{name}: kubectl rollout restart (an annotation the operator leaves)"
         self.k.run("-n", ns, "rollout", "restart", f"deployment/{name}")
-        problems = self.settle()
+        problems = self.settle(fault)
         live = self.k.get("deployment", name, ns) or {}
         annotations = (
             live.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
@@ -455,6 +488,7 @@ class Chaos:
                 "takeover_max_s": max(takeovers) if takeovers else None,
                 "sigterm_exit_max_s": max(exits) if exits else None,
                 "violations": sum(len(f.violations) for f in these),
+                "operator_exits": sum(len(f.exits) for f in these),
             }
         return {
             "seed": self.seed,
@@ -462,6 +496,7 @@ class Chaos:
             "faults": [f.__dict__ for f in self.faults],
             "by_kind": by_kind,
             "violations": sum(len(f.violations) for f in self.faults),
+            "operator_exits": [f"{f.kind}: {e}" for f in self.faults for e in f.exits],
         }
 
 
@@ -478,6 +513,8 @@ def summary(report: Obj) -> str:
             f"| {row['takeover_max_s'] if row['takeover_max_s'] is not None else '-'} "
             f"| {row['violations']} |"
         )
+    for exit_ in report.get("operator_exits") or []:
+        lines.append(f"- restarted, as the kubelet would: {exit_}")
     for fault in report["faults"]:
         for problem in fault["violations"][:10]:
             lines.append(f"- {fault['kind']} ({fault['detail']}): {problem}")

@@ -12,9 +12,10 @@ from pythonapp_operator.controller import jsonio
 def test_sorted_compact_and_equal_to_the_standard_library_on_ascii() -> None:
     value = {"b": [1, 2.5, None, True], "a": {"z": "x", "y": {}}}
     assert jsonio.dumps_sorted(value) == b'{"a":{"y":{},"z":"x"},"b":[1,2.5,null,true]}'
-    assert jsonio.dumps_sorted(value) == json.dumps(
-        value, sort_keys=True, separators=(",", ":")
-    ).encode()
+    assert (
+        jsonio.dumps_sorted(value)
+        == json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    )
 
 
 def test_an_integer_beyond_64_bits_is_written_by_the_standard_library() -> None:
