@@ -23,6 +23,10 @@ periodic resync, a retry) ends here, with the same steps each time:
 4. any refusal or error stops the walk, goes onto the status with a stable reason and the API
    server's message (one Warning event per new failure) and is retried by the queue with backoff;
 5. owned children the desired set no longer holds are deleted (uid precondition);
+   autoscaling: the Deployment is applied without ``replicas`` while an HPA owns them, after
+   one hand-over of the field at its running value (:func:`_hand_over_replicas`), so neither
+   switching on nor a later reconcile moves the count the HPA or a person set; switched off,
+   ``replicas`` is applied (forced) again and the HPA removed;
 6. the status is computed from the cached Deployment and patched only if it differs.
 
 Reads come from the snapshot the caller took from the cache; the only GET is for a name
@@ -43,7 +47,7 @@ from typing import Any, NoReturn
 
 from ..api.models import PythonApp
 from ..api.validation import validate_document
-from ..render import render
+from ..render import SCALED_BY_ANNOTATION, render
 from . import failures, hardening, pods
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
@@ -460,6 +464,31 @@ def _look(api: KubeApi, step: _Step, app_uid: str) -> Obj | None:
     return found
 
 
+def _hand_over_replicas(api: KubeApi, manifest: Obj, live: Obj | None) -> None:
+    """Before the operator's apply stops carrying a Deployment's ``replicas`` (autoscaling
+    switched on), hand the field over at its running value, as the Kubernetes docs on field
+    management say for an HPA: server-side apply removes a field its last manager stops
+    applying, and the Deployment would drop to its default of one pod before the autoscaler
+    set it again. A second field manager applies only ``replicas`` at the live value (sharing
+    it with the operator's, no conflict), so when the operator's apply lets go the field stays,
+    held by the hand-over manager until the autoscaler or a person writes a new count and takes
+    it. Needed once per switch: a Deployment carrying :data:`SCALED_BY_ANNOTATION` was last
+    applied without ``replicas`` already."""
+    if manifest["kind"] != "Deployment" or live is None or "replicas" in manifest["spec"]:
+        return
+    meta = live.get("metadata") or {}
+    if (meta.get("annotations") or {}).get(SCALED_BY_ANNOTATION):
+        return
+    replicas = (live.get("spec") or {}).get("replicas")
+    if replicas is None:
+        return
+    api.hand_over_replicas(meta["namespace"], meta["name"], meta["uid"], int(replicas))
+    log.info(
+        "handed the Deployment's replicas over to the autoscaler at the running count",
+        extra={"app": f"{meta['namespace']}/{meta['name']}", "replicas": replicas},
+    )
+
+
 def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     """Apply one child with a precondition that keeps it from touching anyone else's object.
 
@@ -472,6 +501,7 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     applied = with_hash(step.manifest)
     live = step.live
     try:
+        _hand_over_replicas(api, step.manifest, live)
         return api.apply(applied, uid=live["metadata"]["uid"] if live else None), live
     except ApiError as err:
         if live is None and err.status in (400, 403, 422) and not err.namespace_terminating:
@@ -486,6 +516,7 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     # Replaced, deleted, created by someone else, or ours and not yet seen: what is there now?
     other = _look(api, step, app_uid)
     try:
+        _hand_over_replicas(api, step.manifest, other)
         return api.apply(applied, uid=other["metadata"]["uid"] if other else None), other
     except ApiError as err:
         if not err.precondition_failed:
