@@ -87,8 +87,7 @@ PROBE_DEFAULTS = {
 }
 DEFAULT_HEALTH_PATH = "/health"
 #: on a Deployment whose replica count an autoscaler owns (its value names the HPA): tells a
-#: person why the Deployment has no ``replicas`` of the operator's, and tells the reconcile
-#: that the operator's own apply no longer holds the field (no hand-over needed)
+#: person (and ``kubectl describe``) why the operator applies no ``replicas`` there
 SCALED_BY_ANNOTATION = "pythonapp.dev/scaled-by"
 DEFAULT_MAX_UNAVAILABLE = 1
 
