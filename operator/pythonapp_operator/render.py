@@ -75,6 +75,17 @@ WORKER_NETPOL_EXEMPTIONS = {
     ),
 }
 
+#: on an autoscaled Deployment: Polaris' deploymentMissingReplicas wants replicas >= 2 on every
+#: Deployment, and kube-score's deployment-targeted-by-hpa-does-not-have-replicas wants none
+#: on one an HPA scales (an applied count would fight it). The HPA's floor is what Polaris asks.
+AUTOSCALED_EXEMPTIONS = {
+    "polaris.fairwinds.com/deploymentMissingReplicas-exempt": "true",
+    "pythonapp.dev/deploymentMissingReplicas-exempt-reason": (
+        "a HorizontalPodAutoscaler owns the replica count (spec.autoscaling.minReplicas is the "
+        "floor); an applied replicas would fight it"
+    ),
+}
+
 # name -> Kubernetes default when the user leaves it unset
 DEFAULT_REQUESTS = {"cpu": "100m", "ephemeral-storage": "128Mi"}
 DEFAULT_LIMITS = {"cpu": "1", "ephemeral-storage": "512Mi"}
@@ -319,6 +330,7 @@ def deployment(app: PythonApp, secret_hashes: Mapping[str, str] | None = None) -
         annotations.update(WORKER_NETPOL_EXEMPTIONS)
     if app.spec.autoscaling is not None:
         annotations[SCALED_BY_ANNOTATION] = f"HorizontalPodAutoscaler/{app.name}"
+        annotations.update(AUTOSCALED_EXEMPTIONS)
     if annotations:
         meta["annotations"] = annotations
     # no replicas while an autoscaler owns them: an applied value would fight it
