@@ -224,3 +224,6 @@ def test_kubectl_scale_pyapp_works_unless_autoscaling_is_on(
     assert REFUSAL in str(caught.value.body)
     assert scale_of(custom_objects, namespace)["spec"]["replicas"] == 5
     assert deployment(k, namespace)["spec"]["replicas"] == 5
+    # the HPA is garbage-collected with its app, like every child
+    k.run("delete", "pyapp", "shop", "-n", namespace, "--wait=true")
+    wait(lambda: k.get("hpa", "shop", namespace) is None, 60, "the HPA collected")
