@@ -14,15 +14,19 @@ What is rendered and why (see notes/policy.md for the checkers' side):
   zone spreading.
 - ServiceAccount: a dedicated identity with token automount off.
 - Service (web only): ``http`` port 80 -> the named container port.
-- PodDisruptionBudget: ``maxUnavailable: 1`` with ``AlwaysAllow`` for unhealthy pods, so a
-  node drain is never blocked by a crash-looping app.
+- PodDisruptionBudget (when more than one pod runs, or asked for): ``maxUnavailable`` (1 by
+  default, never a minAvailable) with ``AlwaysAllow`` for unhealthy pods, so a node drain is
+  never blocked by a crash-looping app. At one pod a budget could only delay a drain.
+- HorizontalPodAutoscaler (``spec.autoscaling``): autoscaling/v2 on the Deployment, which then
+  carries no ``replicas`` (the autoscaler owns the count; the reconcile hands the field over
+  so the running count is kept: :mod:`.controller.reconcile`).
 - NetworkPolicy: ingress only to the app port (none for workers), egress open (apps call
   databases and APIs the operator cannot know about). Both rule lists and the host
   namespaces are written even when empty or false, so the operator owns them and puts back
   what another writer opens (see :mod:`.controller.hardening`).
 
-Workers get the PDB and NetworkPolicy too: they also run several replicas and should not
-accept connections they do not serve.
+Workers get the PDB (on the same terms) and the NetworkPolicy too: they also run several
+replicas and should not accept connections they do not serve.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from .api.models import (
     Probe,
     PythonApp,
     PythonAppSpec,
+    ScalingRules,
     quantity_value,
 )
 
@@ -75,6 +80,17 @@ WORKER_NETPOL_EXEMPTIONS = {
     ),
 }
 
+#: on an autoscaled Deployment: Polaris' deploymentMissingReplicas wants replicas >= 2 on every
+#: Deployment, and kube-score's deployment-targeted-by-hpa-does-not-have-replicas wants none
+#: on one an HPA scales (an applied count would fight it). The HPA's floor is what Polaris asks.
+AUTOSCALED_EXEMPTIONS = {
+    "polaris.fairwinds.com/deploymentMissingReplicas-exempt": "true",
+    "pythonapp.dev/deploymentMissingReplicas-exempt-reason": (
+        "a HorizontalPodAutoscaler owns the replica count (spec.autoscaling.minReplicas is the "
+        "floor); an applied replicas would fight it"
+    ),
+}
+
 # name -> Kubernetes default when the user leaves it unset
 DEFAULT_REQUESTS = {"cpu": "100m", "ephemeral-storage": "128Mi"}
 DEFAULT_LIMITS = {"cpu": "1", "ephemeral-storage": "512Mi"}
@@ -86,6 +102,10 @@ PROBE_DEFAULTS = {
     "startup": (5, 5, 12),
 }
 DEFAULT_HEALTH_PATH = "/health"
+#: on a Deployment whose replica count an autoscaler owns (its value names the HPA): tells a
+#: person (and ``kubectl describe``) why the operator applies no ``replicas`` there
+SCALED_BY_ANNOTATION = "pythonapp.dev/scaled-by"
+DEFAULT_MAX_UNAVAILABLE = 1
 
 
 def selector_labels(name: str) -> dict[str, str]:
@@ -323,14 +343,19 @@ def deployment(
         annotations.update(SECRET_ENV_EXEMPTIONS)
     if app.spec.effective_port is None:
         annotations.update(WORKER_NETPOL_EXEMPTIONS)
+    if app.spec.autoscaling is not None:
+        annotations[SCALED_BY_ANNOTATION] = f"HorizontalPodAutoscaler/{app.name}"
+        annotations.update(AUTOSCALED_EXEMPTIONS)
     if annotations:
         meta["annotations"] = annotations
+    # no replicas while an autoscaler owns them: an applied value would fight it
+    replicas = {} if app.spec.autoscaling is not None else {"replicas": app.spec.replicas}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": meta,
         "spec": {
-            "replicas": app.spec.replicas,
+            **replicas,
             "revisionHistoryLimit": 5,
             "progressDeadlineSeconds": 600,
             "selector": {"matchLabels": selector_labels(app.name)},
@@ -384,16 +409,83 @@ def service(app: PythonApp) -> Manifest:
 
 
 def pod_disruption_budget(app: PythonApp) -> Manifest:
-    """At most one pod down by voluntary disruption; unhealthy pods never block a drain."""
+    """At most ``maxUnavailable`` pods (default 1) down by voluntary disruption; unhealthy
+    pods never block a drain."""
+    disruption = app.spec.disruption
+    max_unavailable = (
+        disruption.max_unavailable
+        if disruption is not None and disruption.max_unavailable is not None
+        else DEFAULT_MAX_UNAVAILABLE
+    )
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": _metadata(app),
         "spec": {
-            "maxUnavailable": 1,
+            "maxUnavailable": max_unavailable,
             "unhealthyPodEvictionPolicy": "AlwaysAllow",
             "selector": {"matchLabels": selector_labels(app.name)},
         },
+    }
+
+
+def _scaling_rules(rules: ScalingRules) -> Manifest:
+    out: Manifest = {}
+    if rules.stabilization_window_seconds is not None:
+        out["stabilizationWindowSeconds"] = rules.stabilization_window_seconds
+    if rules.select_policy is not None:
+        out["selectPolicy"] = rules.select_policy
+    if rules.policies is not None:
+        out["policies"] = [
+            {"type": p.type, "value": p.value, "periodSeconds": p.period_seconds}
+            for p in rules.policies
+        ]
+    return out
+
+
+def _utilization(resource: str, percent: int) -> Manifest:
+    return {
+        "type": "Resource",
+        "resource": {
+            "name": resource,
+            "target": {"type": "Utilization", "averageUtilization": percent},
+        },
+    }
+
+
+def horizontal_pod_autoscaler(app: PythonApp) -> Manifest | None:
+    """An autoscaling/v2 HPA on the Deployment (``spec.autoscaling``), or None. Utilization is
+    measured against the requests the renderer always sets (cpu, and memory equal to its
+    limit unless given), so a target always has a base."""
+    scaling = app.spec.autoscaling
+    if scaling is None:
+        return None
+    metrics: list[Manifest] = []
+    cpu = scaling.effective_cpu_target
+    if cpu is not None:
+        metrics.append(_utilization("cpu", cpu))
+    if scaling.target_memory_utilization_percentage is not None:
+        metrics.append(_utilization("memory", scaling.target_memory_utilization_percentage))
+    spec: Manifest = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app.name},
+        "minReplicas": scaling.min_replicas,
+        "maxReplicas": scaling.max_replicas,
+        "metrics": metrics,
+    }
+    behavior = scaling.behavior
+    if behavior is not None:
+        rendered = {
+            key: _scaling_rules(rules)
+            for key, rules in (("scaleUp", behavior.scale_up), ("scaleDown", behavior.scale_down))
+            if rules is not None
+        }
+        if rendered:
+            spec["behavior"] = rendered
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(app),
+        "spec": spec,
     }
 
 
@@ -434,5 +526,10 @@ def render(
     children = [deployment(app, secret_hashes, secret_versions), service_account(app)]
     if app.spec.profile == "web":
         children.append(service(app))
-    children += [pod_disruption_budget(app), network_policy(app)]
+    if app.spec.wants_disruption_budget:
+        children.append(pod_disruption_budget(app))
+    children.append(network_policy(app))
+    hpa = horizontal_pod_autoscaler(app)
+    if hpa is not None:
+        children.append(hpa)
     return children

@@ -304,7 +304,8 @@ def test_update_adding_a_reference_the_author_cannot_read_is_refused(env: Env) -
 def test_editing_an_app_that_names_an_unreadable_secret(env: Env) -> None:
     """Someone else (the admin) created `web` with Secret `db`; alice may edit PythonApps but
     not read `db`. Changing what runs with `db` (the image, env, limits, command) is refused, as
-    adding the reference would be; scaling, labelling and dropping the reference are admitted."""
+    adding the reference would be; scaling (replicas, the autoscaling range, the disruption
+    budget), labelling and dropping the reference are admitted."""
     env.create(env.admin, app(env.namespace, "web", ["db"]))
     stored_before = env.stored("web")["spec"]
     with impersonating(env.kubeconfig, "alice") as alice:
@@ -321,6 +322,9 @@ def test_editing_an_app_that_names_an_unreadable_secret(env: Env) -> None:
             assert by_policy(message), (change, message)
         assert env.stored("web")["spec"] == stored_before
         env.patch(alice, "web", {"spec": {"replicas": 3}})
+        # how many pods run, not what runs in them: the autoscaling range, the budget
+        env.patch(alice, "web", {"spec": {"autoscaling": {"minReplicas": 2, "maxReplicas": 5}}})
+        env.patch(alice, "web", {"spec": {"disruption": {"maxUnavailable": "50%"}}})
         env.patch(alice, "web", {"metadata": {"labels": {"team": "a"}}})
         env.patch(alice, "web", {"spec": {"secrets": None}})
         # with no Secret named any more, any change is hers to make

@@ -277,6 +277,24 @@ def test_operator_with_its_own_token_reconciles_to_ready(
 
         wait_for(recreated, 60, "the Recreated event after deleting the Deployment")
         wait_for(lambda: ready(custom_objects, app_namespace, "hello"), 60, "Ready again")
+        # autoscaling on and off: the HPA created and deleted, replicas handed over (patch)
+        autoscaling = client.AutoscalingV2Api(core_v1.api_client)
+
+        def switch(autoscale: dict[str, int] | None) -> None:
+            custom_objects.patch_namespaced_custom_object(
+                GROUP, VERSION, app_namespace, PLURAL, "hello", {"spec": {"autoscaling": autoscale}}
+            )
+
+        def hpa_exists() -> bool:
+            found = autoscaling.list_namespaced_horizontal_pod_autoscaler(app_namespace).items
+            return any(h.metadata.name == "hello" for h in found)
+
+        switch({"minReplicas": 1, "maxReplicas": 3})
+        wait_for(hpa_exists, 60, "the HorizontalPodAutoscaler")
+        wait_for(lambda: ready(custom_objects, app_namespace, "hello"), 60, "Ready autoscaled")
+        switch(None)
+        wait_for(lambda: not hpa_exists(), 60, "the HorizontalPodAutoscaler deleted")
+        wait_for(lambda: ready(custom_objects, app_namespace, "hello"), 60, "Ready unscaled")
         assert not forbidden_lines(op.text()), op.tail()
         rights = can_i_list(kubectl, kubeconfig, app_namespace)
     finally:

@@ -56,6 +56,7 @@ EXPECTED_CLUSTER_RULES: set[Rule] = {
     ("", "serviceaccounts", CHILD_VERBS),
     ("policy", "poddisruptionbudgets", CHILD_VERBS),
     ("networking.k8s.io", "networkpolicies", CHILD_VERBS),
+    ("autoscaling", "horizontalpodautoscalers", CHILD_VERBS),
     ("apps", "replicasets", frozenset({"list", "watch"})),
     ("", "pods", frozenset({"list", "watch"})),
     ("", "secrets", frozenset({"get", "list", "watch"})),

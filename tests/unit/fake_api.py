@@ -6,7 +6,10 @@ resourceVersion only when something changed; ``metadata.uid`` in an apply is a p
 without one only creates (409 when the name is held, as the operator's create-only
 resourceVersion makes the real server answer); deletes honour the uid precondition; a status
 write replaces the whole status, of the app with its uid only (422 on a same-name successor,
-404 when none is there); errors can be injected per kind. Behaviour only the real server has
+404 when none is there); errors can be injected per kind. A Deployment's ``spec.replicas``
+keeps its managers as server-side apply does: an apply that stops carrying it removes it (the
+server then defaults it to 1) unless another manager (the hand-over, an autoscaler: see
+:meth:`FakeApi.scale`) still holds it. Behaviour only the real server has
 (defaults, admission, garbage collection) is tested on the real API server in tests/e2e.
 """
 
@@ -36,6 +39,8 @@ class FakeApi:
     #: a hook that changes what the "server" stores on apply (e.g. re-spell a value)
     normalise: Callable[[Obj], None] | None = None
     _rv: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
+    #: (ns, name) of a Deployment -> the managers holding its spec.replicas
+    replicas_managers: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     # -- helpers for tests -------------------------------------------------------------------
     def put(self, obj: Obj) -> Obj:
@@ -48,7 +53,28 @@ class FakeApi:
         return copy.deepcopy(obj)
 
     def writes(self) -> list[tuple[str, str]]:
-        return [c for c in self.calls if c[0] in ("apply", "delete", "patch_status")]
+        return [c for c in self.calls if c[0] in ("apply", "delete", "patch_status", "handover")]
+
+    def scale(self, namespace: str, name: str, replicas: int, manager: str = "hpa") -> None:
+        """Another writer (an autoscaler, ``kubectl scale``) sets a Deployment's replicas
+        through /scale: it takes the field from every other manager."""
+        live = self.objects["Deployment", namespace, name]
+        live["spec"]["replicas"] = replicas
+        live["metadata"]["resourceVersion"] = str(next(self._rv))
+        self.replicas_managers[namespace, name] = {manager}
+
+    def _replicas(self, manifest: Obj, live: Obj | None, new: Obj) -> None:
+        """spec.replicas of a Deployment after an apply by the operator (manager "operator")."""
+        key = (manifest["metadata"]["namespace"], manifest["metadata"]["name"])
+        managers = self.replicas_managers.setdefault(key, set())
+        if "replicas" in manifest.get("spec", {}):
+            managers.clear()  # forced: the operator takes it
+            managers.add("operator")
+            return
+        managers.discard("operator")
+        old = (live or {}).get("spec", {}).get("replicas")
+        # kept while another manager holds it; removed (then defaulted) otherwise
+        new["spec"]["replicas"] = old if managers and old is not None else 1
 
     def _check(self, verb: str, kind: str) -> None:
         self.calls.append((verb, kind))
@@ -92,6 +118,8 @@ class FakeApi:
                 new["metadata"].setdefault("annotations", {}).setdefault(k, v)
             if "status" in live:
                 new["status"] = live["status"]
+        if kind == "Deployment":
+            self._replicas(manifest, live, new)
         if self.normalise is not None:
             self.normalise(new)
         comparable = {k: v for k, v in new["metadata"].items() if k != "resourceVersion"}
@@ -103,6 +131,19 @@ class FakeApi:
         new["metadata"]["resourceVersion"] = str(next(self._rv))
         self.objects[key] = new
         return copy.deepcopy(new)
+
+    def hand_over_replicas(self, namespace: str, name: str, uid: str, replicas: int) -> None:
+        self._check("handover", "Deployment")
+        live = self.objects.get(("Deployment", namespace, name))
+        if live is None or live["metadata"]["uid"] != uid:
+            raise ApiError(409, "Conflict", "no existing object was found")
+        managers = self.replicas_managers.setdefault((namespace, name), set())
+        if live["spec"].get("replicas") == replicas:
+            managers.add("handover")  # the same value: shared, no conflict
+        elif not managers:
+            live["spec"]["replicas"] = replicas
+            managers.add("handover")
+        # else: a conflict with the manager holding another count, which keeps it
 
     def delete(self, kind: str, namespace: str, name: str, uid: str) -> None:
         self._check("delete", kind)

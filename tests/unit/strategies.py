@@ -223,7 +223,64 @@ def valid_specs(draw: Draw) -> Spec:
         spec["automountServiceAccountToken"] = draw(st.booleans())
     if draw(st.booleans()):
         spec["tmpSizeLimit"] = draw(byte_quantities)
+    if draw(st.integers(0, 3)) == 0:
+        spec["autoscaling"] = draw(autoscalings())
+    if draw(st.integers(0, 3)) == 0:
+        spec["disruption"] = draw(disruptions())
     return spec
+
+
+@st.composite
+def scaling_rules(draw: Draw) -> Spec:
+    """autoscaling.behavior.scaleUp/scaleDown, any of its fields left out."""
+    rules: Spec = {}
+    if draw(st.booleans()):
+        rules["stabilizationWindowSeconds"] = draw(st.integers(0, 3600))
+    if draw(st.booleans()):
+        rules["selectPolicy"] = draw(st.sampled_from(["Max", "Min", "Disabled"]))
+    if draw(st.booleans()):
+        rules["policies"] = draw(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "type": st.sampled_from(["Pods", "Percent"]),
+                        "value": st.integers(1, 100000),
+                        "periodSeconds": st.integers(1, 1800),
+                    }
+                ),
+                min_size=1,
+                max_size=3,
+            )
+        )
+    return rules
+
+
+@st.composite
+def autoscalings(draw: Draw) -> Spec:
+    """spec.autoscaling: a range, targets or the default, a behavior or none."""
+    low = draw(st.integers(1, 1000))
+    out: Spec = {"minReplicas": low, "maxReplicas": draw(st.integers(low, 1000))}
+    for field in ("targetCPUUtilizationPercentage", "targetMemoryUtilizationPercentage"):
+        if draw(st.booleans()):
+            out[field] = draw(st.integers(1, 1000))
+    if draw(st.booleans()):
+        out["behavior"] = {
+            key: draw(scaling_rules())
+            for key in draw(st.lists(st.sampled_from(["scaleUp", "scaleDown"]), unique=True))
+        }
+    return out
+
+
+@st.composite
+def disruptions(draw: Draw) -> Spec:
+    """spec.disruption: on, off or by default, with a count or a percentage."""
+    enabled = draw(st.sampled_from([None, True, False]))
+    out: Spec = {} if enabled is None else {"enabled": enabled}
+    if enabled is not False and draw(st.booleans()):
+        out["maxUnavailable"] = draw(
+            st.one_of(st.integers(1, 1000), st.integers(1, 100).map(lambda n: f"{n}%"))
+        )
+    return out
 
 
 # -- near-misses -------------------------------------------------------------------------------

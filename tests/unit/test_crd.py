@@ -112,7 +112,18 @@ def test_names_columns_and_subresource() -> None:
     assert c["spec"]["names"]["shortNames"] == ["pyapp"]
     assert c["spec"]["scope"] == "Namespaced"
     version = c["spec"]["versions"][0]
-    assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
+    assert version["name"] == "v1alpha1"
+    assert version["subresources"] == {
+        "status": {},
+        # kubectl scale pyapp NAME --replicas N; the selector is written by the status code
+        "scale": {
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector",
+        },
+    }
+    status = _schema()["properties"]["status"]["properties"]
+    assert status["selector"]["type"] == "string" and status["replicas"]["type"] == "integer"
     columns = [col["name"] for col in version["additionalPrinterColumns"] if "priority" not in col]
     assert columns == ["Image", "Ready", "Status", "Age"]
     required = _schema()["properties"]["spec"]["required"]

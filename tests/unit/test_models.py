@@ -36,6 +36,9 @@ def cpu_limit(cpu: str) -> dict[str, Any]:
 
 
 # (spec overrides, expected path, expected message or fragment)
+SCALING = {"minReplicas": 2, "maxReplicas": 10}
+POLICY = {"type": "Percent", "value": 100, "periodSeconds": 15}
+
 REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("image missing", {"image": None}, "spec.image", "is required"),
     ("image tag only", {"image": "python:3.12"}, "spec.image", image.MSG_NO_DIGEST),
@@ -305,6 +308,106 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.terminationGracePeriodSeconds",
         "valid integer",
     ),
+    (
+        "autoscaling min above max",
+        {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}},
+        "spec.autoscaling.minReplicas",
+        models.MSG_MIN_ABOVE_MAX,
+    ),
+    (
+        "autoscaling min zero",
+        {"autoscaling": {"minReplicas": 0, "maxReplicas": 3}},
+        "spec.autoscaling.minReplicas",
+        "greater than or equal to 1",
+    ),
+    (
+        "autoscaling max missing",
+        {"autoscaling": {"minReplicas": 2}},
+        "spec.autoscaling.maxReplicas",
+        "is required",
+    ),
+    (
+        "autoscaling cpu target zero",
+        {"autoscaling": {**SCALING, "targetCPUUtilizationPercentage": 0}},
+        "spec.autoscaling.targetCPUUtilizationPercentage",
+        "greater than or equal to 1",
+    ),
+    (
+        "autoscaling unknown field",
+        {"autoscaling": {**SCALING, "targetCPU": 50}},
+        "spec.autoscaling.targetCPU",
+        "unknown fields",
+    ),
+    (
+        "autoscaling policy type",
+        {
+            "autoscaling": {
+                **SCALING,
+                "behavior": {"scaleUp": {"policies": [POLICY | {"type": "Nodes"}]}},
+            }
+        },
+        "spec.autoscaling.behavior.scaleUp.policies[0].type",
+        "'Pods' or 'Percent'",
+    ),
+    (
+        "autoscaling empty policies",
+        {"autoscaling": {**SCALING, "behavior": {"scaleDown": {"policies": []}}}},
+        "spec.autoscaling.behavior.scaleDown.policies",
+        "at least 1 item",
+    ),
+    (
+        "autoscaling policy period",
+        {
+            "autoscaling": {
+                **SCALING,
+                "behavior": {"scaleUp": {"policies": [POLICY | {"periodSeconds": 1801}]}},
+            }
+        },
+        "spec.autoscaling.behavior.scaleUp.policies[0].periodSeconds",
+        "less than or equal to 1800",
+    ),
+    (
+        "autoscaling select policy",
+        {"autoscaling": {**SCALING, "behavior": {"scaleDown": {"selectPolicy": "Random"}}}},
+        "spec.autoscaling.behavior.scaleDown.selectPolicy",
+        "'Max', 'Min' or 'Disabled'",
+    ),
+    (
+        "disruption zero",
+        {"disruption": {"maxUnavailable": 0}},
+        "spec.disruption.maxUnavailable",
+        "greater than or equal to 1",
+    ),
+    (
+        "disruption too many",
+        {"disruption": {"maxUnavailable": 1001}},
+        "spec.disruption.maxUnavailable",
+        "less than or equal to 1000",
+    ),
+    (
+        "disruption zero percent",
+        {"disruption": {"maxUnavailable": "0%"}},
+        "spec.disruption.maxUnavailable",
+        "should match",
+    ),
+    (
+        "disruption above 100%",
+        {"disruption": {"maxUnavailable": "150%"}},
+        "spec.disruption.maxUnavailable",
+        "should match",
+    ),
+    (
+        "disruption number in a string",
+        {"disruption": {"maxUnavailable": "1"}},
+        "spec.disruption.maxUnavailable",
+        "should match",
+    ),
+    (
+        "disruption off with a budget",
+        {"disruption": {"enabled": False, "maxUnavailable": 1}},
+        "spec.disruption.maxUnavailable",
+        models.MSG_DISRUPTION_OFF,
+    ),
 ]
 
 
@@ -353,6 +456,33 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("bytes as a fraction of Ki", {"resources": {"limits": {"memory": "0.5Ki"}}}),
     # a number without a fractional part is an integer, for the API server too
     ("whole-number float", {"replicas": 2.0, "probes": {"startup": {"periodSeconds": 5.0}}}),
+    ("autoscaling minimal", {"autoscaling": {"minReplicas": 1, "maxReplicas": 1}}),
+    ("autoscaling with replicas", {"replicas": 3, "autoscaling": SCALING}),
+    (
+        "autoscaling full",
+        {
+            "autoscaling": {
+                **SCALING,
+                "targetCPUUtilizationPercentage": 60,
+                "targetMemoryUtilizationPercentage": 75,
+                "behavior": {
+                    "scaleUp": {
+                        "stabilizationWindowSeconds": 0,
+                        "selectPolicy": "Max",
+                        "policies": [POLICY, {"type": "Pods", "value": 4, "periodSeconds": 15}],
+                    },
+                    "scaleDown": {"selectPolicy": "Disabled"},
+                },
+            }
+        },
+    ),
+    ("disruption percent", {"disruption": {"maxUnavailable": "25%"}}),
+    ("disruption 100%", {"disruption": {"maxUnavailable": "100%"}}),
+    (
+        "disruption at one pod",
+        {"replicas": 1, "disruption": {"enabled": True, "maxUnavailable": 1}},
+    ),
+    ("disruption off", {"disruption": {"enabled": False}}),
 ]
 
 

@@ -41,14 +41,16 @@ HEADER = """\
 #
 # What is checked (the variables below):
 # * CREATE: every Secret the PythonApp names;
-# * UPDATE that changes the spec in any field but `replicas`: every Secret the new spec names,
-#   old references included. Changing the image, command, args or env of pods that mount a
+# * UPDATE that changes the spec in any field but `replicas`, `autoscaling` and `disruption`
+#   (how many pods run, not what runs in them): every Secret the new spec names, old
+#   references included. Changing the image, command, args or env of pods that mount a
 #   Secret gives the new code that Secret, as much as adding the reference would; checking only
 #   added names would let a user without `get` swap the image of an app someone else created
 #   and read its database password. A removed reference is not checked (removing never grants).
-# * UPDATE of metadata only (labels, annotations, finalizers) or of `replicas` only: nothing
-#   (no new code sees any Secret), so a GitOps tracking label or a scale-up by on-call is never
-#   refused. Status is a subresource this policy does not match.
+# * UPDATE of metadata only (labels, annotations, finalizers) or of those scaling fields only:
+#   nothing (no new code sees any Secret), so a GitOps tracking label, a scale-up or a new
+#   autoscaling range by on-call is never refused. Status is a subresource this policy does
+#   not match.
 # DELETE is not matched.
 #
 # One validation per Secret an app may name (spec.secrets holds at most %(max)d): an
@@ -64,13 +66,17 @@ HEADER = """\
 #: tls.secretName) adds its names here and nowhere else, and MAX_CHECKED grows with it
 SECRET_NAMES = "has(object.spec.secrets) ? object.spec.secrets.map(s, s.name) : []"  # noqa: S105
 
-#: True on CREATE, and on an UPDATE whose spec differs in any field but `replicas` (a field added
-#: to the spec later is checked by default: only `replicas` is exempt)
+#: spec fields that say how many pods run, never what runs in them: changing one hands no
+#: Secret to new code (a field added to the spec later is checked by default)
+SCALING_FIELDS = ("replicas", "autoscaling", "disruption")
+_EXEMPT = "[" + ", ".join(f"'{f}'" for f in SCALING_FIELDS) + "]"
+
+#: True on CREATE, and on an UPDATE whose spec differs in any field but the scaling ones
 CHANGES_WHAT_RUNS = (
     "oldObject == null"
-    " || dyn(object.spec).exists(k, k != 'replicas' && (!(k in dyn(oldObject.spec))"
+    f" || dyn(object.spec).exists(k, !(k in {_EXEMPT}) && (!(k in dyn(oldObject.spec))"
     " || dyn(object.spec)[k] != dyn(oldObject.spec)[k]))"
-    " || dyn(oldObject.spec).exists(k, k != 'replicas' && !(k in dyn(object.spec)))"
+    f" || dyn(oldObject.spec).exists(k, !(k in {_EXEMPT}) && !(k in dyn(object.spec)))"
 )
 
 #: how many names one request may have checked (one validation each)

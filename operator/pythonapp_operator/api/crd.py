@@ -111,6 +111,19 @@ def printer_columns() -> list[dict[str, Any]]:
     ]
 
 
+def scale_subresource() -> dict[str, str]:
+    """``kubectl scale pyapp NAME --replicas N`` (and anything speaking the Scale API) sets
+    ``spec.replicas``; it reads the running pods and their selector from the status. While
+    ``spec.autoscaling`` is set, the spec's transition rule refuses the change: the API server
+    runs the CRD's validation, CEL included, on a write through /scale too (proven in
+    tests/e2e/test_autoscaling.py)."""
+    return {
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    }
+
+
 def crd() -> dict[str, Any]:
     """The whole CustomResourceDefinition."""
     spec_schema = openapi_schema(PythonAppSpec)
@@ -119,7 +132,7 @@ def crd() -> dict[str, Any]:
         "description": "PythonApp runs a Python web app or worker hardened by default: "
         "a digest-pinned image, read-only Secrets, probes, limits and restricted Pod Security. "
         "The operator turns it into a Deployment, ServiceAccount, Service, "
-        "PodDisruptionBudget and NetworkPolicy and keeps them so.",
+        "PodDisruptionBudget, NetworkPolicy and HorizontalPodAutoscaler and keeps them so.",
         "type": "object",
         "required": ["spec"],
         "properties": {
@@ -159,7 +172,7 @@ def crd() -> dict[str, Any]:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": {"status": {}, "scale": scale_subresource()},
                     "additionalPrinterColumns": printer_columns(),
                     "schema": {"openAPIV3Schema": root},
                 }

@@ -34,6 +34,9 @@ from .kinds import APP, KINDS_BY_KIND, SECRET, Obj
 from .secretrefs import SecretDigest, digest
 
 FIELD_MANAGER = "pythonapp-operator"
+#: the field manager that holds a Deployment's ``replicas`` between the operator letting go of
+#: them and the autoscaler (or a person) writing a new count (reconcile._hand_over_replicas)
+HANDOVER_MANAGER = "pythonapp-operator-handover"
 #: The resourceVersion precondition of an apply that may only create. An apply of an object
 #: that does not exist creates it and ignores the resourceVersion; for one that exists, it is
 #: an optimistic lock that fails (409) unless the object is at that version, and no object is
@@ -126,6 +129,14 @@ class ApiError(Exception):
         return self.uid_mismatch or self.uid_gone or self.name_taken
 
     @property
+    def field_conflict(self) -> bool:
+        """A server-side apply without force met a field another manager holds at another
+        value."""
+        return self.status == 409 and any(
+            c.get("reason") == "FieldManagerConflict" for c in self.causes
+        )
+
+    @property
     def uid_gone(self) -> bool:
         """The apply named a uid (an object the cache still held) but no object exists."""
         return self.status == 409 and "no existing object was found" in self.message
@@ -162,6 +173,13 @@ class KubeApi(Protocol):
         any object holds the name the apply is refused (ApiError 409, ``name_taken``) and
         nothing is changed.
         """
+        ...
+
+    def hand_over_replicas(self, namespace: str, name: str, uid: str, replicas: int) -> None:
+        """Apply only a Deployment's ``spec.replicas``, at ``replicas``, under
+        :data:`HANDOVER_MANAGER` (not forced), while it is the one with ``uid``. A conflict
+        (another manager holds the field at another count: the autoscaler or a person
+        was first) is no error: that manager keeps it, which is the point."""
         ...
 
     def delete(self, kind: str, namespace: str, name: str, uid: str) -> None:
@@ -394,6 +412,27 @@ class RestApi:
             content_type="application/apply-patch+yaml",
         )
         return self._ok(status, data)
+
+    def hand_over_replicas(self, namespace: str, name: str, uid: str, replicas: int) -> None:
+        body = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "uid": uid},
+            "spec": {"replicas": replicas},
+        }
+        status, data = self.request(
+            "PATCH",
+            KINDS_BY_KIND["Deployment"].path(namespace, name),
+            query={"fieldManager": HANDOVER_MANAGER, "fieldValidation": "Strict"},
+            body=apply_body(body),
+            content_type="application/apply-patch+yaml",
+        )
+        if status == 409:
+            err = ApiError.from_response(status, data)
+            if err.field_conflict:
+                return
+            raise err
+        self._ok(status, data)
 
     def delete(self, kind: str, namespace: str, name: str, uid: str) -> None:
         body = {

@@ -3,7 +3,7 @@
 One table (:data:`CHILD_KINDS`) drives everything kind-specific: the watches and their
 server-side label selector, the cache's trimming, the apply order and the removal of children
 the renderer stops producing. The next capabilities (ReplicaSets and Pods for failure reasons,
-Secrets for rotation, Jobs for migrations, HorizontalPodAutoscalers) each add one entry here.
+Secrets for rotation, HorizontalPodAutoscalers, Jobs for migrations) each add one entry here.
 """
 
 from __future__ import annotations
@@ -67,13 +67,18 @@ class WatchedKind:
 APP = WatchedKind(GROUP, VERSION, PLURAL, KIND, keep_status=True, selector="")
 
 #: every kind the renderer may produce, in apply order: the ServiceAccount, NetworkPolicy,
-#: Service and PodDisruptionBudget (one stage, applied at once) before the Deployment, so pods
-#: never run without them
+#: Service, PodDisruptionBudget and HorizontalPodAutoscaler (one stage, applied at once) before
+#: the Deployment, so pods never run without them, and the operator lets go of a Deployment's
+#: replicas only once the autoscaler that takes them over exists. (The HPA's status, rewritten
+#: by its controller every 15 s, is not kept: it changes nothing the operator compares.)
 CHILD_KINDS: tuple[WatchedKind, ...] = (
     WatchedKind("", "v1", "serviceaccounts", "ServiceAccount", order=0),
     WatchedKind("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", order=0),
     WatchedKind("", "v1", "services", "Service", order=0),
     WatchedKind("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", order=0),
+    WatchedKind(
+        "autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", order=0
+    ),
     WatchedKind("apps", "v1", "deployments", "Deployment", keep_status=True, order=1),
 )
 

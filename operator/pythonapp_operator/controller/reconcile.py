@@ -23,6 +23,10 @@ periodic resync, a retry) ends here, with the same steps each time:
 4. any refusal or error stops the walk, goes onto the status with a stable reason and the API
    server's message (one Warning event per new failure) and is retried by the queue with backoff;
 5. owned children the desired set no longer holds are deleted (uid precondition);
+   autoscaling: the Deployment is applied without ``replicas`` while an HPA owns them, each
+   time after a hand-over of the field at its running value (:func:`_hand_over_replicas`), so
+   neither switching on nor a later apply moves the count the HPA or a person set; switched off,
+   ``replicas`` is applied (forced) again and the HPA removed;
 6. the status is computed from the cached Deployment and patched only if it differs.
 
 Reads come from the snapshot the caller took from the cache; the only GET is for a name
@@ -513,6 +517,32 @@ def _look(api: KubeApi, step: _Step, app_uid: str) -> Obj | None:
     return found
 
 
+def _hand_over_replicas(api: KubeApi, manifest: Obj, live: Obj | None) -> None:
+    """Before the operator applies a Deployment without ``replicas`` (autoscaling on), hand the
+    field over at its running value, as the Kubernetes docs on field management say for an
+    HPA: server-side apply removes a field its last manager stops applying, and the Deployment
+    would drop to its default of one pod before the autoscaler set it again. A second field
+    manager applies only ``replicas`` at the live value (sharing it with whoever holds it at
+    that value, so no conflict), and when the operator's apply lets go the field stays, held
+    until the autoscaler or a person writes a new count. Made before every such apply, not only
+    the first after switching on: whether the operator's manager still holds the field is in
+    ``managedFields``, which the cache does not keep, and a marker of the last apply (the
+    Deployment's :data:`..render.SCALED_BY_ANNOTATION`) can outlive that apply when another manager
+    holds the same annotation. It costs one write where the Deployment is written anyway
+    (a new spec, drift), never at idle or on a restart."""
+    if manifest["kind"] != "Deployment" or live is None or "replicas" in manifest["spec"]:
+        return
+    meta = live.get("metadata") or {}
+    replicas = (live.get("spec") or {}).get("replicas")
+    if replicas is None:
+        return
+    api.hand_over_replicas(meta["namespace"], meta["name"], meta["uid"], int(replicas))
+    log.debug(
+        "replicas handed over at the running count before an apply without them",
+        extra={"app": f"{meta['namespace']}/{meta['name']}", "replicas": replicas},
+    )
+
+
 def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     """Apply one child with a precondition that keeps it from touching anyone else's object.
 
@@ -525,6 +555,7 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     applied = with_hash(step.manifest)
     live = step.live
     try:
+        _hand_over_replicas(api, step.manifest, live)
         return api.apply(applied, uid=live["metadata"]["uid"] if live else None), live
     except ApiError as err:
         if live is None and err.status in (400, 403, 422) and not err.namespace_terminating:
@@ -539,6 +570,7 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     # Replaced, deleted, created by someone else, or ours and not yet seen: what is there now?
     other = _look(api, step, app_uid)
     try:
+        _hand_over_replicas(api, step.manifest, other)
         return api.apply(applied, uid=other["metadata"]["uid"] if other else None), other
     except ApiError as err:
         if not err.precondition_failed:

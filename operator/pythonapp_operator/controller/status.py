@@ -49,6 +49,13 @@ def _short(image: str | None) -> str | None:
         return image[:40]
 
 
+def _selector(deployment: dict[str, Any]) -> str | None:
+    """The Deployment's pod selector as a string (``k=v,k=v``, sorted): what the PythonApp's
+    /scale subresource reports (its labelSelectorPath), as a Deployment's own /scale does."""
+    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
+
+
 def assess(
     *,
     generation: int | None,
@@ -71,6 +78,7 @@ def assess(
         containers = deployment["spec"]["template"]["spec"].get("containers") or [{}]
         image = containers[0].get("image")
         fields.update(
+            selector=_selector(deployment),
             replicas=st.get("replicas", 0),
             readyReplicas=ready,
             updatedReplicas=st.get("updatedReplicas", 0),
