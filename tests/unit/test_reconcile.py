@@ -14,7 +14,13 @@ from tests.unit.fake_api import FakeApi
 from pythonapp_operator.controller.cache import Store
 from pythonapp_operator.controller.client import ApiError
 from pythonapp_operator.controller.fanout import Fanout, ThreadFanout, sequential
-from pythonapp_operator.controller.kinds import APP, CHILD_KINDS, KINDS_BY_KIND, trim
+from pythonapp_operator.controller.kinds import (
+    APP,
+    CHILD_KINDS,
+    KINDS_BY_KIND,
+    is_controlled_by,
+    trim,
+)
 from pythonapp_operator.controller.reconcile import Memory, Outcome, Snapshot, reconcile
 from pythonapp_operator.controller.secretrefs import Digests
 
@@ -193,6 +199,50 @@ def test_a_not_owned_verdict_from_a_stale_cache_is_confirmed_by_one_look(fanout:
     applied = [kind for verb, kind in world.api.calls if verb == "apply"]
     assert sorted(applied) == sorted([*ISOLATION, "Deployment"])
     assert world.condition("Stalled")["status"] == "False"
+
+
+def test_children_left_by_a_deleted_app_of_the_same_name_are_removed_as_gc_would(
+    fanout: Fanout,
+) -> None:
+    """Found by make chaos: after an API server restart, kube-controller-manager's garbage
+    collector left a deleted app's children for minutes, and the app re-created under its name
+    read NotOwned until then. Their controller is a PythonApp of this name with another uid:
+    that app is gone (a name is held by one object at a time), so they are garbage."""
+    world = World(fanout)
+    world.reconcile()
+    world.sync()
+    old_uid = world.app["metadata"]["uid"]
+    del world.api.objects["PythonApp", "team-a", "shop"]
+    world.app = world.api.put(make_doc())
+    world.sync()  # the cache holds the new app and the old app's children
+    world.memory = Memory()
+    outcome = world.reconcile()
+    assert outcome.failure is None, outcome.failure
+    deleted = sorted(kind for verb, kind in world.api.calls if verb == "delete")
+    assert deleted == sorted([*ISOLATION, "Deployment"])
+    for key, obj in world.api.objects.items():
+        if key[0] != "PythonApp":
+            assert is_controlled_by(obj, world.app["metadata"]["uid"]), key
+            assert not is_controlled_by(obj, old_uid)
+    assert world.condition("Stalled")["status"] == "False"
+
+
+@pytest.mark.parametrize("owner", ["another-app", "a-deployment"])
+def test_a_child_controlled_by_any_other_owner_is_still_not_owned(owner: str) -> None:
+    world = World()
+    world.reconcile()
+    world.sync()
+    svc = world.api.objects["Service", "team-a", "shop"]
+    ref = svc["metadata"]["ownerReferences"][0]
+    if owner == "another-app":
+        ref |= {"name": "other", "uid": "u-other"}
+    else:
+        ref |= {"apiVersion": "apps/v1", "kind": "Deployment", "uid": "u-deploy"}
+    world.sync()
+    world.memory = Memory()
+    outcome = world.reconcile()
+    assert outcome.failure is not None and outcome.failure.reason == "NotOwned"
+    assert not [c for c in world.api.calls if c[0] == "delete"]
 
 
 def test_an_uncached_object_holding_the_name_refuses_the_create_and_is_left_alone(

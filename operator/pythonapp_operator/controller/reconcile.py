@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
+from .. import GROUP, KIND
 from ..api.models import PythonApp
 from ..api.validation import validate_document
 from ..render import SECRET_HASH_PREFIX, SECRET_VERSIONS_ANNOTATION, render, volume_name
@@ -61,6 +62,7 @@ from .kinds import (
     Obj,
     WatchedKind,
     apply_order,
+    controller_of,
     is_controlled_by,
 )
 from .secretrefs import Digests, recall
@@ -508,13 +510,49 @@ class _LookRefused(Exception):
 def _look(api: KubeApi, step: _Step, app_uid: str) -> Obj | None:
     """What holds a child's name now: None when nothing does, one of ours the cache has not
     seen yet; _NotOwned for anyone else's object (no managed-by label, another owner)."""
+    namespace = step.manifest["metadata"]["namespace"]
     try:
-        found = api.get(step.kind, step.manifest["metadata"]["namespace"], step.name)
+        found = api.get(step.kind, namespace, step.name)
     except ApiError as err:
         raise _LookRefused(err) from err
     if found is not None and not is_controlled_by(found, app_uid):
-        raise _NotOwned(found)
+        if not _left_by_predecessor(found, step.manifest):
+            raise _NotOwned(found)
+        # garbage the garbage collector has not removed yet: remove it as it would
+        try:
+            api.delete(step.kind, namespace, step.name, found["metadata"]["uid"])
+        except ApiError as err:
+            raise _LookRefused(err) from err
+        log.info(
+            "deleted a child left by a deleted app of the same name",
+            extra={
+                "app": f"{namespace}/{(controller_of(step.manifest) or {}).get('name')}",
+                "kind": step.kind,
+                "owner_uid": (controller_of(found) or {}).get("uid"),
+            },
+        )
+        return None
     return found
+
+
+def _left_by_predecessor(found: Obj, manifest: Obj) -> bool:
+    """``found`` belongs to a PythonApp of this app's name that no longer exists: its
+    controller is a PythonApp with this name and another uid. (A name is held by one object at
+    a time, so the app this one replaced was deleted.) Kubernetes' garbage collector deletes
+    such an object, but it may lag by minutes (a long backlog, its watches re-establishing
+    after an API server restart), and a GitOps tool that deletes and re-creates an app (Argo
+    CD's Replace) would find its app NotOwned until then. Deleting it here is what the
+    collector would do, no more: anyone able to set such an owner reference could have the
+    collector delete the object anyway."""
+    theirs, ours = controller_of(found), controller_of(manifest)
+    if theirs is None or ours is None:
+        return False
+    return (
+        theirs.get("kind") == ours.get("kind") == KIND
+        and str(theirs.get("apiVersion", "")).split("/")[0] == GROUP
+        and theirs.get("name") == ours.get("name")
+        and theirs.get("uid") != ours.get("uid")
+    )
 
 
 def _hand_over_replicas(api: KubeApi, manifest: Obj, live: Obj | None) -> None:
