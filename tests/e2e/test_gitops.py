@@ -102,12 +102,13 @@ def _maps_of(child: dict[str, Any]) -> dict[str, dict[str, str]]:
 def test_tracking_labels_and_annotations_never_reach_the_children(
     operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
 ) -> None:
-    k.apply(tracked(app_doc(namespace)))
+    # autoscaled, so that every child kind exists (the HorizontalPodAutoscaler too)
+    k.apply(tracked(app_doc(namespace, autoscaling={"minReplicas": 2, "maxReplicas": 4})))
     wait(lambda: ready(k, namespace), 90, "Ready")
     parent = {**PARENT_LABELS, **PARENT_ANNOTATIONS}
     for child_kind in CHILD_KINDS:
         child = k.get(child_kind.plural, "shop", namespace)
-        assert child is not None, f"a web app has a {child_kind.kind}"
+        assert child is not None, f"an autoscaled web app has a {child_kind.kind}"
         for where, values in _maps_of(child).items():
             leaked = {key for key in parent if key in values}
             # the children's own instance label names the app, never the GitOps instance
