@@ -432,7 +432,7 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "migrate unknown field",
         {"migrate": {"command": ["m"], "image": "x"}},
         "spec.migrate.image",
-        "",
+        "unknown fields",
     ),
 ]
 
