@@ -14,6 +14,7 @@ running Job and migrates the newer one.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -117,7 +118,12 @@ def test_a_new_app_migrates_first_and_a_newer_digest_supersedes_a_running_migrat
 
 
 def test_a_new_digest_rolls_out_only_after_its_migration_succeeded(
-    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+    operator: OperatorProcess,
+    k: Kubectl,
+    namespace: str,
+    *,
+    wait: Wait,
+    audit_writes: Callable[..., int],
 ) -> None:
     k.apply(app_doc(namespace, image=image("a1"), replicas=2, migrate=MIGRATE))
     wait(lambda: ready(k, namespace), 90, "Ready on the first digest")
@@ -141,6 +147,13 @@ def test_a_new_digest_rolls_out_only_after_its_migration_succeeded(
     assert app["status"]["migration"]["image"] == image("b2")
     # the Job pod never counted as an app pod: the app saw 2 pods, on the new digest
     assert app["status"]["readyReplicas"] == 2
+    # a restarted operator finds the gate passed (the Deployment's record): no Job, no write
+    time.sleep(3)  # let the last status patches settle (as test_autoscaling does)
+    mark = time.time()
+    assert operator.restart() == 0, "operator did not exit cleanly on SIGTERM"
+    operator.wait_caught_up()
+    assert audit_writes(namespace, since=mark) == 0, "the restarted operator wrote"
+    assert len(jobs(k, namespace)) == 2  # the two migrations, kept for their TTL; no third
 
 
 def test_a_failed_migration_keeps_the_old_replicaset_serving(
