@@ -190,3 +190,16 @@ def test_a_failed_migration_keeps_the_old_replicaset_serving(
         return app if app and app["status"].get("image") == image("c3") else None
 
     wait(rolled, 90, "Ready on the digest after the failed one")
+
+
+def test_a_migration_that_outlasts_its_timeout_fails_with_deadline_exceeded(
+    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+) -> None:
+    k.apply(app_doc(namespace, image=image("a1"), replicas=1, migrate=MIGRATE))
+    wait(lambda: ready(k, namespace), 90, "Ready on the first digest")
+    hanging = {**MIGRATE, "args": ["PYTHONAPP_DEV_HOLD"], "timeoutSeconds": 3}
+    k.apply(app_doc(namespace, image=image("b2"), replicas=1, migrate=hanging))
+    app = wait(lambda: reason_is(k, namespace, "Stalled", "MigrationFailed"), 60, "MigrationFailed")
+    assert "DeadlineExceeded" in condition(app, "Stalled")["message"]
+    assert deployment_image(k, namespace) == image("a1")
+    assert app["status"]["image"] == image("a1")

@@ -263,3 +263,45 @@ def test_without_a_gate_nothing_changes_and_a_removed_gate_stops_its_job() -> No
     assert not jobs(gated)
     assert image(gated) == IMAGE_B  # no gate: the spec's image at once
     assert gated.condition("Reconciling")["reason"] != "Migrating"
+
+
+def test_a_timed_out_migration_says_deadline_exceeded_and_a_waiting_pod_says_why() -> None:
+    world = passed(GateWorld(migrate=MIGRATE))
+    change_spec(world, image=IMAGE_B)
+    world.reconcile()
+    world.sync()
+    job = the_job(world)
+    pod = pod_of(job, phase="Pending")
+    pod["status"]["containerStatuses"][0]["state"] = {
+        "waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}
+    }
+    world.api.put(pod)
+    world.sync()
+    world.reconcile()
+    message = world.condition("Reconciling")["message"]
+    assert "Its pod is waiting: ImagePullBackOff: Back-off pulling image" in message
+    job["status"] = {
+        "conditions": [
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "DeadlineExceeded",
+                "message": "Job was active longer than specified deadline",
+                "lastTransitionTime": NOW,
+            }
+        ]
+    }
+    world.sync()
+    world.reconcile()
+    stalled = world.condition("Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "MigrationFailed")
+    assert "DeadlineExceeded: Job was active longer than specified deadline" in stalled["message"]
+    assert image(world) == IMAGE
+    assert world.status()["migration"] == {
+        "image": IMAGE_B,
+        "result": "Failed",
+        "finishedAt": NOW,
+        "job": job["metadata"]["name"],
+        "message": f"Migration Job {job['metadata']['name']} failed (DeadlineExceeded: Job was "
+        "active longer than specified deadline).",
+    }

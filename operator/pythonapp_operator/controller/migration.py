@@ -90,6 +90,22 @@ def _exit(pods: list[Obj], job_uid: str) -> str:
     return said
 
 
+def _waiting(pods: list[Obj], job_uid: str) -> str:
+    """Why the Job's pod does not run yet, in the kubelet's words (ImagePullBackOff,
+    CreateContainerConfigError, ...): the Job would only say so at its deadline."""
+    for pod in pods:
+        ref = controller_of(pod) or {}
+        if ref.get("kind") != "Job" or ref.get("uid") != job_uid:
+            continue
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason")
+            if reason and reason != "ContainerCreating":
+                message = waiting.get("message")
+                return f"{reason}: {message}" if message else str(reason)
+    return ""
+
+
 def _failure_message(job: Obj, cond: dict[str, Any], pods: list[Obj]) -> str:
     name = job["metadata"]["name"]
     reason = cond.get("reason") or "Failed"
@@ -182,11 +198,12 @@ def decide(
             record=record,
         )
     if job is not None:
+        waiting = _waiting(pods, job["metadata"].get("uid", ""))
         return _with(
             held,
             reason=MIGRATING,
             message=f"Migration Job {name} is running for {_short(image)}; {running} until it "
-            "succeeds.",
+            "succeeds." + (f" Its pod is waiting: {waiting}." if waiting else ""),
         )
     busy = [j["metadata"]["name"] for j in others if _running(j)]
     left = _job_pods_left(pods, {j["metadata"].get("uid", "") for j in others})
