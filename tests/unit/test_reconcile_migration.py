@@ -217,6 +217,9 @@ def test_a_newer_digest_supersedes_a_running_migration_one_at_a_time() -> None:
     assert "Waiting for the superseded migration" in world.condition("Reconciling")["message"]
     assert outcome.failure is None
     world.sync()
+    outcome = world.reconcile()  # the old Job is gone, its pod not yet: still waiting
+    assert outcome.applied == [] and not jobs(world)
+    assert "Waiting for the superseded migration" in world.condition("Reconciling")["message"]
     pod = next(k for k in world.api.objects if k[0] == "Pod")
     del world.api.objects[pod]  # the garbage collector removes it
     world.sync()

@@ -119,12 +119,13 @@ def _running(job: Obj) -> bool:
     return _finished(job) is None
 
 
-def _job_pods_left(pods: list[Obj], jobs: set[str]) -> list[str]:
-    """Pods of the given Jobs (by uid) that have not ended."""
+def _job_pods_left(pods: list[Obj]) -> list[str]:
+    """The app's migration pods that have not ended: of any Job, a deleted one's included (a
+    Job deleted with background propagation goes at once, its pods after it)."""
     left = []
     for pod in pods:
         ref = controller_of(pod) or {}
-        if ref.get("kind") == "Job" and ref.get("uid") in jobs:
+        if ref.get("kind") == "Job":
             phase = (pod.get("status") or {}).get("phase")
             if phase not in ("Succeeded", "Failed"):
                 left.append(pod["metadata"]["name"])
@@ -206,7 +207,7 @@ def decide(
             "succeeds." + (f" Its pod is waiting: {waiting}." if waiting else ""),
         )
     busy = [j["metadata"]["name"] for j in others if _running(j)]
-    left = _job_pods_left(pods, {j["metadata"].get("uid", "") for j in others})
+    left = _job_pods_left(pods)
     if busy or left:
         waiting = ", ".join(busy) if busy else "pods " + ", ".join(left)
         return _with(
