@@ -27,6 +27,10 @@ periodic resync, a retry) ends here, with the same steps each time:
    time after a hand-over of the field at its running value (:func:`_hand_over_replicas`), so
    neither switching on nor a later apply moves the count the HPA or a person set; switched off,
    ``replicas`` is applied (forced) again and the HPA removed;
+   migrations (``spec.migrate``): the gate (:mod:`.migration`) decides from the cached Jobs
+   which image the Deployment is rendered with (the running one until the new image's Job is
+   Complete; none for a new app before), and after the other children its Job is created
+   (create-only) and a superseded running one deleted;
 6. the status is computed from the cached Deployment and patched only if it differs.
 
 Reads come from the snapshot the caller took from the cache; the only GET is for a name
