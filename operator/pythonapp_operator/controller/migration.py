@@ -31,6 +31,8 @@ from ..api.models import PythonApp
 from ..render import MIGRATED_ANNOTATION, MIGRATION_IMAGE_ANNOTATION, migration_job
 from .kinds import Obj, controller_of, is_controlled_by
 
+#: the most of the Job's own words a failure message carries
+_MAX_WORDS = 1024
 MIGRATING = "Migrating"
 MIGRATION_FAILED = "MigrationFailed"
 SUCCEEDED, FAILED = "Succeeded", "Failed"
@@ -112,7 +114,8 @@ def _failure_message(job: Obj, cond: dict[str, Any], pods: list[Obj]) -> str:
     words = f"{reason}: {cond['message']}" if cond.get("message") else reason
     code = _exit(pods, job["metadata"].get("uid", ""))
     last = f"; last attempt: {code}" if code else ""
-    return f"Migration Job {name} failed ({words}{last})."
+    # bounded: status.migration.message holds at most 4096 characters (the CRD's schema)
+    return f"Migration Job {name} failed ({words[:_MAX_WORDS]}{last})."
 
 
 def _running(job: Obj) -> bool:
