@@ -250,7 +250,9 @@ def token(snap_app: Obj, live: Obj | None, jobs: list[Obj], pods: list[Obj]) -> 
     """What the gate's decision depends on beyond the spec, as one string (None for an app
     without a gate or Jobs): a reconcile whose plan is known renders again when it changes (a
     Job ended, its pods went, the Deployment's image moved)."""
-    migrate = (snap_app.get("spec") or {}).get("migrate")
+    # the app as stored: a schema-less object may hold anything in spec and status
+    spec, status = snap_app.get("spec"), snap_app.get("status")
+    migrate = spec.get("migrate") if isinstance(spec, dict) else None
     if migrate is None and not jobs:
         return None
     annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
@@ -265,7 +267,7 @@ def token(snap_app: Obj, live: Obj | None, jobs: list[Obj], pods: list[Obj]) -> 
             sorted(job_pods),
             _image(live),
             annotations.get(MIGRATED_ANNOTATION),
-            (snap_app.get("status") or {}).get("migration"),
+            status.get("migration") if isinstance(status, dict) else None,
         ],
         sort_keys=True,
         default=str,
