@@ -20,6 +20,9 @@ What is rendered and why (see notes/policy.md for the checkers' side):
 - HorizontalPodAutoscaler (``spec.autoscaling``): autoscaling/v2 on the Deployment, which then
   carries no ``replicas`` (the autoscaler owns the count; the reconcile hands the field over
   so the running count is kept: :mod:`.controller.reconcile`).
+- Job (``spec.migrate``): the migrations gate, the new image running the migration command
+  with the app's env, Secrets and pod hardening; the reconcile holds the Deployment's image
+  back until it succeeded (:mod:`.controller.migration`).
 - NetworkPolicy: ingress only to the app port (none for workers), egress open (apps call
   databases and APIs the operator cannot know about). Both rule lists and the host
   namespaces are written even when empty or false, so the operator owns them and puts back
@@ -106,6 +109,36 @@ DEFAULT_HEALTH_PATH = "/health"
 #: person (and ``kubectl describe``) why the operator applies no ``replicas`` there
 SCALED_BY_ANNOTATION = "pythonapp.dev/scaled-by"
 DEFAULT_MAX_UNAVAILABLE = 1
+
+MIGRATE_CONTAINER_NAME = "migrate"
+MIGRATION_COMPONENT = "migration"
+#: a finished migration Job (and its pod, for its logs) stays this long, then the TTL
+#: controller deletes it; the app's status.migration keeps the result
+MIGRATION_TTL_SECONDS = 3600
+#: on the Deployment: the migration Job whose success its image passed (a record that
+#: outlives the Job, so a Job deleted by its TTL is not run again)
+MIGRATED_ANNOTATION = "pythonapp.dev/migrated-by"
+#: on the migration Job: the image it migrates to (read by the status)
+MIGRATION_IMAGE_ANNOTATION = "pythonapp.dev/migration-image"
+#: on the migration Job: why three checkers' rules do not apply to it
+MIGRATION_EXEMPTIONS = {
+    "ignore-check.kube-linter.io/no-liveness-probe": (
+        "a migration Job serves nothing and runs to its end; activeDeadlineSeconds bounds it"
+    ),
+    "ignore-check.kube-linter.io/no-readiness-probe": (
+        "a migration Job serves nothing: no Service selects its pod"
+    ),
+    "ignore-check.kube-linter.io/restart-policy": (
+        "restartPolicy Never: each failed attempt is a pod of its own that keeps its exit code, "
+        "which the operator reports (OnFailure restarts in place, and the Job controller "
+        "deletes the pod when it gives up)"
+    ),
+    "polaris.fairwinds.com/metadataAndInstanceMismatched-exempt": "true",
+    "pythonapp.dev/metadataAndInstanceMismatched-exempt-reason": (
+        "the instance label names the app the Job migrates, so the app's NetworkPolicy covers "
+        "its pod and the operator's watches find it by app"
+    ),
+}
 
 
 def selector_labels(name: str) -> dict[str, str]:
@@ -206,11 +239,37 @@ def _env(spec: PythonAppSpec) -> list[Manifest]:
     return env
 
 
-def _container(app: PythonApp) -> Manifest:
+def _container_security(spec: PythonAppSpec) -> Manifest:
+    """The container's securityContext: the app's and the migration Job's alike."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": spec.security_context.run_as_user,
+        "runAsGroup": spec.security_context.run_as_group,
+        # add is written empty so the operator's apply owns it (an atomic list): a
+        # capability another writer adds is put back, not kept
+        "capabilities": {"drop": ["ALL"], "add": []},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _mounts(spec: PythonAppSpec) -> list[Manifest]:
+    """The writable /tmp and each Secret, read-only (never subPath)."""
+    mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
+    mounts.extend(
+        {"name": volume_name(s.name), "mountPath": s.effective_mount_path, "readOnly": True}
+        for s in spec.secrets
+    )
+    return mounts
+
+
+def _container(app: PythonApp, image: str) -> Manifest:
     spec = app.spec
     container: Manifest = {
         "name": CONTAINER_NAME,
-        "image": spec.image,
+        "image": image,
         "imagePullPolicy": "Always",
     }
     if spec.command is not None:
@@ -231,29 +290,44 @@ def _container(app: PythonApp) -> Manifest:
     prestop = spec.effective_prestop_seconds
     if prestop > 0:
         container["lifecycle"] = {"preStop": {"sleep": {"seconds": prestop}}}
-    container["securityContext"] = {
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": spec.security_context.run_as_user,
-        "runAsGroup": spec.security_context.run_as_group,
-        # add is written empty so the operator's apply owns it (an atomic list): a
-        # capability another writer adds is put back, not kept
-        "capabilities": {"drop": ["ALL"], "add": []},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
-    mounts.extend(
-        {"name": volume_name(s.name), "mountPath": s.effective_mount_path, "readOnly": True}
-        for s in spec.secrets
-    )
-    container["volumeMounts"] = mounts
+    container["securityContext"] = _container_security(spec)
+    container["volumeMounts"] = _mounts(spec)
     container["terminationMessagePolicy"] = "FallbackToLogsOnError"
     return container
 
 
-def _pod_spec(app: PythonApp) -> Manifest:
+def _migrate_container(app: PythonApp) -> Manifest:
+    """The migration: the new image (always ``spec.image``) with the app's env, Secrets,
+    resources and container hardening; no port, no probes (it serves nothing and runs to its
+    end, bounded by the Job's deadline)."""
+    spec = app.spec
+    migrate = spec.migrate
+    if migrate is None:
+        raise ValueError(f"PythonApp {app.name} has no spec.migrate")
+    container: Manifest = {
+        "name": MIGRATE_CONTAINER_NAME,
+        "image": spec.image,
+        "imagePullPolicy": "Always",
+        "command": list(migrate.command),
+    }
+    if migrate.args is not None:
+        container["args"] = list(migrate.args)
+    env = _env(spec)
+    if env:
+        container["env"] = env
+    container["resources"] = _resources(spec)
+    container["securityContext"] = _container_security(spec)
+    container["volumeMounts"] = _mounts(spec)
+    # File, not FallbackToLogsOnError: the operator reports a failed migration by its exit
+    # code and the Job's reason, and a migration's last log lines stay out of the pod status
+    container["terminationMessagePolicy"] = "File"
+    return container
+
+
+def _pod_spec(app: PythonApp, container: Manifest, *, spread: bool = True) -> Manifest:
+    """The pod hardening the app's pods and its migration Job's share: identity, no token,
+    no host namespaces, the pod securityContext, the /tmp and Secret volumes. ``spread``:
+    the Deployment's anti-affinity and zone spreading (a one-pod Job needs none)."""
     spec = app.spec
     sc = spec.security_context
     selector = {"matchLabels": selector_labels(app.name)}
@@ -268,8 +342,8 @@ def _pod_spec(app: PythonApp) -> Manifest:
         }
         for s in spec.secrets
     )
-    return {
-        "restartPolicy": "Always",
+    pod: Manifest = {
+        "restartPolicy": "Always" if spread else "Never",
         "serviceAccountName": app.name,
         "automountServiceAccountToken": spec.automount_service_account_token,
         "enableServiceLinks": False,
@@ -286,7 +360,9 @@ def _pod_spec(app: PythonApp) -> Manifest:
             "fsGroup": sc.fs_group,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "affinity": {
+    }
+    if spread:
+        pod["affinity"] = {
             "podAntiAffinity": {
                 "preferredDuringSchedulingIgnoredDuringExecution": [
                     {
@@ -298,18 +374,18 @@ def _pod_spec(app: PythonApp) -> Manifest:
                     }
                 ]
             }
-        },
-        "topologySpreadConstraints": [
+        }
+        pod["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,
                 "topologyKey": "topology.kubernetes.io/zone",
                 "whenUnsatisfiable": "ScheduleAnyway",
                 "labelSelector": selector,
             }
-        ],
-        "containers": [_container(app)],
-        "volumes": volumes,
-    }
+        ]
+    pod["containers"] = [container]
+    pod["volumes"] = volumes
+    return pod
 
 
 def secret_annotations(app: PythonApp, hashes: Mapping[str, str]) -> dict[str, str]:
@@ -327,14 +403,23 @@ def deployment(
     app: PythonApp,
     secret_hashes: Mapping[str, str] | None = None,
     secret_versions: Mapping[str, str] | None = None,
+    *,
+    image: str | None = None,
+    migrated: str | None = None,
 ) -> Manifest:
     """The app's Deployment; ``secret_hashes`` (Secret name -> hash of its data) roll its pods
     when a Secret with ``rotation: restart`` changes; ``secret_versions`` (Secret name ->
     resourceVersion) record where the hashes came from (:data:`SECRET_VERSIONS_ANNOTATION`).
-    Neither says anything of a value: a version is not secret, and the hash is keyed."""
+    Neither says anything of a value: a version is not secret, and the hash is keyed.
+
+    ``image`` is the image the pods run (default ``spec.image``): while a migrations gate
+    holds a new image back, the reconcile passes the running one. ``migrated`` names the
+    migration Job whose success the pods' image passed (:data:`MIGRATED_ANNOTATION`)."""
     labels = common_labels(app)
     meta = _metadata(app)
     annotations: dict[str, str] = {}
+    if migrated is not None:
+        annotations[MIGRATED_ANNOTATION] = migrated
     if secret_versions:
         annotations[SECRET_VERSIONS_ANNOTATION] = json.dumps(
             dict(sorted(secret_versions.items())), separators=(",", ":")
@@ -371,7 +456,7 @@ def deployment(
                         **secret_annotations(app, secret_hashes or {}),
                     },
                 },
-                "spec": _pod_spec(app),
+                "spec": _pod_spec(app, _container(app, image or app.spec.image)),
             },
         },
     }
@@ -512,18 +597,98 @@ def network_policy(app: PythonApp) -> Manifest:
     }
 
 
+def migration_job_name(app: PythonApp) -> str:
+    """The migration Job's name: the app's name and a hash of what the migration runs (image,
+    command, args), so a new image or command gets a new Job and the same ones the same Job.
+    At most 63 characters (the Job controller puts the name in a pod label)."""
+    migrate = app.spec.migrate
+    if migrate is None:
+        raise ValueError(f"PythonApp {app.name} has no spec.migrate")
+    ran = json.dumps([app.spec.image, migrate.command, migrate.args], separators=(",", ":"))
+    digest = hashlib.sha256(ran.encode()).hexdigest()[:10]
+    return f"{app.name[:44].rstrip('-')}-migrate-{digest}"
+
+
+def migration_labels(app: PythonApp) -> dict[str, str]:
+    """The migration Job's labels, and its pod's: the app's instance label (so the operator's
+    watches index them by app and the app's NetworkPolicy covers the pod), but a name of its
+    own, so the app's selector (Service, PodDisruptionBudget, Deployment) never matches a
+    migration pod."""
+    return {
+        "app.kubernetes.io/name": migration_job_name(app),
+        "app.kubernetes.io/instance": app.name,
+        "app.kubernetes.io/component": MIGRATION_COMPONENT,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def migration_job(app: PythonApp) -> Manifest | None:
+    """The migrations gate's Job (``spec.migrate``), or None: the new image with the app's
+    env, Secrets, resources and pod hardening, one pod at a time, bounded by
+    ``timeoutSeconds`` (activeDeadlineSeconds) and ``backoffLimit``, deleted
+    :data:`MIGRATION_TTL_SECONDS` after it finished (the app's status keeps the result)."""
+    migrate = app.spec.migrate
+    if migrate is None:
+        return None
+    name = migration_job_name(app)
+    labels = migration_labels(app)
+    meta = _metadata(app, name)
+    meta["labels"] = labels
+    meta["annotations"] = {
+        MIGRATION_IMAGE_ANNOTATION: app.spec.image,
+        **MIGRATION_EXEMPTIONS,
+        **(SECRET_ENV_EXEMPTIONS if any(s.env for s in app.spec.secrets) else {}),
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": migrate.backoff_limit,
+            "activeDeadlineSeconds": migrate.timeout_seconds,
+            "ttlSecondsAfterFinished": MIGRATION_TTL_SECONDS,
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        "kubectl.kubernetes.io/default-container": MIGRATE_CONTAINER_NAME
+                    },
+                },
+                "spec": _pod_spec(app, _migrate_container(app), spread=False),
+            },
+        },
+    }
+
+
 def render(
     app: PythonApp,
     secret_hashes: Mapping[str, str] | None = None,
     secret_versions: Mapping[str, str] | None = None,
+    *,
+    image: str | None = None,
+    migrated: str | None = None,
+    deploy: bool = True,
 ) -> list[Manifest]:
     """Every child object of ``app``, Deployment first, in a fixed order.
 
     ``secret_hashes`` and ``secret_versions`` come from the cluster (the operator reads the
     Secrets it may read); without them (``pythonapp render``) the pods carry no Secret hash
-    annotation and the Deployment no record of versions."""
+    annotation and the Deployment no record of versions.
+
+    With ``spec.migrate`` the migration Job comes last. ``image``, ``migrated`` and
+    ``deploy`` are the migrations gate's decision (the reconcile's, from the Job's status:
+    :mod:`.controller.migration`): the image the Deployment runs and the Job it passed, or no
+    Deployment at all while a new app's first migration runs. The defaults (``pythonapp
+    render``) show the app once its gate passed."""
     parse_image(app.spec.image)  # defence in depth: never render a refused image
-    children = [deployment(app, secret_hashes, secret_versions), service_account(app)]
+    if image is None and migrated is None and app.spec.migrate is not None:
+        migrated = migration_job_name(app)
+    children = []
+    if deploy:
+        children.append(
+            deployment(app, secret_hashes, secret_versions, image=image, migrated=migrated)
+        )
+    children.append(service_account(app))
     if app.spec.profile == "web":
         children.append(service(app))
     if app.spec.wants_disruption_budget:
@@ -532,4 +697,7 @@ def render(
     hpa = horizontal_pod_autoscaler(app)
     if hpa is not None:
         children.append(hpa)
+    job = migration_job(app)
+    if job is not None:
+        children.append(job)
     return children

@@ -57,6 +57,7 @@ EXPECTED_CLUSTER_RULES: set[Rule] = {
     ("policy", "poddisruptionbudgets", CHILD_VERBS),
     ("networking.k8s.io", "networkpolicies", CHILD_VERBS),
     ("autoscaling", "horizontalpodautoscalers", CHILD_VERBS),
+    ("batch", "jobs", CHILD_VERBS),
     ("apps", "replicasets", frozenset({"list", "watch"})),
     ("", "pods", frozenset({"list", "watch"})),
     ("", "secrets", frozenset({"get", "list", "watch"})),

@@ -88,7 +88,9 @@ def test_component_flags_keep_security_on_and_listen_on_loopback(
     assert any(a.startswith("--root-ca-file=") for a in kcm)
     kwok = specs["kwok"].argv
     assert "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake" in kwok
-    assert len([a for a in kwok if a.startswith("--config=")]) == len(binaries.KWOK_STAGES)
+    assert len([a for a in kwok if a.startswith("--config=")]) == len(binaries.KWOK_STAGES) + len(
+        binaries.OWN_STAGES
+    )
     for spec in specs.values():
         assert spec.address.split("://")[1].startswith("127.0.0.1:")
         urls = [a.split("=", 1)[1] for a in spec.argv if "-urls=" in a or "address=" in a]

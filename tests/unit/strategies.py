@@ -227,7 +227,23 @@ def valid_specs(draw: Draw) -> Spec:
         spec["autoscaling"] = draw(autoscalings())
     if draw(st.integers(0, 3)) == 0:
         spec["disruption"] = draw(disruptions())
+    if draw(st.integers(0, 3)) == 0:
+        spec["migrate"] = draw(migrations())
     return spec
+
+
+@st.composite
+def migrations(draw: Draw) -> Spec:
+    """spec.migrate: a command, maybe args, a timeout and a retry count or their defaults."""
+    words = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+    out: Spec = {"command": draw(st.lists(words, min_size=1, max_size=4))}
+    if draw(st.booleans()):
+        out["args"] = draw(st.lists(words, max_size=4))
+    if draw(st.booleans()):
+        out["timeoutSeconds"] = draw(st.integers(1, 86400))
+    if draw(st.booleans()):
+        out["backoffLimit"] = draw(st.integers(0, 10))
+    return out
 
 
 @st.composite

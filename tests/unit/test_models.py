@@ -408,6 +408,32 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.disruption.maxUnavailable",
         models.MSG_DISRUPTION_OFF,
     ),
+    ("migrate without command", {"migrate": {"args": ["x"]}}, "spec.migrate.command", "required"),
+    ("migrate empty command", {"migrate": {"command": []}}, "spec.migrate.command", "at least 1"),
+    (
+        "migrate timeout zero",
+        {"migrate": {"command": ["m"], "timeoutSeconds": 0}},
+        "spec.migrate.timeoutSeconds",
+        "greater than or equal to 1",
+    ),
+    (
+        "migrate backoff negative",
+        {"migrate": {"command": ["m"], "backoffLimit": -1}},
+        "spec.migrate.backoffLimit",
+        "greater than or equal to 0",
+    ),
+    (
+        "migrate backoff too high",
+        {"migrate": {"command": ["m"], "backoffLimit": 11}},
+        "spec.migrate.backoffLimit",
+        "less than or equal to 10",
+    ),
+    (
+        "migrate unknown field",
+        {"migrate": {"command": ["m"], "image": "x"}},
+        "spec.migrate.image",
+        "unknown fields",
+    ),
 ]
 
 
@@ -457,6 +483,18 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     # a number without a fractional part is an integer, for the API server too
     ("whole-number float", {"replicas": 2.0, "probes": {"startup": {"periodSeconds": 5.0}}}),
     ("autoscaling minimal", {"autoscaling": {"minReplicas": 1, "maxReplicas": 1}}),
+    ("migrate minimal", {"migrate": {"command": ["python", "manage.py", "migrate"]}}),
+    (
+        "migrate full",
+        {
+            "migrate": {
+                "command": ["alembic"],
+                "args": ["upgrade", "head"],
+                "timeoutSeconds": 86400,
+                "backoffLimit": 0,
+            }
+        },
+    ),
     ("autoscaling with replicas", {"replicas": 3, "autoscaling": SCALING}),
     (
         "autoscaling full",
@@ -547,3 +585,11 @@ def test_cross_field_problems_each_get_their_own_path() -> None:
         "spec.probes.readiness.path",
         "spec.terminationGracePeriodSeconds",
     }
+
+
+def test_migrate_defaults() -> None:
+    app, found = validate_document(make_doc(migrate={"command": ["m"]}))
+    assert found == [] and app is not None and app.spec.migrate is not None
+    assert app.spec.migrate.timeout_seconds == models.DEFAULT_MIGRATE_TIMEOUT_SECONDS == 600
+    assert app.spec.migrate.backoff_limit == models.DEFAULT_MIGRATE_BACKOFF_LIMIT == 1
+    assert app.spec.migrate.args is None

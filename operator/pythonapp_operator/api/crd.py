@@ -132,7 +132,8 @@ def crd() -> dict[str, Any]:
         "description": "PythonApp runs a Python web app or worker hardened by default: "
         "a digest-pinned image, read-only Secrets, probes, limits and restricted Pod Security. "
         "The operator turns it into a Deployment, ServiceAccount, Service, "
-        "PodDisruptionBudget, NetworkPolicy and HorizontalPodAutoscaler and keeps them so.",
+        "PodDisruptionBudget, NetworkPolicy and HorizontalPodAutoscaler and keeps them so; "
+        "with spec.migrate, a migration Job runs before each new image rolls out.",
         "type": "object",
         "required": ["spec"],
         "properties": {

@@ -845,6 +845,45 @@ class Disruption(Base):
         return self
 
 
+# -- migrations ---------------------------------------------------------------------------------
+
+DEFAULT_MIGRATE_TIMEOUT_SECONDS = 600
+DEFAULT_MIGRATE_BACKOFF_LIMIT = 1
+
+
+class Migrate(Base):
+    """A migrations gate: before the Deployment moves to a new image (or when this command
+    changes), the operator runs this command once in a Job with the new image and the app's
+    Secrets, env and security settings, and rolls the Deployment only after the Job succeeded.
+    A failed or timed-out Job leaves the running version serving (Stalled, MigrationFailed)
+    until a new image or command replaces it. Going back to an earlier image runs it again."""
+
+    command: list[Annotated[str, Field(max_length=4096)]] = Field(
+        min_length=1,
+        max_length=64,
+        description="The migration's command (replaces the image's ENTRYPOINT), e.g. "
+        "['python', 'manage.py', 'migrate', '--noinput'].",
+    )
+    args: list[Annotated[str, Field(max_length=4096)]] | None = Field(
+        None, max_length=256, description="Arguments to the command."
+    )
+    timeout_seconds: int = Field(
+        DEFAULT_MIGRATE_TIMEOUT_SECONDS,
+        ge=1,
+        le=86400,
+        description="Longest the migration may run, retries included (the Job's "
+        f"activeDeadlineSeconds). Default {DEFAULT_MIGRATE_TIMEOUT_SECONDS}.",
+    )
+    backoff_limit: int = Field(
+        DEFAULT_MIGRATE_BACKOFF_LIMIT,
+        ge=0,
+        le=10,
+        description="Failed attempts retried before the migration counts as failed (the "
+        f"Job's backoffLimit). Default {DEFAULT_MIGRATE_BACKOFF_LIMIT}: one retry, for a "
+        "database that was briefly unreachable.",
+    )
+
+
 #: a transition rule (it compares with the stored object, so it has no pydantic twin: it runs
 #: on the API server only, on every update of the spec, the /scale subresource's included)
 MSG_REPLICAS_AUTOSCALED = (
@@ -1174,6 +1213,13 @@ class PythonAppSpec(Base):
         description="The PodDisruptionBudget (maxUnavailable, never blocking a drain). "
         "Default: maxUnavailable 1 when more than one pod runs; none at one pod.",
     )
+    migrate: Migrate | None = Field(
+        None,
+        description="A migrations gate: a Job runs this command with the new image (and the "
+        "app's Secrets, env and security settings) before the Deployment moves to it; on "
+        "failure the running version keeps serving. Runs again for a new image, a changed "
+        "command, and a rollback to an earlier image.",
+    )
 
     @property
     def effective_port(self) -> int | None:
@@ -1210,6 +1256,18 @@ class PythonAppSpec(Base):
 
 
 # -- status ------------------------------------------------------------------------------------
+
+
+class MigrationStatus(Base):
+    """The last migrations gate that finished (spec.migrate): kept after its Job is cleaned up."""
+
+    image: str = Field(max_length=1024, description="Image the migration ran with.")
+    result: Literal["Succeeded", "Failed"] = Field(description="Succeeded or Failed.")
+    finished_at: str | None = Field(None, description="When the Job finished (RFC 3339).")
+    job: str | None = Field(None, max_length=63, description="Name of the migration Job.")
+    message: str | None = Field(
+        None, max_length=4096, description="Why it failed (the Job's reason, an exit code)."
+    )
 
 
 class Condition(Base):
@@ -1251,6 +1309,9 @@ class PythonAppStatus(Base):
         None,
         description="Label selector of the app's pods, as a string (the /scale subresource's "
         "labelSelectorPath).",
+    )
+    migration: MigrationStatus | None = Field(
+        None, description="The last migrations gate that finished (spec.migrate)."
     )
 
 

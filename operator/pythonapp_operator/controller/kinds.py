@@ -4,6 +4,8 @@ One table (:data:`CHILD_KINDS`) drives everything kind-specific: the watches and
 server-side label selector, the cache's trimming, the apply order and the removal of children
 the renderer stops producing. The next capabilities (ReplicaSets and Pods for failure reasons,
 Secrets for rotation, HorizontalPodAutoscalers, Jobs for migrations) each add one entry here.
+Children named after their app are in :data:`CHILD_KINDS`; kinds with many objects per app
+(Jobs, and the pods and ReplicaSets the operator only reads) in :data:`OBSERVED_KINDS`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import GROUP, KIND, PLURAL, VERSION
-from ..render import MANAGED_BY
+from ..render import MANAGED_BY, MIGRATION_IMAGE_ANNOTATION
 
 #: only objects carrying this label reach the operator (a server-side label selector)
 MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
@@ -186,8 +188,36 @@ def _observed_meta(meta: Any) -> Obj:
 #: the Deployment controller's revision of a ReplicaSet (and of its Deployment)
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
-#: kinds the operator watches but never writes: what the Deployment controller and the kubelets
-#: say about the app's pods. Many per app, indexed by their app label, trimmed hard.
+
+def _trim_job(body: Any) -> Obj:
+    """A migration Job as the gate reads it (:mod:`.migration`): the image it migrates to,
+    whether it runs, and how it ended (the Complete or Failed condition, with its reason and
+    time), without the counters and times that move while it runs."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    out_meta = _observed_meta(meta)
+    image = (meta.get("annotations") or {}).get(MIGRATION_IMAGE_ANNOTATION)
+    if image is not None:
+        out_meta["annotations"] = {MIGRATION_IMAGE_ANNOTATION: str(image)}
+    ended = [
+        {
+            k: c.get(k)
+            for k in ("type", "status", "reason", "message", "lastTransitionTime")
+            if c.get(k) is not None
+        }
+        for c in status.get("conditions") or []
+        if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+    ]
+    out_status: Obj = {"conditions": ended}
+    if status.get("completionTime"):
+        out_status["completionTime"] = status["completionTime"]
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": out_meta, "status": out_status}
+
+
+#: kinds indexed by their app label (many per app), trimmed hard. ReplicaSets and Pods the
+#: operator never writes: what the Deployment controller and the kubelets say about the app's
+#: pods. Jobs are the migrations gate's (:mod:`.migration`): one per image and command, so not
+#: named after the app, created (create-only) and deleted by the gate alone.
 OBSERVED_KINDS: tuple[WatchedKind, ...] = (
     WatchedKind(
         "apps",
@@ -200,6 +230,9 @@ OBSERVED_KINDS: tuple[WatchedKind, ...] = (
     ),
     WatchedKind(
         "", "v1", "pods", "Pod", keep_status=True, app_label=INSTANCE_LABEL, trimmer=_trim_pod
+    ),
+    WatchedKind(
+        "batch", "v1", "jobs", "Job", keep_status=True, app_label=INSTANCE_LABEL, trimmer=_trim_job
     ),
 )
 

@@ -27,6 +27,10 @@ periodic resync, a retry) ends here, with the same steps each time:
    time after a hand-over of the field at its running value (:func:`_hand_over_replicas`), so
    neither switching on nor a later apply moves the count the HPA or a person set; switched off,
    ``replicas`` is applied (forced) again and the HPA removed;
+   migrations (``spec.migrate``): the gate (:mod:`.migration`) decides from the cached Jobs
+   which image the Deployment is rendered with (the running one until the new image's Job is
+   Complete; none for a new app before), and after the other children its Job is created
+   (create-only) and a superseded running one deleted;
 6. the status is computed from the cached Deployment and patched only if it differs.
 
 Reads come from the snapshot the caller took from the cache; the only GET is for a name
@@ -50,7 +54,7 @@ from .. import GROUP, KIND
 from ..api.models import PythonApp
 from ..api.validation import validate_document
 from ..render import SECRET_HASH_PREFIX, SECRET_VERSIONS_ANNOTATION, render, volume_name
-from . import failures, hardening, pods
+from . import failures, hardening, migration, pods
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
 from .fanout import Fanout, sequential
@@ -101,11 +105,15 @@ class Memory:
     verified: dict[str, tuple[str, int]] = field(default_factory=dict)
     settled: dict[str, tuple[str, str]] = field(default_factory=dict)
     hardened: dict[str, tuple[Finding, ...]] = field(default_factory=dict)
+    #: the migrations gate's inputs beyond the spec (:func:`.migration.token`) and its decision,
+    #: as the plan was made with them: a Job that ends makes a new plan
+    gate: tuple[str | None, migration.Gate | None] = (None, None)
 
     def claim(self, uid: str) -> None:
         """Start afresh when the app under this name is another object (deleted, re-created)."""
         if self.uid != uid:
             self.uid, self.plan, self.secrets = uid, None, None
+            self.gate = (None, None)
             self.verified.clear()
             self.settled.clear()
             self.hardened.clear()
@@ -170,6 +178,10 @@ class _Run:
     fanout: Fanout = sequential
     digests: Digests | None = None
     out: Outcome = field(default_factory=Outcome)
+    #: the migrations gate's decision (None: invalid spec, or not reached)
+    gate: migration.Gate | None = None
+    #: the gate's inputs beyond the spec, read once per reconcile
+    gate_token: str | None = None
 
     @property
     def meta(self) -> Obj:
@@ -224,6 +236,12 @@ def reconcile(
         run.out.gone = True  # garbage collection removes the children
         return run.out
     deployment: Obj | None = None
+    run.gate_token = migration.token(
+        snap.app,
+        _owned(snap.children.get("Deployment"), meta["uid"]),
+        snap.observed.get("Job", []),
+        snap.observed.get("Pod", []),
+    )
     try:
         plan = _known_plan(run)
         if plan is not None and plan[2] is None:  # invalid, as already found
@@ -231,6 +249,7 @@ def reconcile(
             deployment = _owned(snap.children.get("Deployment"), meta["uid"])
         elif plan is not None and _all_verified(run, plan[2] or {}):
             deployment = snap.children.get("Deployment")  # converged: nothing to compare
+            run.gate = memory.gate[1]
             _report_hardening(run, plan[2] or {})
         else:
             app, problems = validate_document({k: v for k, v in snap.app.items() if k != "status"})
@@ -240,13 +259,30 @@ def reconcile(
                 deployment = _owned(snap.children.get("Deployment"), meta["uid"])
             else:
                 secret_hashes, secret_versions = _check_secrets(run, app)
-                desired = apply_order(render(app, secret_hashes, secret_versions))
+                gate = run.gate = _decide_gate(run, app)
+                desired = apply_order(
+                    [
+                        m
+                        for m in render(
+                            app,
+                            secret_hashes,
+                            secret_versions,
+                            image=gate.image,
+                            migrated=gate.migrated,
+                            deploy=gate.deploy,
+                        )
+                        if m["kind"] != "Job"  # the gate's, created by _run_gate
+                    ]
+                )
                 hashes = {m["kind"]: desired_hash(m) for m in desired}
                 memory.plan = (meta["uid"], meta.get("generation", 0), hashes, [])
                 memory.secrets = _secret_state(snap)
+                memory.gate = (run.gate_token, None)  # the decision is kept once carried out
                 deployment = _apply_children(run, desired, hashes)
                 _report_hardening(run, hashes)
                 _remove_stale(run, set(hashes))
+                _run_gate(run, gate)
+                memory.gate = (run.gate_token, gate)
     except _Stop:
         if run.out.gone:
             return run.out
@@ -260,6 +296,11 @@ def _known_plan(run: _Run) -> tuple[str, int, dict[str, str] | None, list[str]] 
     plan = run.memory.plan
     if plan is None or plan[:2] != (meta["uid"], meta.get("generation", 0)):
         return None
+    if plan[2] is not None and (
+        run.memory.gate[0] != run.gate_token
+        or (run.gate_token is not None and run.memory.gate[1] is None)
+    ):
+        return None  # the migrations gate's inputs moved (a Job ended), or it was not carried out
     if plan[2] is not None and run.memory.secrets != _secret_state(run.snap):
         return None  # a referenced Secret appeared, changed or went: check and hash again
     return plan
@@ -669,6 +710,52 @@ def _report_hardening(run: _Run, hashes: dict[str, str]) -> None:
     ]
 
 
+def _decide_gate(run: _Run, app: PythonApp) -> migration.Gate:
+    """The migrations gate's decision (:func:`.migration.decide`) from the cache."""
+    snap = run.snap
+    previous = readable(snap.app.get("status")).get("migration")
+    return migration.decide(
+        app,
+        app_uid=run.meta["uid"],
+        live=_owned(snap.children.get("Deployment"), run.meta["uid"]),
+        jobs=snap.observed.get("Job", []),
+        pods=snap.observed.get("Pod", []),
+        previous=previous if isinstance(previous, dict) else None,
+    )
+
+
+def _run_gate(run: _Run, gate: migration.Gate) -> None:
+    """Carry out the gate's decision once the app's isolation is in place (its
+    ServiceAccount and NetworkPolicy cover the Job's pod): delete superseded running
+    migrations (uid precondition; their pods go with them), create the new Job (create-only:
+    a Job is immutable and never applied twice; one not in the cache but found ours by the
+    look is left as it is)."""
+    uid = run.meta["uid"]
+    for job in gate.stale:
+        jmeta = job["metadata"]
+        try:
+            run.api.delete("Job", jmeta["namespace"], jmeta["name"], jmeta["uid"])
+        except ApiError as err:
+            run.api_error(err, "Job", jmeta["name"], "delete")
+        job_kind = KINDS_BY_KIND["Job"]
+        run.out.removed.append((job_kind, jmeta["namespace"], jmeta["name"], jmeta["uid"]))
+        run.out.deleted.append(f"Job/{jmeta['name']} (superseded)")
+    if gate.create is None:
+        return
+    step = _Step(gate.create, None, "missing")
+    try:
+        result, _ = _write(run.api, step, uid)
+    except _NotOwned as exc:
+        run.fail(failures.not_owned(step.kind, step.name, exc.other))
+    except _LookRefused as exc:
+        run.api_error(exc.error, step.kind, step.name, "get")
+    except ApiError as err:
+        run.api_error(err, step.kind, step.name, "create")
+    run.out.written.append((KINDS_BY_KIND["Job"], result))
+    run.out.applied.append(f"Job/{step.name} (migration)")
+    run.event("Normal", migration.MIGRATING, gate.message)
+
+
 def _remove_stale(run: _Run, wanted: set[str]) -> None:
     """Delete owned children of kinds the renderer no longer produces (web -> worker)."""
     uid = run.meta["uid"]
@@ -704,6 +791,7 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
     )
     if said is not None:
         run.out.recheck_after = said.recheck_after
+    gate = run.gate
     status = compute_status(
         generation=meta.get("generation"),
         problems=run.out.problems,
@@ -712,6 +800,10 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
         now=now,
         failure=failure,
         pods=said,
+        gate=None
+        if gate is None or gate.reason is None
+        else Failure(gate.reason, gate.message, gate.reason == migration.MIGRATION_FAILED),
+        migration=None if gate is None else gate.record,
     )
     if not status_differs(previous, status):
         return
@@ -721,6 +813,8 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
             run.event("Warning", "InvalidSpec", "; ".join(run.out.problems))
         elif failure is not None:
             run.event("Warning", failure.reason, failure.message)
+        elif gate is not None and gate.reason == migration.MIGRATION_FAILED:
+            run.event("Warning", gate.reason, gate.message)
         elif said is not None and said.reason:
             run.event("Warning", said.reason, said.message)
     try:
@@ -768,6 +862,7 @@ _FAILURE_REASONS = frozenset(
         failures.API_UNAVAILABLE,
         failures.HARDENING_DRIFT,
         failures.SECRET_MISSING,
+        migration.MIGRATION_FAILED,
         *pods.REASONS,
     }
 )

@@ -63,6 +63,7 @@ def assess(
     deployment: dict[str, Any] | None,
     failure: Failure | None = None,
     pods: Verdict | None = None,
+    gate: Failure | None = None,
 ) -> tuple[dict[str, tuple[str, str, str]], dict[str, Any]]:
     """(conditions as {type: (status, reason, message)}, other status fields).
 
@@ -109,6 +110,22 @@ def assess(
             READY: ("False", failure.reason, failure.message + kept),
             RECONCILING: ("True", failure.reason, "Retrying with backoff: " + failure.message),
             STALLED: ("False", failure.reason, "Not stalled."),
+        }, fields
+
+    if gate is not None:
+        # the migrations gate holds the new image back (:mod:`.migration`): Migrating while
+        # its Job runs, MigrationFailed (a person must act) once it failed
+        if gate.stalled:
+            kept = "" if deployment is None else " The existing Deployment keeps running."
+            return {
+                READY: ("False", gate.reason, gate.message + kept),
+                RECONCILING: ("False", gate.reason, "The migration failed; needs a person."),
+                STALLED: ("True", gate.reason, gate.message),
+            }, fields
+        return {
+            READY: ("False", gate.reason, gate.message),
+            RECONCILING: ("True", gate.reason, gate.message),
+            STALLED: ("False", gate.reason, "Not stalled."),
         }, fields
 
     if deployment is None:
@@ -227,14 +244,21 @@ def compute_status(
     now: str,
     failure: Failure | None = None,
     pods: Verdict | None = None,
+    gate: Failure | None = None,
+    migration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole status; ``previous`` keeps transition times stable, ``now`` stamps new ones."""
+    """The whole status; ``previous`` keeps transition times stable, ``now`` stamps new ones.
+
+    ``gate`` is the migrations gate's verdict while it holds a new image back (Migrating,
+    MigrationFailed); ``migration`` a migration Job's result that just ended (else the last
+    one recorded stays)."""
     conditions, fields = assess(
         generation=generation,
         problems=problems,
         deployment=deployment,
         failure=failure,
         pods=pods,
+        gate=gate,
     )
     before = {c.get("type"): c for c in readable(previous).get("conditions") or []}
     out_conditions = []
@@ -254,6 +278,8 @@ def compute_status(
         )
     status_out: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     status_out["conditions"] = out_conditions
+    if migration is not None:
+        status_out["migration"] = migration
     if (problems or failure) and previous:
         # Keep reporting what still runs: counts and image of the untouched Deployment.
         for key in ("image", "shortImage"):

@@ -44,11 +44,16 @@ KWOK_STAGES = (
     "node/fast/node-initialize.yaml",
     "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
     "pod/fast/pod-ready.yaml",
-    "pod/fast/pod-complete.yaml",
     "pod/fast/pod-delete.yaml",
 )
 """kwok v0.8 has no built-in stages: these make nodes Ready, keep their leases, and take pods
-through Running/Ready, Job completion and deletion."""
+through Running/Ready and deletion."""
+OWN_STAGES = tuple(
+    Path(__file__).parent / "kwok" / name for name in ("pod-complete.yaml", "pod-fail.yaml")
+)
+"""Job pods' ends, shipped with the package: kwok's pod-complete (a Job's pod succeeds at
+once) with two test hooks, an env var that fails the pod with an exit code and one that keeps
+it running (a migration Job that fails, or outlasts a newer image, in tests/e2e)."""
 
 _HEARTBEAT_S = 60.0
 
@@ -72,7 +77,7 @@ class Binaries:
 
     @property
     def kwok_stages(self) -> list[Path]:
-        return [self.dir / "kwok-stages" / s for s in KWOK_STAGES]
+        return [self.dir / "kwok-stages" / s for s in KWOK_STAGES] + list(OWN_STAGES)
 
     def missing(self) -> list[str]:
         gone = [n for n in NAMES if not os.access(self.dir / n, os.X_OK)]
