@@ -23,6 +23,7 @@ record goes (it names the newer one): the gate runs again.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,35 +77,35 @@ def _short(image: str | None) -> str:
         return image[:40]
 
 
+def _job_containers(pods: list[Obj], job_uid: str) -> Iterator[Obj]:
+    """The container statuses of the pods the Job with ``job_uid`` made."""
+    for pod in pods:
+        ref = controller_of(pod) or {}
+        if ref.get("kind") == "Job" and ref.get("uid") == job_uid:
+            yield from (pod.get("status") or {}).get("containerStatuses") or []
+
+
 def _exit(pods: list[Obj], job_uid: str) -> str:
     """The last failed attempt's exit code, in words, from the Job's pods (no logs)."""
     said = ""
-    for pod in pods:
-        ref = controller_of(pod) or {}
-        if ref.get("kind") != "Job" or ref.get("uid") != job_uid:
-            continue
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            term = (status.get("state") or {}).get("terminated") or {}
-            code = term.get("exitCode")
-            if code is not None and code != 0:
-                reason = term.get("reason")
-                said = f"exit code {code}" + (f" ({reason})" if reason else "")
+    for status in _job_containers(pods, job_uid):
+        term = (status.get("state") or {}).get("terminated") or {}
+        code = term.get("exitCode")
+        if code is not None and code != 0:
+            reason = term.get("reason")
+            said = f"exit code {code}" + (f" ({reason})" if reason else "")
     return said
 
 
 def _waiting(pods: list[Obj], job_uid: str) -> str:
     """Why the Job's pod does not run yet, in the kubelet's words (ImagePullBackOff,
     CreateContainerConfigError, ...): the Job would only say so at its deadline."""
-    for pod in pods:
-        ref = controller_of(pod) or {}
-        if ref.get("kind") != "Job" or ref.get("uid") != job_uid:
-            continue
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            waiting = (status.get("state") or {}).get("waiting") or {}
-            reason = waiting.get("reason")
-            if reason and reason != "ContainerCreating":
-                message = waiting.get("message")
-                return f"{reason}: {message}" if message else str(reason)
+    for status in _job_containers(pods, job_uid):
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason and reason != "ContainerCreating":
+            message = waiting.get("message")
+            return f"{reason}: {message}" if message else str(reason)
     return ""
 
 
