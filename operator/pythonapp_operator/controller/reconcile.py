@@ -43,7 +43,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,7 +68,7 @@ from .kinds import (
     controller_of,
     is_controlled_by,
 )
-from .secretrefs import Digests, recall
+from .secretrefs import Digests, recall, recorded_versions
 from .status import Failure, compute_status, readable, status_differs
 
 log = logging.getLogger(__name__)
@@ -384,13 +383,7 @@ def _recorded_versions(
     the Deployment depends on is unchanged (its hash; for a Secret without rotation, its
     mapped keys, checked already), so a change to a Secret's labels alone, which moves its
     resourceVersion, writes nothing; else the version just read."""
-    annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
-    try:
-        recorded = json.loads(annotations.get(SECRET_VERSIONS_ANNOTATION) or "{}")
-    except ValueError:
-        recorded = {}
-    if not isinstance(recorded, dict):
-        recorded = {}
+    recorded = recorded_versions(live, SECRET_VERSIONS_ANNOTATION)
     template = ((live or {}).get("spec") or {}).get("template") or {}
     live_hashes = (template.get("metadata") or {}).get("annotations") or {}
     out: dict[str, str] = {}

@@ -77,6 +77,19 @@ def digest(secret: Any) -> SecretDigest:
     )
 
 
+def recorded_versions(deployment: Any, versions_annotation: str) -> dict[str, Any]:
+    """What ``deployment`` records of the Secret versions it was built from (name ->
+    resourceVersion); {} when it records nothing readable."""
+    if not isinstance(deployment, dict):
+        return {}
+    annotations = (deployment.get("metadata") or {}).get("annotations") or {}
+    try:
+        recorded = json.loads(annotations.get(versions_annotation) or "{}")
+    except ValueError:
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
 def recall(
     deployment: Any,
     name: str,
@@ -91,14 +104,7 @@ def recall(
 
     The keys are those the Deployment's containers map from it (they existed when it was
     applied, and the Secret has not changed since); the hash is its pod template's, if any."""
-    if not isinstance(deployment, dict):
-        return None
-    annotations = (deployment.get("metadata") or {}).get("annotations") or {}
-    try:
-        recorded = json.loads(annotations.get(versions_annotation) or "{}")
-    except ValueError:
-        return None
-    if not isinstance(recorded, dict) or recorded.get(name) != version:
+    if recorded_versions(deployment, versions_annotation).get(name) != version:
         return None
     template = (deployment.get("spec") or {}).get("template") or {}
     pod = template.get("spec") or {}
