@@ -120,7 +120,7 @@ fi
 step "examples (namespace demo, with sample Secrets), waiting for Ready"
 {
   k create namespace demo --dry-run=client -o yaml | k apply -f -
-  for s in shop-db mailer-smtp; do
+  for s in shop-db mailer-smtp store-database; do
     k -n demo create secret generic "$s" --from-literal=password=demo-only --dry-run=client -o yaml | k apply -f -
   done
   k -n demo create secret generic shop-api --from-literal=token=demo-only --dry-run=client -o yaml | k apply -f -
