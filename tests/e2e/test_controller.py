@@ -213,7 +213,11 @@ def test_deleting_a_namespace_full_of_apps_is_quiet(
     operator.wait_caught_up()
     since = operator.text()[offset:]
     assert "Traceback" not in since, since[-3000:]
-    assert "reconcile crashed" not in since and "reconcile failed" not in since, since[-3000:]
+    # other tests' apps may still retry meanwhile (one holds a name on purpose): only this
+    # namespace's apps are asked to stay quiet
+    ours = [line for line in since.splitlines() if f'"app": "{namespace}/' in line]
+    failures = [line for line in ours if "reconcile crashed" in line or "reconcile failed" in line]
+    assert not failures, failures[:5]
 
 
 def test_fields_the_server_re_spells_cause_no_write_loop(

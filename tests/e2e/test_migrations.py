@@ -79,7 +79,8 @@ def replicasets(k: Kubectl, namespace: str) -> list[dict[str, Any]]:
 
 def reason_is(k: Kubectl, namespace: str, kind: str, reason: str) -> dict[str, Any] | None:
     app = k.get("pythonapp", "shop", namespace)
-    if app and app["status"].get("observedGeneration") == app["metadata"]["generation"]:
+    # a just-created app has no status until the operator's first write
+    if app and app.get("status", {}).get("observedGeneration") == app["metadata"]["generation"]:
         cond = condition(app, kind)
         if cond.get("reason") == reason:
             return app
