@@ -182,9 +182,10 @@ class BareClient:
     """The bare client: an event loop in its own thread, one aiohttp session, ``concurrency``
     requests in flight across everything it is given (:meth:`start`)."""
 
-    def __init__(self, kubeconfig: Path, concurrency: int) -> None:
+    def __init__(self, kubeconfig: Path, concurrency: int, *, autoscaled: bool = False) -> None:
         self.base, self.ssl = ssl_context(kubeconfig)
         self.concurrency = concurrency
+        self.autoscaled = autoscaled
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="bare-client")
         self.thread.daemon = True
@@ -226,7 +227,8 @@ class BareClient:
                 tasks.create_task(self._one(apps, namespace, name, image_ref))
 
     async def _one(self, apps: Apps, namespace: str, name: str, image_ref: str) -> None:
-        body = json.dumps(pythonapp(namespace, name, image_ref)).encode()
+        app = pythonapp(namespace, name, image_ref, autoscaled=self.autoscaled)
+        body = json.dumps(app).encode()
         created = await self._send("POST", APP.path(namespace), body, JSON, CREATE, parse=True)
         assert created is not None  # parsed
         deployment: Obj | None = None

@@ -47,19 +47,26 @@ def secret_name(app: str) -> str:
     return f"{app}-secret"
 
 
-def pythonapp(namespace: str, name: str, image_ref: str) -> Obj:
+def pythonapp(namespace: str, name: str, image_ref: str, *, autoscaled: bool = False) -> Obj:
     """The benchmark's app: a web app with two replicas, a memory limit and a Secret of its
-    own mounted (so the cluster holds one referenced Secret per app; :func:`secret`)."""
+    own mounted (so the cluster holds one referenced Secret per app; :func:`secret`).
+    ``autoscaled``: its replicas are an HorizontalPodAutoscaler's, from two to four (a sixth
+    child; kube-controller-manager then polls a metrics API the dev cluster lacks, every 15 s
+    for every app, as an autoscaled cluster's control plane does)."""
+    spec: Obj = {
+        "image": image_ref,
+        "resources": {"limits": {"memory": "128Mi"}},
+        "secrets": [{"name": secret_name(name)}],
+    }
+    if autoscaled:
+        spec["autoscaling"] = {"minReplicas": REPLICAS, "maxReplicas": 2 * REPLICAS}
+    else:
+        spec["replicas"] = REPLICAS
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "image": image_ref,
-            "replicas": REPLICAS,
-            "resources": {"limits": {"memory": "128Mi"}},
-            "secrets": [{"name": secret_name(name)}],
-        },
+        "spec": spec,
     }
 
 

@@ -88,6 +88,8 @@ class Options:
     operator_args: tuple[str, ...] = ()
     caught_up_urls: tuple[str, ...] = ()
     prefix: str = "bench"
+    #: every app autoscaled (an HPA child each; ``--autoscaling``)
+    autoscaling: bool = False
 
     def timeout(self, apps: int) -> float:
         """How long anything may take at this size before the run fails."""
@@ -137,6 +139,10 @@ class Run:
         """This run in file names: ``500``, then ``500-2``, ``500-3``."""
         return str(self.n) if self.index == 1 else f"{self.n}-{self.index}"
 
+    def app(self, namespace: str, name: str, image_ref: str) -> dict[str, Any]:
+        """One benchmark PythonApp, as the options say (:func:`.load.pythonapp`)."""
+        return load.pythonapp(namespace, name, image_ref, autoscaled=self.opts.autoscaling)
+
     def secrets(self, namespace: str, apps: list[str]) -> None:
         """Each app's Secret, made by the harness before the app (outside any timed window)."""
         items = [(name, load.secret(namespace, name)) for name in apps]
@@ -173,7 +179,9 @@ class Run:
         apps, deps = self.watches(ns)
         images = {name: load.image(f"n{self.n}-{i}") for i, name in enumerate(self.names)}
         self.secrets(ns, self.names)
-        bare = BareClient(self.cluster.baseline, self.opts.concurrency)
+        bare = BareClient(
+            self.cluster.baseline, self.opts.concurrency, autoscaled=self.opts.autoscaling
+        )
         self.say(f"baseline: bare client, {self.opts.concurrency} in flight")
         t0 = time.time()
         batch = bare.start(ns, images)
@@ -301,7 +309,7 @@ class Run:
         t0 = time.time()
         batch = load.Batch(
             load.keyed(images),
-            lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
+            lambda it: self.api.create_app(self.app(ns, it[0], it[1])),
             self.opts.concurrency,
         )
         timeout = self.opts.timeout(self.n)
@@ -490,7 +498,7 @@ class Run:
             ns=ns,
             start=lambda new, rate: load.Batch(
                 load.keyed(new),
-                lambda it: self.api.create_app(load.pythonapp(ns, it[0], it[1])),
+                lambda it: self.api.create_app(self.app(ns, it[0], it[1])),
                 self.opts.concurrency,
                 rate=rate,
             ),

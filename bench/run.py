@@ -49,7 +49,13 @@ def notes(opts: Options) -> list[str]:
         "the operator's "
         "`pythonapp_caught_up 1` metric if it serves one, else its last call before "
         f"{opts.quiet_seconds:g} s without any. CPU and RSS: /proc of the operator process. The "
-        "machine is shared and noisy: compare ratios, not seconds, across runs.",
+        "machine is shared and noisy: compare ratios, not seconds, across runs."
+        + (
+            " --autoscaling: every app (for operator and bare client alike) has "
+            "spec.autoscaling from 2 to 4 replicas, so an HPA child each."
+            if opts.autoscaling
+            else ""
+        ),
     ]
 
 
@@ -110,6 +116,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=2.0,
         help="a phase fails after --timeout-base (300) + this (2) x N seconds",
     )
+    p.add_argument(
+        "--autoscaling", action="store_true",
+        help="every app autoscaled from 2 to 4 replicas (an HPA each, operator and bare client)",
+    )  # fmt: skip
     p.add_argument("--nodes", type=int, help="resize the dev cluster: kwok nodes")
     p.add_argument("--pods-per-node", type=int, help="resize the dev cluster: pods per node")
     p.add_argument("--profile", action="store_true", help="py-spy the operator in the burst")
@@ -181,6 +191,7 @@ def meta(opts: Options, status: devcluster.ClusterStatus) -> dict[str, Any]:
             "noise_secrets": opts.noise_secrets,
             "noise_secret_kib": opts.noise_secret_kib,
             "quiet_s": opts.quiet_seconds,
+            "autoscaling": opts.autoscaling,
             "skipped": sorted(opts.skip),
         },
         "notes": notes(opts),

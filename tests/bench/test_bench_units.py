@@ -381,3 +381,19 @@ def test_repeated_runs_give_each_run_and_the_median_and_range(tmp_path: Path) ->
         "30",
     ]
     assert report.apps_of("10#3") == 10 and report.run_key({"apps": 5, "run": 2}) == "5#2"
+
+
+def test_autoscaled_benchmark_apps_give_both_clients_an_hpa_each() -> None:
+    opts = run.options(run.parse(["--autoscaling"]))
+    assert opts.autoscaling and not run.options(run.parse([])).autoscaling
+    body = load.pythonapp("ns", "app-00001", load.image("x"), autoscaled=True)
+    assert "replicas" not in body["spec"]
+    created = {**body, "metadata": {**body["metadata"], "uid": "u-1"}}
+    kinds = [m["kind"] for stage in baseline.stages(created) for m in stage]
+    assert "HorizontalPodAutoscaler" in kinds and kinds[-1] == "Deployment"
+    plain = load.pythonapp("ns", "app-00001", load.image("x"))
+    assert "HorizontalPodAutoscaler" not in [
+        m["kind"]
+        for stage in baseline.stages({**plain, "metadata": created["metadata"]})
+        for m in stage
+    ]
