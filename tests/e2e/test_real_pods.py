@@ -669,3 +669,70 @@ def test_a_secret_key_gone_under_running_pods_says_createcontainerconfigerror(
     hold_to_fixture(pod, "createcontainerconfigerror.json")
     app = wait(lambda: reason_is(k, ns, "SecretMissing"), REASON_BOUND, "SecretMissing")
     assert "Secret db has no key password" in condition(app, "Ready")["message"]
+
+
+# -- the migrations gate on a real kubelet ----------------------------------------------------
+
+#: the migration checks, in the Job's own container, what the gate promises it shares with the
+#: app's pods: the app's numeric user, a read-only root, the app's Secret as a file
+MIGRATION_CHECKS = (
+    "import os, pathlib\n"
+    "assert os.getuid() == 10001, os.getuid()\n"
+    "try:\n"
+    "    open('/migrated', 'w')\n"
+    "    raise SystemExit('the root filesystem is writable')\n"
+    "except OSError:\n"
+    "    pass\n"
+    f"assert pathlib.Path('/run/secrets/{SECRET}/token').read_text() == 'migration-token'\n"
+)
+
+
+def app_pods(k: Kubectl, namespace: str) -> dict[str, dict[str, Any]]:
+    """The Deployment's pods (a ReplicaSet's) by uid: not the migration Jobs' pods, which carry
+    the app's labels too."""
+    return {
+        p["metadata"]["uid"]: p
+        for p in pods(k, namespace)
+        if any(o["kind"] == "ReplicaSet" for o in p["metadata"].get("ownerReferences") or [])
+    }
+
+
+def test_a_migration_runs_on_the_real_node_first_and_a_failing_one_keeps_the_old_pods(
+    operator: OperatorProcess,
+    *,
+    k: Kubectl,
+    ns: str,
+    image: str,
+    wait: Wait,
+    record_property: Record,
+) -> None:
+    """spec.migrate on a real kubelet: the Job runs the new image as the app's user on a
+    read-only root with the app's Secret mounted (its checks exit non-zero otherwise), the
+    Deployment comes after it; a migration whose command exits 3 stalls the app with
+    MigrationFailed and the kubelet's exit code, while the pods already running keep serving."""
+    k.apply(secret(ns, SECRET, token="migration-token"))
+    checks = {"command": ["python3", "-c", MIGRATION_CHECKS], "backoffLimit": 0}
+    k.apply(sample(ns, image, migrate=checks))
+    app = go_ready(k, ns, wait, record_property, what="migrated_app")
+    migration = app["status"]["migration"]
+    assert (migration["image"], migration["result"]) == (image, "Succeeded"), migration
+    dep = k.get("deployment", "shop", ns)
+    assert dep is not None
+    ended = datetime.fromisoformat(migration["finishedAt"].replace("Z", "+00:00"))
+    began = datetime.fromisoformat(dep["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    assert began >= ended.replace(microsecond=0), (began, ended)
+    serving = app_pods(k, ns)
+    assert len(serving) == 2, serving
+
+    failing = {"command": ["python3", "-c", "raise SystemExit(3)"], "backoffLimit": 0}
+    k.apply(sample(ns, image, migrate=failing))
+    app, took = timed(
+        wait, lambda: reason_is(k, ns, "MigrationFailed"), REASON_BOUND, "MigrationFailed"
+    )
+    record_property("migration_failed_seconds", took)
+    stalled = condition(app, "Stalled")
+    assert stalled["status"] == "True" and stalled["reason"] == "MigrationFailed", stalled
+    assert "exit code 3" in stalled["message"], stalled["message"]
+    assert app["status"]["migration"]["result"] == "Failed"
+    still = {uid: p for uid, p in app_pods(k, ns).items() if pod_ready(p)}
+    assert set(still) == set(serving), (still, serving)
