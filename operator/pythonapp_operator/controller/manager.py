@@ -207,7 +207,7 @@ class Controller:
         if refs is not None and refs.readable:
             refs.readable = False
             log.warning(
-                f"the operator may not list {refs.plural}: the {refs.kind.kind} check "
+                f"the operator may not list {refs.kind.kind}s: the {refs.kind.kind} check "
                 f"({_MISSING_REASON[refs.kind.kind]}) and rotation are off; grant list, watch "
                 f"and get on {refs.plural} to turn them on (deploy/README.md)",
                 extra={"error": delta.message},
@@ -320,7 +320,7 @@ class Controller:
         if not refs.readable:
             refs.readable = True
             log.info(
-                f"the operator may list {refs.plural}: the {kind.kind} check and rotation are on"
+                f"the operator may list {kind.kind}s: the {kind.kind} check and rotation are on"
             )
         held = self.store.objects.get(kind.kind, {})
         before = {k: (held[k].uid, held[k].rv) for k in refs.users if k in held}
