@@ -7,8 +7,12 @@ releases, dashboards and CA bundles of up to 1 MB), so the watch (``kinds.CONFIG
 metadata too and a referenced ConfigMap is read once per resourceVersion. That they are never
 secret changes nothing here: a full watch hashed on arrival would parse every ConfigMap written
 in scope (leader-election ConfigMaps of older components every few seconds) to serve the few
-that are referenced. Image pull Secrets (``spec.imagePullSecrets``) are only checked for
-existence, by the watch or a metadata-only look: never read.
+that are referenced. Measured (a one-off on the dev cluster, 300 ConfigMaps of 100 KB in a
+namespace): a full list is 30.1 MB on the wire and 0.13 s of JSON parsing in the operator's
+process, the metadata-only list 0.13 MB; either way the cache keeps about 350 bytes per
+ConfigMap (name, uid, resourceVersion), so what a full watch would cost is the transfer and the
+parsing of every change, for nothing. Image pull Secrets (``spec.imagePullSecrets``) are only
+checked for existence, by the watch or a metadata-only look: never read.
 
 Why a metadata-only watch and a read of the referenced Secrets (not a full watch): Secrets
 carry no label of ours and clusters are full of large ones (Helm keeps every release as a
