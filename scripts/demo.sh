@@ -117,14 +117,20 @@ else
   done
 fi
 
-step "examples (namespace demo, with sample Secrets), waiting for Ready"
+step "examples (namespace demo, with sample Secrets and a ConfigMap), waiting for Ready"
 {
   k create namespace demo --dry-run=client -o yaml | k apply -f -
   for s in shop-db mailer-smtp store-database; do
     k -n demo create secret generic "$s" --from-literal=password=demo-only --dry-run=client -o yaml | k apply -f -
   done
   k -n demo create secret generic shop-api --from-literal=token=demo-only --dry-run=client -o yaml | k apply -f -
-} >>"$LOG" 2>&1 || fail "creating the demo namespace and Secrets"
+  # examples/private-registry.yaml: its registry credentials (never read by the operator) and
+  # its settings (kwok's pods pull nothing: the registry is a placeholder)
+  k -n demo create secret docker-registry catalog-registry --docker-server=registry.example.com \
+    --docker-username=demo --docker-password=demo-only --dry-run=client -o yaml | k apply -f -
+  k -n demo create configmap catalog-settings --from-literal=log-level=info \
+    --from-literal=gunicorn.conf.py='workers = 2' --dry-run=client -o yaml | k apply -f -
+} >>"$LOG" 2>&1 || fail "creating the demo namespace, Secrets and ConfigMap"
 applied=$SECONDS
 quietly k apply --server-side -f examples/ || fail "applying examples/"
 quietly k -n demo wait --for=condition=Ready pythonapp --all --timeout=180s \

@@ -55,6 +55,14 @@ def advise(app: PythonApp) -> list[Problem]:
                 "reaches the env vars (only the mounted files update); use restart",
             )
 
+    for index, config in enumerate(spec.config):
+        if config.rotation == "none" and config.env:
+            warn(
+                f"spec.config[{index}].rotation",
+                f"rotation none with env mappings: a change to ConfigMap {config.name} never "
+                "reaches the env vars (only the mounted files update); use restart",
+            )
+
     if spec.resources.requests.cpu is None:
         cpu = DEFAULT_REQUESTS["cpu"]
         warn(

@@ -9,7 +9,8 @@ What is rendered and why (see notes/policy.md for the checkers' side):
 
 - Deployment: digest image with ``imagePullPolicy: Always``, restricted securityContext with
   a numeric non-root user, read-only root filesystem and a size-limited ``/tmp`` emptyDir,
-  Secrets as read-only volumes (never subPath, so rotated Secrets reach the pod), probes,
+  Secrets and ConfigMaps as read-only volumes (never subPath, so rotated ones reach the pod),
+  the image pull Secrets, probes,
   requests/limits, grace period and a preStop drain for web apps, soft anti-affinity and
   zone spreading.
 - ServiceAccount: a dedicated identity with token automount off.
@@ -59,6 +60,11 @@ SECRET_HASH_PREFIX = "checksum.pythonapp.dev/"  # noqa: S105 (an annotation name
 #: resourceVersion its hash and keys were read at (JSON: name -> resourceVersion), so a
 #: restarted or newly elected operator need not read a Secret that has not changed since
 SECRET_VERSIONS_ANNOTATION = "pythonapp.dev/secret-versions"  # noqa: S105 (an annotation name)
+#: the same two for ConfigMaps (``spec.config``): the hash annotation is the prefix above and the
+#: ConfigMap's volume name (:func:`config_volume_name`, ``config-...``, never a Secret's
+#: ``secret-...``), the versions are recorded apart (a ConfigMap and a Secret may share a name)
+CONFIG_HASH_PREFIX = SECRET_HASH_PREFIX
+CONFIG_VERSIONS_ANNOTATION = "pythonapp.dev/config-versions"
 
 CONTAINER_NAME = "app"
 PORT_NAME = "http"
@@ -177,11 +183,28 @@ def _metadata(app: PythonApp, name: str | None = None) -> Manifest:
 
 def volume_name(secret_name: str) -> str:
     """A DNS-1123 label for a Secret's volume: Secret names may hold dots and be 253 long."""
-    base = "secret-" + re.sub(r"[^a-z0-9-]", "-", secret_name)
+    return _volume_name("secret-", secret_name)
+
+
+def config_volume_name(config_name: str) -> str:
+    """A DNS-1123 label for a ConfigMap's volume (``config-...``: never a Secret volume's)."""
+    return _volume_name("config-", config_name)
+
+
+def _volume_name(prefix: str, name: str) -> str:
+    base = prefix + re.sub(r"[^a-z0-9-]", "-", name)
     if len(base) <= 63:
         return base
-    digest = hashlib.sha256(secret_name.encode()).hexdigest()[:8]
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     return f"{base[:54].rstrip('-')}-{digest}"
+
+
+def image_pull_secrets(app: PythonApp) -> list[Manifest]:
+    """The pods' ``imagePullSecrets``: the app's ``spec.imagePullSecrets``, in its order.
+
+    The one place the list is made (the Deployment's pods and the migration Job's share it):
+    a platform-wide default (issue 21's platform policy) joins here, after the app's own."""
+    return [{"name": ref.name} for ref in app.spec.image_pull_secrets]
 
 
 def _resources(spec: PythonAppSpec) -> Manifest:
@@ -236,6 +259,14 @@ def _env(spec: PythonAppSpec) -> list[Manifest]:
             }
             for var in secret.env
         )
+    for config in spec.config:
+        env.extend(
+            {
+                "name": var.name,
+                "valueFrom": {"configMapKeyRef": {"name": config.name, "key": var.key}},
+            }
+            for var in config.env
+        )
     return env
 
 
@@ -256,11 +287,15 @@ def _container_security(spec: PythonAppSpec) -> Manifest:
 
 
 def _mounts(spec: PythonAppSpec) -> list[Manifest]:
-    """The writable /tmp and each Secret, read-only (never subPath)."""
+    """The writable /tmp, each Secret and each ConfigMap, read-only (never subPath)."""
     mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
     mounts.extend(
         {"name": volume_name(s.name), "mountPath": s.effective_mount_path, "readOnly": True}
         for s in spec.secrets
+    )
+    mounts.extend(
+        {"name": config_volume_name(c.name), "mountPath": c.effective_mount_path, "readOnly": True}
+        for c in spec.config
     )
     return mounts
 
@@ -326,7 +361,8 @@ def _migrate_container(app: PythonApp) -> Manifest:
 
 def _pod_spec(app: PythonApp, container: Manifest, *, spread: bool = True) -> Manifest:
     """The pod hardening the app's pods and its migration Job's share: identity, no token,
-    no host namespaces, the pod securityContext, the /tmp and Secret volumes. ``spread``:
+    no host namespaces, the pod securityContext, the /tmp, Secret and ConfigMap volumes, the
+    image pull Secrets. ``spread``:
     the Deployment's anti-affinity and zone spreading (a one-pod Job needs none)."""
     spec = app.spec
     sc = spec.security_context
@@ -341,6 +377,14 @@ def _pod_spec(app: PythonApp, container: Manifest, *, spread: bool = True) -> Ma
             "secret": {"secretName": s.name, "defaultMode": 0o440},
         }
         for s in spec.secrets
+    )
+    volumes.extend(
+        {
+            "name": config_volume_name(c.name),
+            # 0440 as for Secrets: the app's group reads them, nobody else needs to
+            "configMap": {"name": c.name, "defaultMode": 0o440},
+        }
+        for c in spec.config
     )
     pod: Manifest = {
         "restartPolicy": "Always" if spread else "Never",
@@ -383,6 +427,9 @@ def _pod_spec(app: PythonApp, container: Manifest, *, spread: bool = True) -> Ma
                 "labelSelector": selector,
             }
         ]
+    pulls = image_pull_secrets(app)
+    if pulls:
+        pod["imagePullSecrets"] = pulls
     pod["containers"] = [container]
     pod["volumes"] = volumes
     return pod
@@ -390,8 +437,9 @@ def _pod_spec(app: PythonApp, container: Manifest, *, spread: bool = True) -> Ma
 
 def secret_annotations(app: PythonApp, hashes: Mapping[str, str]) -> dict[str, str]:
     """The pod template's annotations for the Secrets with ``rotation: restart``: a hash of each
-    one's data (computed by the operator, :mod:`.controller.secrets`), so a change rolls the
-    pods once. Secrets without a known hash (offline rendering) get none."""
+    one's data (computed by the operator, :mod:`.controller.secretrefs`), so a change rolls the
+    pods once. Secrets without a known hash (offline rendering) get none. (Image pull Secrets
+    never get one: they are used at pull time only, and a pod that runs needs no restart.)"""
     return {
         SECRET_HASH_PREFIX + volume_name(s.name): hashes[s.name]
         for s in app.spec.secrets
@@ -399,11 +447,26 @@ def secret_annotations(app: PythonApp, hashes: Mapping[str, str]) -> dict[str, s
     }
 
 
+def config_annotations(app: PythonApp, hashes: Mapping[str, str]) -> dict[str, str]:
+    """The same for the ConfigMaps with ``rotation: restart`` (``spec.config``)."""
+    return {
+        CONFIG_HASH_PREFIX + config_volume_name(c.name): hashes[c.name]
+        for c in app.spec.config
+        if c.rotation == "restart" and c.name in hashes
+    }
+
+
+def _versions(versions: Mapping[str, str]) -> str:
+    return json.dumps(dict(sorted(versions.items())), separators=(",", ":"))
+
+
 def deployment(
     app: PythonApp,
     secret_hashes: Mapping[str, str] | None = None,
     secret_versions: Mapping[str, str] | None = None,
     *,
+    config_hashes: Mapping[str, str] | None = None,
+    config_versions: Mapping[str, str] | None = None,
     image: str | None = None,
     migrated: str | None = None,
 ) -> Manifest:
@@ -411,6 +474,8 @@ def deployment(
     when a Secret with ``rotation: restart`` changes; ``secret_versions`` (Secret name ->
     resourceVersion) record where the hashes came from (:data:`SECRET_VERSIONS_ANNOTATION`).
     Neither says anything of a value: a version is not secret, and the hash is keyed.
+    ``config_hashes`` and ``config_versions`` are the same for the ConfigMaps of ``spec.config``
+    (:data:`CONFIG_VERSIONS_ANNOTATION`).
 
     ``image`` is the image the pods run (default ``spec.image``): while a migrations gate
     holds a new image back, the reconcile passes the running one. ``migrated`` names the
@@ -421,9 +486,9 @@ def deployment(
     if migrated is not None:
         annotations[MIGRATED_ANNOTATION] = migrated
     if secret_versions:
-        annotations[SECRET_VERSIONS_ANNOTATION] = json.dumps(
-            dict(sorted(secret_versions.items())), separators=(",", ":")
-        )
+        annotations[SECRET_VERSIONS_ANNOTATION] = _versions(secret_versions)
+    if config_versions:
+        annotations[CONFIG_VERSIONS_ANNOTATION] = _versions(config_versions)
     if any(secret.env for secret in app.spec.secrets):
         annotations.update(SECRET_ENV_EXEMPTIONS)
     if app.spec.effective_port is None:
@@ -454,6 +519,7 @@ def deployment(
                     "annotations": {
                         "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
                         **secret_annotations(app, secret_hashes or {}),
+                        **config_annotations(app, config_hashes or {}),
                     },
                 },
                 "spec": _pod_spec(app, _container(app, image or app.spec.image)),
@@ -665,6 +731,8 @@ def render(
     secret_hashes: Mapping[str, str] | None = None,
     secret_versions: Mapping[str, str] | None = None,
     *,
+    config_hashes: Mapping[str, str] | None = None,
+    config_versions: Mapping[str, str] | None = None,
     image: str | None = None,
     migrated: str | None = None,
     deploy: bool = True,
@@ -672,8 +740,9 @@ def render(
     """Every child object of ``app``, Deployment first, in a fixed order.
 
     ``secret_hashes`` and ``secret_versions`` come from the cluster (the operator reads the
-    Secrets it may read); without them (``pythonapp render``) the pods carry no Secret hash
-    annotation and the Deployment no record of versions.
+    Secrets it may read), ``config_hashes`` and ``config_versions`` likewise for ConfigMaps;
+    without them (``pythonapp render``) the pods carry no hash annotation and the Deployment
+    no record of versions.
 
     With ``spec.migrate`` the migration Job comes last. ``image``, ``migrated`` and
     ``deploy`` are the migrations gate's decision (the reconcile's, from the Job's status:
@@ -686,7 +755,15 @@ def render(
     children = []
     if deploy:
         children.append(
-            deployment(app, secret_hashes, secret_versions, image=image, migrated=migrated)
+            deployment(
+                app,
+                secret_hashes,
+                secret_versions,
+                config_hashes=config_hashes,
+                config_versions=config_versions,
+                image=image,
+                migrated=migrated,
+            )
         )
     children.append(service_account(app))
     if app.spec.profile == "web":

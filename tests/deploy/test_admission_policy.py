@@ -34,7 +34,7 @@ from kubernetes.client.rest import ApiException
 from tests.conftest import wait_for
 from tests.deploy.tools import BASE, kustomize, remove_policy, run
 
-from pythonapp_operator.api.models import MAX_SECRETS
+from pythonapp_operator.api.models import MAX_IMAGE_PULL_SECRETS, MAX_SECRETS
 
 pytestmark = pytest.mark.cluster
 
@@ -47,7 +47,9 @@ ADMISSION_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBindin
 ACTIVE_WITHIN_SECONDS = 60
 
 
-def app(namespace: str, name: str, secrets: list[str] | None = None) -> dict[str, Any]:
+def app(
+    namespace: str, name: str, secrets: list[str] | None = None, pull: list[str] | None = None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "image": IMAGE,
         "replicas": 1,
@@ -55,6 +57,8 @@ def app(namespace: str, name: str, secrets: list[str] | None = None) -> dict[str
     }
     if secrets is not None:
         spec["secrets"] = [{"name": s} for s in secrets]
+    if pull is not None:
+        spec["imagePullSecrets"] = [{"name": s} for s in pull]
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "PythonApp",
@@ -345,6 +349,40 @@ def test_an_app_naming_as_many_secrets_as_allowed_is_checked_in_full(env: Env) -
         env.create(alice, app(env.namespace, "most", names[:-1]))
         message = refusal(lambda: env.create(alice, app(env.namespace, "all", names)))
     assert by_policy(message) and f"cannot get Secret {names[-1]} " in message, message
+    assert env.exists("most") and not env.exists("all")
+
+
+def test_an_image_pull_secret_the_author_cannot_get_is_refused(env: Env) -> None:
+    """An image pull Secret hands its registry credentials to the kubelet for the app's pods:
+    naming someone else's would pull from their registry account. Checked like a mounted one."""
+    env.grant_secret(user("alice"), "read-regcred", "regcred")
+    env.wait_rbac("alice", "regcred")
+    with impersonating(env.kubeconfig, "alice") as alice:
+        env.create(alice, app(env.namespace, "web", pull=["regcred"]))
+        message = refusal(
+            lambda: env.create(alice, app(env.namespace, "api", pull=["regcred", "ops-registry"]))
+        )
+        added = {"spec": {"imagePullSecrets": [{"name": "regcred"}, {"name": "ops-registry"}]}}
+        refused_update = refusal(lambda: env.patch(alice, "web", added))
+    assert by_policy(message) and "cannot get Secret ops-registry " in message, message
+    assert "cannot get Secret regcred " not in message, message
+    assert by_policy(refused_update) and "ops-registry" in refused_update, refused_update
+    assert env.stored("web")["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert not env.exists("api")
+
+
+def test_every_secret_and_pull_secret_allowed_is_checked_in_full(env: Env) -> None:
+    """Sixteen Secrets and four image pull Secrets, all readable but the last pull Secret:
+    twenty authorization checks in one request, within the API server's budget, the last one
+    refused by name. A name in both lists is one check."""
+    names = [f"s{i}" for i in range(MAX_SECRETS)]
+    pulls = [f"p{i}" for i in range(MAX_IMAGE_PULL_SECRETS)]
+    env.grant_secret(user("alice"), "read-most", *names, *pulls[:-1])
+    env.wait_rbac("alice", pulls[-2])
+    with impersonating(env.kubeconfig, "alice") as alice:
+        env.create(alice, app(env.namespace, "most", names, [*pulls[:-1], names[0]]))
+        message = refusal(lambda: env.create(alice, app(env.namespace, "all", names, pulls)))
+    assert by_policy(message) and f"cannot get Secret {pulls[-1]} " in message, message
     assert env.exists("most") and not env.exists("all")
 
 

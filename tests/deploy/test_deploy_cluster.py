@@ -206,9 +206,11 @@ def granted(rules: list[dict[str, Any]]) -> dict[str, set[str]]:
 def assert_nothing_beyond(allowed: dict[str, set[str]], actual: dict[str, set[str]]) -> None:
     for resource, verbs in actual.items():
         assert "*" not in resource and "*" not in verbs, f"wildcard: {resource} {verbs}"
-        if resource.startswith("secrets"):  # read only: checked and hashed, never written
-            assert resource == "secrets", f"Secret access: {resource} {verbs}"
-            assert verbs <= {"get", "list", "watch"}, f"Secret access: {resource} {verbs}"
+        if resource.startswith(
+            ("secrets", "configmaps")
+        ):  # read: checked and hashed, never written
+            assert resource in ("secrets", "configmaps"), f"access: {resource} {verbs}"
+            assert verbs <= {"get", "list", "watch"}, f"access: {resource} {verbs}"
         if resource.startswith("pods"):  # read only: what the pods say
             assert resource == "pods" and verbs <= {"list", "watch"}, f"pods: {resource} {verbs}"
         extra = verbs - allowed.get(resource, set()) - EVERYONE.get(resource, set())
@@ -332,16 +334,17 @@ def test_secrets_are_read_only_and_pods_untouchable(
             assert proc.stdout.strip() == "no", f"can {verb} {resource} in {namespace}"
 
 
-def test_an_install_without_secret_rights_works_with_the_check_off(
+def test_an_install_without_secret_or_configmap_rights_works_with_the_checks_off(
     installed: subprocess.CompletedProcess[str], api: Api, namespace: str, tmp_path: Path
 ) -> None:
-    """The documented opt-out: the base ClusterRole less its secrets rule. An app naming a
-    Secret that does not exist goes Ready (no check), the log says once why, never per app."""
+    """The documented opt-outs: the base ClusterRole less its secrets and configmaps rules. An
+    app naming a Secret, an image pull Secret and a ConfigMap that do not exist goes Ready (no
+    check), the log says once per kind why, never per app."""
     apply_ok(installed, "apply")
     account = f"no-secrets-{secrets.token_hex(3)}"
     base_role = next(o for o in kustomize(BASE) if o["kind"] == "ClusterRole")
-    rules = [r for r in base_role["rules"] if "secrets" not in r["resources"]]
-    assert len(rules) == len(base_role["rules"]) - 1
+    rules = [r for r in base_role["rules"] if not {"secrets", "configmaps"} & set(r["resources"])]
+    assert len(rules) == len(base_role["rules"]) - 2
     objects = [
         {
             "apiVersion": "v1",
@@ -372,17 +375,23 @@ def test_an_install_without_secret_rights_works_with_the_check_off(
         kubeconfig = token_kubeconfig(api.kubeconfig, api.core, NS, account, tmp_path / "kc")
         app = sample_app(namespace, "with-secret")
         app["spec"]["secrets"] = [{"name": "nowhere", "env": [{"name": "X", "key": "x"}]}]
+        app["spec"]["imagePullSecrets"] = [{"name": "no-registry"}]
+        app["spec"]["config"] = [{"name": "no-config", "env": [{"name": "Y", "key": "y"}]}]
         api.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, app)
         args = ["--all-namespaces", "--no-leader-elect"]  # one replica: no Lease to hold
         op = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
         try:
             op.wait_healthy()
             wait_for(lambda: ready(api.custom, namespace, "with-secret"), 60, "Ready, unchecked")
-            said = [
-                line for line in op.lines() if "may not list Secrets" in str(line.get("message"))
-            ]
-            assert len(said) == 1, op.tail()
+            for kind in ("Secrets", "ConfigMaps"):
+                said = [
+                    line
+                    for line in op.lines()
+                    if f"may not list {kind}" in str(line.get("message"))
+                ]
+                assert len(said) == 1, (kind, op.tail())
             assert op.metrics()["pythonapp_secrets_readable"] == 0.0, op.tail()
+            assert op.metrics()["pythonapp_configmaps_readable"] == 0.0, op.tail()
         finally:
             code = op.stop()
         assert code == 0

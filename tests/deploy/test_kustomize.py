@@ -34,7 +34,7 @@ from tests.deploy.tools import (
     kustomize,
 )
 
-from pythonapp_operator.api.models import MAX_SECRETS
+from pythonapp_operator.api.models import MAX_IMAGE_PULL_SECRETS, MAX_SECRETS
 from pythonapp_operator.controller.leader import LEASE_NAME
 
 NS = "pythonapp-system"
@@ -61,6 +61,7 @@ EXPECTED_CLUSTER_RULES: set[Rule] = {
     ("apps", "replicasets", frozenset({"list", "watch"})),
     ("", "pods", frozenset({"list", "watch"})),
     ("", "secrets", frozenset({"get", "list", "watch"})),
+    ("", "configmaps", frozenset({"get", "list", "watch"})),
     ("", "events", frozenset({"create"})),
     ("apiextensions.k8s.io", "customresourcedefinitions", frozenset({"list", "watch"})),
 }
@@ -101,7 +102,7 @@ def assert_safe_rules(rules: list[dict[str, Any]], where: str) -> None:
         assert not FORBIDDEN_VERBS & set(rule["verbs"]), f"{where}: {rule}"
         if "pods" in rule["resources"]:  # what the pods say, read only
             assert set(rule["verbs"]) <= {"list", "watch"}, f"{where}: {rule}"
-        if "secrets" in rule["resources"]:  # checked and hashed, never written
+        if {"secrets", "configmaps"} & set(rule["resources"]):  # checked and hashed, never written
             assert set(rule["verbs"]) <= {"get", "list", "watch"}, f"{where}: {rule}"
 
 
@@ -268,7 +269,7 @@ def test_every_kustomization_installs_the_secret_reference_policy(
     # one validation per Secret an app may name, each with one authorization check (a check
     # costs a third of what one expression may spend: api/admission.py)
     validations = spec["validations"]
-    assert len(validations) == MAX_SECRETS
+    assert len(validations) == MAX_SECRETS + MAX_IMAGE_PULL_SECRETS
     for index, validation in enumerate(validations):
         assert validation["reason"] == "Forbidden" and validation["message"].startswith(POLICY)
         assert validation["expression"].count("authorizer") == 1

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pythonapp_operator.controller.client import ApiError
-from pythonapp_operator.controller.secretrefs import SecretDigest, digest
+from pythonapp_operator.controller.secretrefs import SecretDigest, configmap_digest, digest
 
 Obj = dict[str, Any]
 #: the real API server's answer to a JSON patch whose ``test`` operation failed
@@ -178,3 +178,12 @@ class FakeApi:
         self._check("get", "Secret")
         live = self.objects.get(("Secret", namespace, name))
         return digest(live) if live is not None else None
+
+    def configmap_digest(self, namespace: str, name: str) -> SecretDigest | None:
+        self._check("get", "ConfigMap")
+        live = self.objects.get(("ConfigMap", namespace, name))
+        return configmap_digest(live) if live is not None else None
+
+    def exists(self, kind: str, namespace: str, name: str) -> bool:
+        self._check("get_metadata", kind)
+        return (kind, namespace, name) in self.objects

@@ -66,9 +66,10 @@ secret_names = st.from_regex(
 )
 #: a key as Secret keys may be named (a volume file name and a secretKeyRef key)
 secret_keys = st.from_regex(r"[-_a-zA-Z0-9][-._a-zA-Z0-9]{0,15}", fullmatch=True)
-#: a first path component that is neither /tmp nor /run (the default mounts live under /run)
+#: a first path component that is neither /tmp, /run nor /etc (the default mounts live under
+#: /run/secrets and /etc/config)
 _top = st.from_regex(r"[a-zA-Z0-9_][-a-zA-Z0-9_.]{0,8}", fullmatch=True).filter(
-    lambda c: c not in ("tmp", "run")
+    lambda c: c not in ("tmp", "run", "etc")
 )
 _sub = st.one_of(
     st.from_regex(r"[a-zA-Z0-9_][-a-zA-Z0-9_.]{0,8}", fullmatch=True),
@@ -158,8 +159,11 @@ def probes(draw: Draw, worker: bool) -> Spec:
 
 
 @st.composite
-def secrets_and_env(draw: Draw, max_env: int = 8, max_secrets: int = 4) -> tuple[list[Spec], ...]:
-    """(env, secrets): env names unique across both; mount paths neither equal nor nested."""
+def secrets_and_env(
+    draw: Draw, max_env: int = 8, max_secrets: int = 4, max_config: int = 3
+) -> tuple[list[Spec], ...]:
+    """(env, secrets, config): env names unique across all three; mount paths neither equal
+    nor nested, across secrets and config."""
     names = draw(st.lists(env_names, unique=True, max_size=max_env + 4))
     cut = draw(st.integers(0, len(names)))
     env = [
@@ -168,18 +172,22 @@ def secrets_and_env(draw: Draw, max_env: int = 8, max_secrets: int = 4) -> tuple
     ]
     spare = names[cut:]
     secret_list = draw(st.lists(secret_names, unique=True, max_size=max_secrets))
-    tops = draw(st.lists(_top, unique=True, min_size=len(secret_list), max_size=len(secret_list)))
-    secrets: list[Spec] = []
-    for name, top in zip(secret_list, tops, strict=True):
-        secret: Spec = {"name": name}
+    config_list = draw(st.lists(secret_names, unique=True, max_size=max_config))
+    count = len(secret_list) + len(config_list)
+    tops = draw(st.lists(_top, unique=True, min_size=count, max_size=count))
+    refs: list[list[Spec]] = [[], []]
+    for index, (name, top) in enumerate(zip([*secret_list, *config_list], tops, strict=True)):
+        ref: Spec = {"name": name}
         if draw(st.booleans()):  # an explicit mount path under its own top directory
-            secret["mountPath"] = "/" + "/".join([top, *draw(st.lists(_sub, max_size=2))])
+            ref["mountPath"] = "/" + "/".join([top, *draw(st.lists(_sub, max_size=2))])
         take = draw(st.integers(0, min(3, len(spare))))
         if take:
-            secret["env"] = [{"name": n, "key": draw(secret_keys)} for n in spare[:take]]
+            ref["env"] = [{"name": n, "key": draw(secret_keys)} for n in spare[:take]]
             spare = spare[take:]
-        secrets.append(secret)
-    return env, secrets
+        if draw(st.integers(0, 3)) == 0:
+            ref["rotation"] = draw(st.sampled_from(["restart", "none"]))
+        refs[index >= len(secret_list)].append(ref)
+    return env, refs[0], refs[1]
 
 
 @st.composite
@@ -198,11 +206,16 @@ def valid_specs(draw: Draw) -> Spec:
             spec[field] = draw(st.lists(unicode_text, max_size=min(size, 4)))
     if not worker and draw(st.booleans()):
         spec["port"] = draw(st.integers(1, 65535))
-    env, secrets = draw(secrets_and_env())
+    env, secrets, config = draw(secrets_and_env())
     if env or draw(st.booleans()):
         spec["env"] = env
     if secrets or draw(st.booleans()):
         spec["secrets"] = secrets
+    if config or draw(st.integers(0, 3)) == 0:
+        spec["config"] = config
+    if draw(st.integers(0, 2)) == 0:
+        pulls = draw(st.lists(secret_names, unique=True, max_size=4))
+        spec["imagePullSecrets"] = [{"name": n} for n in pulls]
     if draw(st.booleans()):
         spec["probes"] = draw(probes(worker))
     prestop = draw(st.one_of(st.none(), st.integers(0, 600)))

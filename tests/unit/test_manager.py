@@ -11,7 +11,7 @@ from tests.unit.fake_api import FakeApi
 
 from pythonapp_operator.controller import informer
 from pythonapp_operator.controller.informer import Forbidden, Informer
-from pythonapp_operator.controller.kinds import APP, KINDS_BY_KIND, SECRET
+from pythonapp_operator.controller.kinds import APP, CONFIGMAP, KINDS_BY_KIND, SECRET
 from pythonapp_operator.controller.manager import Controller, Settings
 from pythonapp_operator.controller.reconcile import Memory, Outcome, reconcile
 from pythonapp_operator.controller.status import Failure
@@ -344,3 +344,47 @@ def test_an_install_without_secret_rights_works_without_the_check() -> None:
     assert c.flags()["secrets_readable"] is False
     c.on_delta(informer.Listed(SECRET, None, [], "2"))  # granted later: on again
     assert c.secrets_readable
+
+
+def test_configmap_and_pull_secret_changes_enqueue_only_the_apps_naming_them() -> None:
+    async def main() -> None:
+        c = controller()
+        doc = app("1")
+        doc["spec"]["config"] = [{"name": "settings"}]
+        doc["spec"]["imagePullSecrets"] = [{"name": "regcred"}]
+        c.observe(APP, doc, "ADDED")
+        key = await c.queue.get()
+        snap = c.snapshot(key)
+        assert snap is not None
+        assert snap.configmaps == {"settings": None} and snap.secrets == {"regcred": None}
+        c.queue.done(key)
+        c.observe(CONFIGMAP, a_secret("kube-root-ca.crt", "5"), "ADDED")  # not named: nothing
+        c.observe(SECRET, a_secret("settings", "5"), "ADDED")  # a Secret of that name: nothing
+        assert len(c.queue) == 0
+        c.observe(CONFIGMAP, a_secret("settings", "6", uid="c-uid"), "ADDED")
+        assert len(c.queue) == 1
+        await c.queue.get()
+        c.queue.done(key)
+        c.observe(SECRET, a_secret("regcred", "7"), "ADDED")  # a pull Secret appears
+        assert len(c.queue) == 1
+        snap = c.snapshot(key)
+        assert snap is not None and snap.configmaps == {"settings": ("c-uid", "6")}
+        assert snap.secrets == {"regcred": ("s-uid", "7")}
+
+    asyncio.run(main())
+
+
+def test_an_install_without_configmap_rights_works_without_the_check() -> None:
+    c = Controller(FakeApi(), Settings(workers=1), [])  # type: ignore[arg-type]
+    for informer_ in c.informers:
+        if informer_.kind is CONFIGMAP:
+            c.on_delta(Forbidden(CONFIGMAP, 'configmaps is forbidden: User "op" cannot list'))
+        else:
+            c.on_delta(informer.Listed(informer_.kind, None, [], "1"))
+    assert c.synced.is_set() and c.secrets_readable
+    assert c.flags()["configmaps_readable"] is False
+    c.observe(APP, app("1"), "ADDED")
+    snap = c.snapshot(("team-a", "shop"))
+    assert snap is not None and snap.configmaps is None and snap.secrets == {}
+    c.on_delta(informer.Listed(CONFIGMAP, None, [], "2"))  # granted later: on again
+    assert c.flags()["configmaps_readable"] is True

@@ -250,6 +250,156 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         models.MSG_DUPLICATE_NAME,
     ),
     (
+        "pull secret name",
+        {"imagePullSecrets": [{"name": "Reg_Cred"}]},
+        "spec.imagePullSecrets[0].name",
+        "DNS-1123",
+    ),
+    (
+        "pull secret as a plain string",
+        {"imagePullSecrets": ["regcred"]},
+        "spec.imagePullSecrets[0]",
+        "dictionary",
+    ),
+    (
+        "pull secret twice",
+        {"imagePullSecrets": [{"name": "regcred"}, {"name": "regcred"}]},
+        "spec.imagePullSecrets[1].name",
+        models.MSG_DUPLICATE_NAME,
+    ),
+    (
+        "pull secret unknown field",
+        {"imagePullSecrets": [{"name": "regcred", "namespace": "other"}]},
+        "spec.imagePullSecrets[0].namespace",
+        "unknown field",
+    ),
+    (
+        "too many pull secrets",
+        {"imagePullSecrets": [{"name": f"r{i}"} for i in range(models.MAX_IMAGE_PULL_SECRETS + 1)]},
+        "spec.imagePullSecrets",
+        "at most",
+    ),
+    ("config name", {"config": [{"name": "App_Config"}]}, "spec.config[0].name", "DNS-1123"),
+    (
+        "config mount relative",
+        {"config": [{"name": "app", "mountPath": "etc/app"}]},
+        "spec.config[0].mountPath",
+        "absolute",
+    ),
+    (
+        "config mount over tmp",
+        {"config": [{"name": "app", "mountPath": "/tmp"}]},
+        "spec.config[0].mountPath",
+        models.MSG_TMP_SHADOW,
+    ),
+    (
+        "config mount trailing slash",
+        {"config": [{"name": "app", "mountPath": "/etc/app/"}]},
+        "spec.config[0].mountPath",
+        "trailing",
+    ),
+    (
+        "config mounts duplicate",
+        {"config": [{"name": "a", "mountPath": "/c"}, {"name": "b", "mountPath": "/c"}]},
+        "spec.config[1].mountPath",
+        models.MSG_MOUNTS,
+    ),
+    (
+        "config mount default shadowed",
+        {"config": [{"name": "b"}, {"name": "a", "mountPath": "/etc/config"}]},
+        "spec.config[1].mountPath",
+        models.MSG_MOUNTS,
+    ),
+    (
+        "config mount on a secret's",
+        {"secrets": [{"name": "db"}], "config": [{"name": "app", "mountPath": "/run/secrets/db"}]},
+        "spec.config[0].mountPath",
+        models.MSG_MOUNTS,
+    ),
+    (
+        "config mount holds a secret's",
+        {
+            "secrets": [{"name": "db", "mountPath": "/etc/app/db"}],
+            "config": [{"name": "x", "mountPath": "/etc/app"}],
+        },
+        "spec.config[0].mountPath",
+        models.MSG_MOUNTS,
+    ),
+    (
+        "config twice",
+        {"config": [{"name": "app", "mountPath": "/a"}, {"name": "app", "mountPath": "/b"}]},
+        "spec.config[1].name",
+        models.MSG_DUPLICATE_NAME,
+    ),
+    (
+        "config key",
+        {"config": [{"name": "app", "env": [{"name": "A", "key": "a/b"}]}]},
+        "spec.config[0].env[0].key",
+        "ConfigMap key",
+    ),
+    (
+        "config env name",
+        {"config": [{"name": "app", "env": [{"name": "1A", "key": "a"}]}]},
+        "spec.config[0].env[0].name",
+        "environment variable name",
+    ),
+    (
+        "env duplicated by config env",
+        {
+            "env": [{"name": "LEVEL", "value": "x"}],
+            "config": [{"name": "app", "env": [{"name": "LEVEL", "key": "level"}]}],
+        },
+        "spec.config[0].env[0].name",
+        models.MSG_ENV_DUP,
+    ),
+    (
+        "secret env duplicated by config env",
+        {
+            "secrets": [{"name": "db", "env": [{"name": "DB", "key": "url"}]}],
+            "config": [{"name": "app", "env": [{"name": "DB", "key": "db"}]}],
+        },
+        "spec.config[0].env[0].name",
+        models.MSG_ENV_DUP,
+    ),
+    (
+        "env duplicated across config",
+        {
+            "config": [
+                {"name": "a", "env": [{"name": "LEVEL", "key": "l"}]},
+                {"name": "b", "env": [{"name": "LEVEL", "key": "l"}]},
+            ]
+        },
+        "spec.config[1].env[0].name",
+        models.MSG_ENV_DUP,
+    ),
+    (
+        "config rotation",
+        {"config": [{"name": "app", "rotation": "always"}]},
+        "spec.config[0].rotation",
+        "restart",
+    ),
+    (
+        "config subPath",
+        {"config": [{"name": "app", "subPath": "settings.toml"}]},
+        "spec.config[0].subPath",
+        "unknown field",
+    ),
+    (
+        "too many config env",
+        {
+            "config": [
+                {
+                    "name": "app",
+                    "env": [
+                        {"name": f"V{i}", "key": "k"} for i in range(models.MAX_CONFIG_ENV + 1)
+                    ],
+                }
+            ]
+        },
+        "spec.config[0].env",
+        "at most",
+    ),
+    (
         "memory in thousandths of a byte",
         {"resources": {"limits": {"memory": "512m"}}},
         "spec.resources.limits.memory",
@@ -469,6 +619,36 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     (
         "distinct env",
         {"env": [{"name": "A"}], "secrets": [{"name": "s", "env": [{"name": "B", "key": "b"}]}]},
+    ),
+    ("pull secrets", {"imagePullSecrets": [{"name": "regcred"}, {"name": "mirror.creds"}]}),
+    ("pull secret also mounted", {"imagePullSecrets": [{"name": "s"}], "secrets": [{"name": "s"}]}),
+    ("config default mount", {"config": [{"name": "app.settings"}]}),
+    (
+        "config full",
+        {
+            "config": [
+                {
+                    "name": "app",
+                    "mountPath": "/etc/app",
+                    "env": [{"name": "LOG_LEVEL", "key": "log-level"}],
+                    "rotation": "none",
+                }
+            ]
+        },
+    ),
+    (
+        "config and secret of one name",
+        {"secrets": [{"name": "app"}], "config": [{"name": "app"}]},
+    ),
+    (
+        "config beside secrets",
+        {
+            "env": [{"name": "A"}],
+            "secrets": [
+                {"name": "s", "mountPath": "/etc/app-secrets", "env": [{"name": "B", "key": "b"}]}
+            ],
+            "config": [{"name": "c", "mountPath": "/etc/app", "env": [{"name": "C", "key": "b"}]}],
+        },
     ),
     ("grace zero without drain", {"terminationGracePeriodSeconds": 0, "preStopSleepSeconds": 0}),
     ("grace zero for worker", {"profile": "worker", "terminationGracePeriodSeconds": 0}),

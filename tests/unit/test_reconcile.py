@@ -88,8 +88,10 @@ class World:
                 versions[kind.kind] = self.store.version(kind, "team-a", "shop")
         return Snapshot(app, children, versions)
 
-    #: what the reconciles share of the referenced Secrets (test_reconcile_secrets sets one)
+    #: what the reconciles share of the referenced Secrets and ConfigMaps
+    #: (test_reconcile_secrets sets them)
     digests: Digests | None = None
+    config_digests: Digests | None = None
 
     def reconcile(self) -> Outcome:
         self.api.calls.clear()
@@ -100,6 +102,7 @@ class World:
             now=lambda: NOW,
             fanout=self.fanout,
             digests=self.digests,
+            config_digests=self.config_digests,
         )
         for kind, obj in outcome.written:
             self.store.upsert(kind, trim(kind, obj))

@@ -28,12 +28,15 @@ def secret(name: str = "db", **data: str) -> dict[str, Any]:
 
 
 class SecretWorld(World):
-    """The fake API server, the cache, and the Secrets' metadata as the watch delivers it;
-    ``readable=False`` is an install that may not list Secrets."""
+    """The fake API server, the cache, and the Secrets' and ConfigMaps' metadata as the watch
+    delivers it; ``readable=False`` is an install that may not list Secrets,
+    ``config_readable=False`` one that may not list ConfigMaps."""
 
-    def __init__(self, readable: bool = True, **spec: Any) -> None:
+    def __init__(self, readable: bool = True, config_readable: bool = True, **spec: Any) -> None:
         self.readable = readable
+        self.config_readable = config_readable
         self.digests = Digests()
+        self.config_digests = Digests()
         super().__init__(**spec)
 
     def sync(self) -> None:
@@ -43,7 +46,7 @@ class SecretWorld(World):
         seen: dict[Any, tuple[str, str]] = getattr(self, "_seen", {})
         super().sync()
         for key, obj in self.api.objects.items():
-            if key[0] != "Secret":
+            if key[0] not in ("Secret", "ConfigMap"):
                 continue
             content = self._content(obj)
             if key in seen and seen[key][1] == content:
@@ -58,15 +61,22 @@ class SecretWorld(World):
 
     def snapshot(self) -> Snapshot:
         snap = super().snapshot()
-        if not self.readable:
-            return snap
-        names = [s["name"] for s in snap.app["spec"].get("secrets") or []]
+        spec = snap.app["spec"]
+        secrets = configmaps = None
+        if self.readable:
+            names = [s["name"] for f in ("secrets", "imagePullSecrets") for s in spec.get(f) or []]
+            secrets = self._watched("Secret", names)
+        if self.config_readable:
+            configmaps = self._watched("ConfigMap", [c["name"] for c in spec.get("config") or []])
+        return Snapshot(snap.app, snap.children, snap.versions, snap.observed, secrets, configmaps)
+
+    def _watched(self, kind: str, names: list[str]) -> dict[str, tuple[str, str] | None]:
         held: dict[str, tuple[str, str] | None] = {}
         for name in names:
-            obj = self.api.objects.get(("Secret", "team-a", name))
+            obj = self.api.objects.get((kind, "team-a", name))
             meta = (obj or {}).get("metadata") or {}
             held[name] = None if obj is None else (meta["uid"], meta["resourceVersion"])
-        return Snapshot(snap.app, snap.children, snap.versions, snap.observed, held)
+        return held
 
     def template_annotations(self) -> dict[str, str]:
         dep = self.api.objects["Deployment", "team-a", "shop"]

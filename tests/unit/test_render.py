@@ -19,7 +19,7 @@ from tests.unit.factories import make_doc
 
 from pythonapp_operator.api.models import PythonApp
 from pythonapp_operator.api.validation import validate_document
-from pythonapp_operator.render import render, volume_name
+from pythonapp_operator.render import config_volume_name, render, volume_name
 from pythonapp_operator.yamlio import dump_all, load_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,6 +164,52 @@ def test_secrets_are_read_only_volumes_without_subpath_and_env_refs() -> None:
     assert {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "api", "key": "t"}}} in c["env"]
 
 
+def test_config_is_read_only_volumes_without_subpath_env_refs_and_hashes() -> None:
+    app = app_of(
+        make_doc(
+            config=[
+                {"name": "settings"},
+                {"name": "flags", "mountPath": "/etc/flags", "env": [{"name": "F", "key": "f"}]},
+                {"name": "static", "rotation": "none"},
+            ]
+        )
+    )
+    hashes = {"settings": "h1", "flags": "h2", "static": "h3"}
+    dep = render(app, config_hashes=hashes, config_versions={"settings": "7"})[0]
+    pod = dep["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert mounts["/etc/config/settings"] == {
+        "name": "config-settings",
+        "mountPath": "/etc/config/settings",
+        "readOnly": True,
+    }
+    assert mounts["/etc/flags"]["readOnly"] is True
+    assert all("subPath" not in m for m in c["volumeMounts"])
+    vols = {v["name"]: v for v in pod["volumes"]}
+    assert vols["config-flags"]["configMap"] == {"name": "flags", "defaultMode": 0o440}
+    assert {"name": "F", "valueFrom": {"configMapKeyRef": {"name": "flags", "key": "f"}}} in c[
+        "env"
+    ]
+    annotations = dep["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["checksum.pythonapp.dev/config-settings"] == "h1"
+    assert annotations["checksum.pythonapp.dev/config-flags"] == "h2"
+    assert "checksum.pythonapp.dev/config-static" not in annotations  # rotation: none
+    assert dep["metadata"]["annotations"]["pythonapp.dev/config-versions"] == '{"settings":"7"}'
+    assert "imagePullSecrets" not in pod
+
+
+def test_image_pull_secrets_are_on_the_pods_in_order_and_never_hashed() -> None:
+    app = app_of(make_doc(imagePullSecrets=[{"name": "reg-b"}, {"name": "reg-a"}]))
+    dep = render(app, {"reg-b": "h"})[0]
+    assert dep["spec"]["template"]["spec"]["imagePullSecrets"] == [
+        {"name": "reg-b"},
+        {"name": "reg-a"},
+    ]
+    annotations = dep["spec"]["template"]["metadata"]["annotations"]
+    assert not [k for k in annotations if k.startswith("checksum.")]
+
+
 def test_volume_names_are_dns_labels_even_for_long_dotted_secret_names() -> None:
     long = "a." * 100 + "b"
     name = volume_name(long)
@@ -171,6 +217,8 @@ def test_volume_names_are_dns_labels_even_for_long_dotted_secret_names() -> None
     assert volume_name(long) == name
     assert volume_name(long + "c") != name
     assert volume_name("db.credentials") == "secret-db-credentials"
+    assert config_volume_name("db.credentials") == "config-db-credentials"
+    assert len(config_volume_name(long)) <= 63
 
 
 def test_parent_labels_do_not_leak_and_owner_reference_is_set() -> None:

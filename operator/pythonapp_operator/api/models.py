@@ -48,8 +48,23 @@ DEFAULT_PRESTOP_WEB_SECONDS = 5
 DEFAULT_UID = 10001
 DEFAULT_TMP_SIZE = "64Mi"
 SECRETS_ROOT = "/run/secrets"
+CONFIG_ROOT = "/etc/config"
 #: Secrets one app may name (the admission policy checks each one: api/admission.py)
 MAX_SECRETS = 16
+#: image pull Secrets one app may name: the admission policy checks these too, one
+#: authorization check each, and every check costs a third of one expression's budget
+#: (api/admission.py); a few registries per app is what real apps use, and a platform-wide
+#: default (a later part of issue 21) adds the shared ones without the app naming them
+MAX_IMAGE_PULL_SECRETS = 4
+#: ConfigMaps one app may name, and keys of one mapped to env vars. Lower than the Secrets'
+#: bounds (16 and 16) for the CRD's CEL cost budget: the API server sums each rule's estimated
+#: cost times the most items it can run over, and the env-name uniqueness rule compares every
+#: config[].env name with every secrets[].env name (16 x 16): at 16 x 16 here the CRD was
+#: refused ("estimated rule cost total ... exceeds budget by factor of 1.085x", Kubernetes
+#: 1.30's estimator, kubectl-validate), at 8 x 8 by 1.002x; 8 x 4 fits with room for the next
+#: fields. More keys than that: mount the ConfigMap as files (the default)
+MAX_CONFIG = 8
+MAX_CONFIG_ENV = 4
 
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -327,6 +342,12 @@ _SECRET_NAME = StringRule(
     253,
     "Name of a Secret in the PythonApp's namespace. Only referenced: the operator never reads it.",
 )
+_CONFIGMAP_NAME = StringRule(
+    DNS1123_SUBDOMAIN,
+    "must be a ConfigMap name: a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')",
+    253,
+    "Name of a ConfigMap in the PythonApp's namespace (referenced, never copied).",
+)
 _ENV_NAME = StringRule(
     ENV_NAME,
     "must be an environment variable name: letters, digits, '_', '-' or '.', "
@@ -340,21 +361,39 @@ _SECRET_KEY = StringRule(
     253,
     "Key inside the Secret.",
 )
+_CONFIG_KEY = StringRule(
+    KEY_NAME_PATTERN,
+    "must be a ConfigMap key: letters, digits, '-', '_' or '.'",
+    253,
+    "Key inside the ConfigMap.",
+)
 MSG_TMP_SHADOW = "must not be /tmp or below it: /tmp is the app's writable scratch volume"
+_MOUNT_PATH_MESSAGE = (
+    "must be an absolute, normalised path such as /run/secrets/db "
+    "(no '//', '.' or '..' parts, no trailing '/', not '/')"
+)
+_NOT_TMP = (
+    (
+        lambda v: v != "/tmp" and not v.startswith("/tmp/"),  # noqa: S108
+        "self != '/tmp' && !self.startsWith('/tmp/')",
+        MSG_TMP_SHADOW,
+    ),
+)
 _MOUNT_PATH = StringRule(
     ABS_PATH,
-    "must be an absolute, normalised path such as /run/secrets/db "
-    "(no '//', '.' or '..' parts, no trailing '/', not '/')",
+    _MOUNT_PATH_MESSAGE,
     512,
     "Absolute directory where the Secret's keys appear as read-only files (never subPath). "
     f"Default {SECRETS_ROOT}/<name>.",
-    extra=(
-        (
-            lambda v: v != "/tmp" and not v.startswith("/tmp/"),  # noqa: S108
-            "self != '/tmp' && !self.startsWith('/tmp/')",
-            MSG_TMP_SHADOW,
-        ),
-    ),
+    extra=_NOT_TMP,
+)
+_CONFIG_MOUNT_PATH = StringRule(
+    ABS_PATH,
+    _MOUNT_PATH_MESSAGE,
+    256,
+    "Absolute directory where the ConfigMap's keys appear as read-only files (never "
+    f"subPath). Default {CONFIG_ROOT}/<name>.",
+    extra=_NOT_TMP,
 )
 _HTTP_PATH = StringRule(
     HTTP_PATH,
@@ -369,6 +408,13 @@ SecretName = Annotated[str, _SECRET_NAME.length, _SECRET_NAME.validator, _SECRET
 EnvName = Annotated[str, _ENV_NAME.length, _ENV_NAME.validator, _ENV_NAME.schema]
 SecretKeyName = Annotated[str, _SECRET_KEY.length, _SECRET_KEY.validator, _SECRET_KEY.schema]
 MountPath = Annotated[str, _MOUNT_PATH.length, _MOUNT_PATH.validator, _MOUNT_PATH.schema]
+ConfigMapName = Annotated[
+    str, _CONFIGMAP_NAME.length, _CONFIGMAP_NAME.validator, _CONFIGMAP_NAME.schema
+]
+ConfigKeyName = Annotated[str, _CONFIG_KEY.length, _CONFIG_KEY.validator, _CONFIG_KEY.schema]
+ConfigMountPath = Annotated[
+    str, _CONFIG_MOUNT_PATH.length, _CONFIG_MOUNT_PATH.validator, _CONFIG_MOUNT_PATH.schema
+]
 HttpPath = Annotated[str, _HTTP_PATH.length, _HTTP_PATH.validator, _HTTP_PATH.schema]
 
 
@@ -473,6 +519,60 @@ class SecretRef(Base):
     def effective_mount_path(self) -> str:
         """Where the files appear, default applied."""
         return self.mount_path or f"{SECRETS_ROOT}/{self.name}"
+
+
+class ImagePullSecret(Base):
+    """A Secret holding registry credentials (type ``kubernetes.io/dockerconfigjson``) the
+    kubelet uses to pull the app's image: Kubernetes' own shape (``- name: regcred``), so a
+    list copied from a pod spec or a chart's values works as it is. Referenced, never read:
+    the operator checks only that it exists, and a change to it restarts nothing (it is used
+    at pull time only)."""
+
+    name: SecretName = Field(
+        description="Name of a Secret in the same namespace (referenced; never read)."
+    )
+
+
+class ConfigEnv(Base):
+    """Exposes one key of the ConfigMap as an environment variable (``configMapKeyRef``)."""
+
+    name: EnvName = Field(description="Environment variable name.")
+    key: ConfigKeyName = Field(
+        description="Key inside the ConfigMap (its data) whose value the variable gets."
+    )
+
+
+class ConfigRef(Base):
+    """A ConfigMap made available to the app: its keys mounted read-only as files under
+    ``mountPath`` (default /etc/config/<name>, never subPath, so an edited ConfigMap reaches
+    the files), and optionally single keys as environment variables. The same shape, defaults
+    and rules as ``secrets``. Where the operator may read ConfigMaps, it checks that the
+    ConfigMap and its mapped keys exist and hashes its data for ``rotation``."""
+
+    name: ConfigMapName = Field(description="Name of a ConfigMap in the same namespace.")
+    mount_path: ConfigMountPath | None = Field(
+        None,
+        description="Absolute directory for the ConfigMap's files (read-only, never subPath). "
+        f"Default {CONFIG_ROOT}/<name>.",
+    )
+    env: list[ConfigEnv] = Field(
+        default_factory=list,
+        max_length=MAX_CONFIG_ENV,
+        description="Keys of this ConfigMap exposed as environment variables (configMapKeyRef).",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    rotation: Literal["restart", "none"] = Field(
+        "restart",
+        description="What a change to the ConfigMap's data does. restart (default): the pods "
+        "are restarted once per change (a rolling update, through a hash of the data in the "
+        "pod template). none: nothing restarts; mounted files still update in place, env vars "
+        "keep their old value until the pods restart for another reason.",
+    )
+
+    @property
+    def effective_mount_path(self) -> str:
+        """Where the files appear, default applied."""
+        return self.mount_path or f"{CONFIG_ROOT}/{self.name}"
 
 
 # -- resources ---------------------------------------------------------------------------------
@@ -932,6 +1032,15 @@ def _mount(var: str) -> str:
     return f"(has({var}.mountPath) ? {var}.mountPath : '{SECRETS_ROOT}/' + {var}.name)"
 
 
+def _config_mount(var: str) -> str:
+    return f"(has({var}.mountPath) ? {var}.mountPath : '{CONFIG_ROOT}/' + {var}.name)"
+
+
+def _apart(a: str, b: str) -> str:
+    """CEL: mount paths ``a`` and ``b`` differ and neither holds the other."""
+    return f"({a} != {b} && !{a}.startsWith({b} + '/') && !{b}.startsWith({a} + '/'))"
+
+
 def _no_http_probe(kind: str) -> str:
     return f"(!has(self.probes.{kind}) || !has(self.probes.{kind}.path))"
 
@@ -963,6 +1072,32 @@ def _rule_unique_env(spec: PythonAppSpec) -> list[RuleProblem]:
     return problems
 
 
+def _rule_unique_config_env(spec: PythonAppSpec) -> list[RuleProblem]:
+    seen = {e.name for e in spec.env} | {v.name for s in spec.secrets for v in s.env}
+    problems: list[RuleProblem] = []
+    for i, config in enumerate(spec.config):
+        for j, var in enumerate(config.env):
+            if var.name in seen:
+                problems.append((("config", i, "env", j, "name"), MSG_ENV_DUP))
+            seen.add(var.name)
+    return problems
+
+
+def _overlap(path: str, other: str) -> bool:
+    return path == other or path.startswith(other + "/") or other.startswith(path + "/")
+
+
+def _rule_config_mounts(spec: PythonAppSpec) -> list[RuleProblem]:
+    problems: list[RuleProblem] = []
+    taken = [s.effective_mount_path for s in spec.secrets]
+    for i, config in enumerate(spec.config):
+        path = config.effective_mount_path
+        if any(_overlap(path, other) for other in taken):
+            problems.append((("config", i, "mountPath"), MSG_MOUNTS))
+        taken.append(path)
+    return problems
+
+
 def _rule_mounts(spec: PythonAppSpec) -> list[RuleProblem]:
     problems: list[RuleProblem] = []
     paths = [s.effective_mount_path for s in spec.secrets]
@@ -986,11 +1121,12 @@ MSG_WORKER_HTTP_PROBE = (
     "workers serve no port, so their probes cannot use path: give the probe a command (exec)"
 )
 MSG_ENV_DUP = (
-    "environment variable names must be unique across env and secrets[].env: rename one of them"
+    "environment variable names must be unique across env, secrets[].env and config[].env: "
+    "rename one of them"
 )
 MSG_MOUNTS = (
-    "secret mount paths must be unique and must not contain one another "
-    f"(default {SECRETS_ROOT}/<name>): choose a separate mountPath"
+    "mount paths of secrets and config must be unique and must not contain one another "
+    f"(defaults {SECRETS_ROOT}/<name> and {CONFIG_ROOT}/<name>): choose a separate mountPath"
 )
 MSG_GRACE = (
     "terminationGracePeriodSeconds must be larger than preStopSleepSeconds "
@@ -1050,6 +1186,17 @@ SPEC_RULES: tuple[Rule, ...] = (
         _rule_unique_env,
     ),
     Rule(
+        "unique-config-env",
+        "!has(self.config) || self.config.all(c, !has(c.env) || c.env.all(v, "
+        "(!has(self.env) || !self.env.exists(e, e.name == v.name)) && "
+        "(!has(self.secrets) || !self.secrets.exists(s, has(s.env) && "
+        "s.env.exists(w, w.name == v.name))) && "
+        "self.config.filter(t, has(t.env) && t.env.exists(w, w.name == v.name)).size() == 1))",
+        MSG_ENV_DUP,
+        ".config",
+        _rule_unique_config_env,
+    ),
+    Rule(
         "secret-mounts",
         "!has(self.secrets) || self.secrets.all(a, self.secrets.all(b, a.name == b.name || ("
         f"{_mount('a')} != {_mount('b')} && !{_mount('a')}.startsWith({_mount('b')} + '/') && "
@@ -1057,6 +1204,15 @@ SPEC_RULES: tuple[Rule, ...] = (
         MSG_MOUNTS,
         ".secrets",
         _rule_mounts,
+    ),
+    Rule(
+        "config-mounts",
+        "!has(self.config) || self.config.all(a, self.config.all(b, a.name == b.name || "
+        f"{_apart(_config_mount('a'), _config_mount('b'))}) && (!has(self.secrets) || "
+        f"self.secrets.all(s, {_apart(_config_mount('a'), _mount('s'))})))",
+        MSG_MOUNTS,
+        ".config",
+        _rule_config_mounts,
     ),
     Rule(
         "grace-covers-prestop",
@@ -1089,13 +1245,16 @@ MSG_DUPLICATE_NAME = (
 
 
 def _duplicate_names(spec: PythonAppSpec) -> list[RuleProblem]:
-    """Repeated names in ``env`` and ``secrets``: the CRD declares both lists as maps keyed
-    by name (:data:`LIST_MAP_BY_NAME`), so the API server refuses a repeated name; say so here
-    too. (A name repeated in one secret's ``env`` is the unique-env rule's.)"""
+    """Repeated names in ``env``, ``secrets``, ``imagePullSecrets`` and ``config``: the CRD
+    declares these lists as maps keyed by name (:data:`LIST_MAP_BY_NAME`), so the API server
+    refuses a repeated name; say so here too. (A name repeated in one secret's ``env`` is the
+    unique-env rule's.)"""
     problems: list[RuleProblem] = []
     lists: tuple[tuple[str, list[str]], ...] = (
         ("env", [e.name for e in spec.env]),
         ("secrets", [s.name for s in spec.secrets]),
+        ("imagePullSecrets", [s.name for s in spec.image_pull_secrets]),
+        ("config", [c.name for c in spec.config]),
     )
     for field, names in lists:
         seen: set[str] = set()
@@ -1166,6 +1325,23 @@ class PythonAppSpec(Base):
         description="Secrets mounted read-only as files (default /run/secrets/<name>), "
         "optionally with keys as env vars. Referenced: no value is copied into the app's "
         "objects (the operator reads them only to check them and hash them for rotation).",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    image_pull_secrets: list[ImagePullSecret] = Field(
+        default_factory=list,
+        max_length=MAX_IMAGE_PULL_SECRETS,
+        description="Secrets with credentials for the image's registry (kubernetes.io/"
+        "dockerconfigjson), put on the pods' imagePullSecrets (the migration Job's too). "
+        "Referenced, never read: the operator checks that each exists; a change to one "
+        "restarts nothing (it is used at pull time). Default: none.",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    config: list[ConfigRef] = Field(
+        default_factory=list,
+        max_length=MAX_CONFIG,
+        description="ConfigMaps mounted read-only as files (default /etc/config/<name>), "
+        "optionally with keys as env vars; a change to one restarts the pods "
+        "(rotation: restart, the default) or not (none).",
         json_schema_extra=LIST_MAP_BY_NAME,
     )
     resources: Resources = Field(

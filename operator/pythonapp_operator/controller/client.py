@@ -30,8 +30,8 @@ import urllib3
 
 from .. import GROUP, KIND, VERSION, __version__
 from . import jsonio
-from .kinds import APP, KINDS_BY_KIND, SECRET, Obj
-from .secretrefs import SecretDigest, digest
+from .kinds import APP, CONFIGMAP, KINDS_BY_KIND, SECRET, Obj
+from .secretrefs import SecretDigest, configmap_digest, digest
 
 FIELD_MANAGER = "pythonapp-operator"
 #: the field manager that holds a Deployment's ``replicas`` between the operator letting go of
@@ -202,6 +202,15 @@ class KubeApi(Protocol):
 
     def secret_digest(self, namespace: str, name: str) -> SecretDigest | None:
         """A referenced Secret's keys and data hash, or None if it does not exist."""
+        ...
+
+    def configmap_digest(self, namespace: str, name: str) -> SecretDigest | None:
+        """A referenced ConfigMap's data keys and data hash, or None if it does not exist."""
+        ...
+
+    def exists(self, kind: str, namespace: str, name: str) -> bool:
+        """Whether an object exists, by its metadata alone (an image pull Secret is never
+        read: only whether it is there)."""
         ...
 
 
@@ -504,6 +513,22 @@ class RestApi:
         if status == 404:
             return None
         return digest(self._ok(status, data))
+
+    def configmap_digest(self, namespace: str, name: str) -> SecretDigest | None:
+        """Read one ConfigMap and keep only its digest."""
+        status, data = self.request("GET", CONFIGMAP.path(namespace, name))
+        if status == 404:
+            return None
+        return configmap_digest(self._ok(status, data))
+
+    def exists(self, kind: str, namespace: str, name: str) -> bool:
+        """One metadata-only GET (``PartialObjectMetadata``): no data crosses the wire."""
+        path = KINDS_BY_KIND[kind].path(namespace, name)
+        status, data = self.request("GET", path, accept=METADATA_ONLY.format(""))
+        if status == 404:
+            return False
+        self._ok(status, data)
+        return True
 
     # -- the leader election's Lease (see leader.LeaseApi) -----------------------------------
     def get_lease(self, namespace: str, name: str) -> Obj | None:

@@ -20,6 +20,7 @@ CONFLICT = "Conflict"
 API_UNAVAILABLE = "ApiUnavailable"
 HARDENING_DRIFT = "HardeningDrift"
 SECRET_MISSING = "SecretMissing"  # noqa: S105 (a reason, not a password)
+CONFIG_MISSING = "ConfigMissing"
 #: a condition message stays readable: an injected privileged container breaks many rules
 MAX_FINDINGS_SAID = 8
 
@@ -79,16 +80,28 @@ def hardening_drift(found: list[tuple[str, str, Finding]]) -> Failure:
     )
 
 
-def secret_missing(said: str, *, running: bool) -> Failure:
+def secret_missing(said: str, *, running: bool, fields: str = "spec.secrets") -> Failure:
     """A referenced Secret, or a key the spec maps from it, does not exist: nothing is applied
     (pods that cannot start are never created, and a running version is not rolled onto
     them). Not stalled: a Secret is often created just after the app (a GitOps sync, an
-    external secrets controller), and the app goes on by itself the moment it appears."""
-    waits = (
+    external secrets controller), and the app goes on by itself the moment it appears.
+    ``fields``: the spec fields naming what is missing (image pull Secrets, ConfigMaps)."""
+    return Failure(
+        SECRET_MISSING, f"{said}: create it, or fix {fields}; {_waits(running)}.", stalled=False
+    )
+
+
+def config_missing(said: str, *, running: bool) -> Failure:
+    """A referenced ConfigMap, or a key the spec maps from it, does not exist: as for a
+    Secret (:func:`secret_missing`), with its own reason."""
+    return Failure(
+        CONFIG_MISSING, f"{said}: create it, or fix spec.config; {_waits(running)}.", stalled=False
+    )
+
+
+def _waits(running: bool) -> str:
+    return (
         "the running version keeps serving until it exists"
         if running
         else "no pod is created until it exists"
-    )
-    return Failure(
-        SECRET_MISSING, f"{said}: create it, or fix spec.secrets; {waits}.", stalled=False
     )

@@ -2,7 +2,8 @@
 
 One table (:data:`CHILD_KINDS`) drives everything kind-specific: the watches and their
 server-side label selector, the cache's trimming, the apply order and the removal of children
-the renderer stops producing. The next capabilities (ReplicaSets and Pods for failure reasons,
+the renderer stops producing. Secrets and ConfigMaps, which apps reference by name, are
+:data:`REFERENCED_KINDS`. The next capabilities (ReplicaSets and Pods for failure reasons,
 Secrets for rotation, HorizontalPodAutoscalers, Jobs for migrations) each add one entry here.
 Children named after their app are in :data:`CHILD_KINDS`; kinds with many objects per app
 (Jobs, and the pods and ReplicaSets the operator only reads) in :data:`OBSERVED_KINDS`.
@@ -237,17 +238,24 @@ OBSERVED_KINDS: tuple[WatchedKind, ...] = (
 )
 
 
-def _trim_metadata(body: Any) -> Obj:
-    meta = body.get("metadata") or {}
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            k: str(meta[k])
-            for k in ("name", "namespace", "uid", "resourceVersion")
-            if meta.get(k) is not None
-        },
-    }
+def _metadata_trimmer(kind: str) -> Callable[[Any], Obj]:
+    """What the cache keeps of a referenced object (a Secret, a ConfigMap): its name, uid and
+    resourceVersion; labels and annotations are dropped as they are parsed (a
+    ``last-applied-configuration`` annotation may hold the values themselves)."""
+
+    def trim_metadata(body: Any) -> Obj:
+        meta = body.get("metadata") or {}
+        return {
+            "apiVersion": "v1",
+            "kind": kind,
+            "metadata": {
+                k: str(meta[k])
+                for k in ("name", "namespace", "uid", "resourceVersion")
+                if meta.get(k) is not None
+            },
+        }
+
+    return trim_metadata
 
 
 #: Secrets, by metadata only and every one in scope (they carry no label of ours): whether a
@@ -258,13 +266,29 @@ SECRET = WatchedKind(
     "secrets",
     "Secret",
     selector="",
-    trimmer=_trim_metadata,
+    trimmer=_metadata_trimmer("Secret"),
     metadata_only=True,
     optional=True,
 )
 
+#: ConfigMaps, the same way (:mod:`.secretrefs` says why not a full watch): whether a referenced
+#: one exists, and its version (a change rolls the app with ``rotation: restart``)
+CONFIGMAP = WatchedKind(
+    "",
+    "v1",
+    "configmaps",
+    "ConfigMap",
+    selector="",
+    trimmer=_metadata_trimmer("ConfigMap"),
+    metadata_only=True,
+    optional=True,
+)
+
+#: kinds the apps reference by name (never children): optional, watched by metadata
+REFERENCED_KINDS: tuple[WatchedKind, ...] = (SECRET, CONFIGMAP)
+
 #: every kind the controller lists and watches (one informer each per scope)
-WATCHED_KINDS: tuple[WatchedKind, ...] = (APP, *CHILD_KINDS, *OBSERVED_KINDS, SECRET)
+WATCHED_KINDS: tuple[WatchedKind, ...] = (APP, *CHILD_KINDS, *OBSERVED_KINDS, *REFERENCED_KINDS)
 
 KINDS_BY_KIND: dict[str, WatchedKind] = {k.kind: k for k in WATCHED_KINDS}
 

@@ -36,11 +36,13 @@ from typing import Any
 from .. import GROUP, VERSION
 from .cache import Change, Entry, Store
 from .client import RestApi
+from .failures import CONFIG_MISSING, SECRET_MISSING
 from .fanout import ThreadFanout
 from .informer import Delta, Died, Event, Forbidden, Informer, Listed, Missing
 from .kinds import (
     APP,
     CHILD_KINDS,
+    CONFIGMAP,
     OBSERVED_KINDS,
     SECRET,
     WATCHED_KINDS,
@@ -51,10 +53,13 @@ from .kinds import (
 )
 from .metrics import Metrics
 from .reconcile import Memory, Outcome, Snapshot, reconcile
-from .secretrefs import Digests
+from .referenced import References, config_names, secret_names
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("pythonapp_operator")
+
+#: the reason an app reports for a missing object of each referenced kind
+_MISSING_REASON = {SECRET.kind: SECRET_MISSING, CONFIGMAP.kind: CONFIG_MISSING}
 
 
 def fanout_threads(workers: int) -> int:
@@ -85,15 +90,6 @@ class Settings:
     status_coalesce_seconds: float = 1.0
 
 
-def secret_names(app: Mapping[str, Any]) -> tuple[str, ...]:
-    """The Secret names an app's spec references, as stored (validated or not)."""
-    refs = (app.get("spec") or {}).get("secrets")
-    if not isinstance(refs, list):
-        return ()
-    names = {str(r["name"]) for r in refs if isinstance(r, dict) and isinstance(r.get("name"), str)}
-    return tuple(sorted(names))
-
-
 class Controller:
     """One running controller; created at start-up, shared with the health endpoint."""
 
@@ -121,15 +117,12 @@ class Controller:
         self.leading = asyncio.Event()
         self.leading.set()
         self.crd_installed = True
-        #: the operator may list Secrets: the Secret check and rotation are on (RBAC decides;
-        #: an install that grants none works without them)
-        self.secrets_readable = True
-        #: digests of referenced Secrets, shared by every app's reconcile (:mod:`.secretrefs`)
-        self.digests = Digests()
-        #: (namespace, Secret name) -> the apps referencing it, so a change to a Secret
-        #: enqueues them and nobody else (kept from the apps' specs as they are reconciled)
-        self.secret_users: dict[Key, set[str]] = {}
-        self._secrets_of: dict[Key, tuple[str, ...]] = {}
+        #: per referenced kind (Secrets, ConfigMaps): who names which, whether the operator
+        #: may read them (RBAC decides; an install that grants none works without the check
+        #: and rotation), the digests shared by every app's reconcile (:mod:`.referenced`)
+        self.secrets = References(SECRET, secret_names)
+        self.configmaps = References(CONFIGMAP, config_names)
+        self.references = {SECRET.kind: self.secrets, CONFIGMAP.kind: self.configmaps}
         #: why the controller can no longer do its job (a task or an informer died), if so
         self.dead: str | None = None
         self._last_failure: dict[Key, str] = {}
@@ -161,7 +154,8 @@ class Controller:
             "cache_synced": self.synced.is_set(),
             "caught_up": self.caught_up(),
             "crd_installed": self.crd_installed,
-            "secrets_readable": self.secrets_readable,
+            "secrets_readable": self.secrets.readable,
+            "configmaps_readable": self.configmaps.readable,
             "leader": self.leading.is_set(),
         }
 
@@ -201,15 +195,21 @@ class Controller:
         elif isinstance(delta, Died):
             self._died(f"the {delta.kind.kind} informer: {delta.cause}")
 
+    @property
+    def secrets_readable(self) -> bool:
+        """The operator may list Secrets: the Secret check and rotation are on."""
+        return self.secrets.readable
+
     def _forbidden(self, delta: Forbidden) -> None:
         """An optional kind may not be listed: its feature is off, said once; the cache counts
         as synced without it (apps must not wait for what they will never get)."""
-        if delta.kind is SECRET and self.secrets_readable:
-            self.secrets_readable = False
+        refs = self.references.get(delta.kind.kind)
+        if refs is not None and refs.readable:
+            refs.readable = False
             log.warning(
-                "the operator may not list Secrets: the Secret check (SecretMissing) and "
-                "rotation are off; grant list, watch and get on secrets to turn them on "
-                "(deploy/README.md)",
+                f"the operator may not list {refs.kind.kind}s: the {refs.kind.kind} check "
+                f"({_MISSING_REASON[refs.kind.kind]}) and rotation are off; grant list, watch "
+                f"and get on {refs.plural} to turn them on (deploy/README.md)",
                 extra={"error": delta.message},
             )
             for key in self.store.keys(APP):  # reconcile them without the check
@@ -237,8 +237,9 @@ class Controller:
         status alone changed (pods starting make several such events per app in a few
         seconds; one reconcile, one status write, reports them all)."""
         kind, key = event.kind, event.key
-        if kind is SECRET:
-            self._on_secret(event)
+        refs = self.references.get(kind.kind)
+        if refs is not None and kind is refs.kind:
+            self._on_referenced(refs, event)
             return
         if event.type == "DELETED":
             gone = self.store.delete(kind, *key, event.uid)
@@ -251,42 +252,24 @@ class Controller:
         if change:
             self._enqueue(kind, key, change)
 
-    def _on_secret(self, event: Event) -> None:
-        """A Secret appeared, changed (its data, or only its metadata: the watch cannot tell)
-        or went: the apps referencing it are reconciled (a reconcile reads the Secret again
-        only if its version moved, and writes only if its data did)."""
-        key = event.key
-        held = self.store.objects.get(SECRET.kind, {}).get(key)
+    def _on_referenced(self, refs: References, event: Event) -> None:
+        """A Secret or ConfigMap appeared, changed (its data, or only its metadata: the watch
+        cannot tell) or went: the apps referencing it are reconciled (a reconcile reads it
+        again only if its version moved, and writes only if its data did)."""
+        key, kind = event.key, refs.kind
+        held = self.store.objects.get(kind.kind, {}).get(key)
         if event.type == "DELETED":
-            self.store.delete(SECRET, *key, event.uid)
-            self.digests.forget(*key)
+            self.store.delete(kind, *key, event.uid)
+            refs.digests.forget(*key)
         elif event.entry is not None:
-            self.store.put(SECRET, key, event.entry)
-        now = self.store.objects.get(SECRET.kind, {}).get(key)
+            self.store.put(kind, key, event.entry)
+        now = self.store.objects.get(kind.kind, {}).get(key)
         if (held and (held.uid, held.rv)) != (now and (now.uid, now.rv)):
-            self._secret_changed(key)
+            self._referenced_changed(refs, key)
 
-    def _secret_changed(self, key: Key) -> None:
-        for app in sorted(self.secret_users.get(key, ())):
-            self._enqueue_app(SECRET, (key[0], app), Change.OTHER)
-
-    def _use_secrets(self, key: Key, names: tuple[str, ...]) -> None:
-        """Remember which Secrets the app ``key`` references (its spec as last read)."""
-        before = self._secrets_of.get(key, ())
-        if before == names:
-            return
-        for name in set(before) - set(names):
-            users = self.secret_users.get((key[0], name))
-            if users is not None:
-                users.discard(key[1])
-                if not users:
-                    del self.secret_users[key[0], name]
-        for name in names:
-            self.secret_users.setdefault((key[0], name), set()).add(key[1])
-        if names:
-            self._secrets_of[key] = names
-        else:
-            self._secrets_of.pop(key, None)
+    def _referenced_changed(self, refs: References, key: Key) -> None:
+        for app in sorted(refs.users.get(key, ())):
+            self._enqueue_app(refs.kind, (key[0], app), Change.OTHER)
 
     def _gone(self, kind: WatchedKind, key: Key, entry: Entry) -> None:
         """An object was deleted. A child bears its app's name (one per kind), so the app of
@@ -304,25 +287,13 @@ class Controller:
 
     def _on_listed(self, listed: Listed) -> None:
         kind = listed.kind
-        if kind is SECRET:
-            if not self.secrets_readable:
-                self.secrets_readable = True
-                log.info("the operator may list Secrets: the Secret check and rotation are on")
-            held = self.store.objects.get(SECRET.kind, {})
-            before = {k: (held[k].uid, held[k].rv) for k in self.secret_users if k in held}
+        refs = self.references.get(kind.kind)
+        if refs is not None and kind is refs.kind:
+            self._on_referenced_listed(refs, listed)
+            return
         changed, removed = self.store.replace(
             kind, listed.namespace, listed.items, listed.resource_version
         )
-        if kind is SECRET:
-            # a Secret's version moves without its trimmed content changing: compare versions
-            held = self.store.objects.get(SECRET.kind, {})
-            for key in list(self.secret_users):
-                now = (held[key].uid, held[key].rv) if key in held else None
-                if before.get(key) != now:
-                    self.digests.forget(*key)
-                    self._secret_changed(key)
-            self._mark_listed(kind, listed.namespace)
-            return
         if kind is APP and not self.crd_installed:
             self.crd_installed = True
             log.info("the PythonApp CRD is installed")
@@ -342,6 +313,25 @@ class Controller:
                     },
                 )
             return
+        self._mark_listed(kind, listed.namespace)
+
+    def _on_referenced_listed(self, refs: References, listed: Listed) -> None:
+        kind = refs.kind
+        if not refs.readable:
+            refs.readable = True
+            log.info(
+                f"the operator may list {kind.kind}s: the {kind.kind} check and rotation are on"
+            )
+        held = self.store.objects.get(kind.kind, {})
+        before = {k: (held[k].uid, held[k].rv) for k in refs.users if k in held}
+        self.store.replace(kind, listed.namespace, listed.items, listed.resource_version)
+        # a version moves without the trimmed content changing: compare versions
+        held = self.store.objects.get(kind.kind, {})
+        for key in list(refs.users):
+            now = (held[key].uid, held[key].rv) if key in held else None
+            if before.get(key) != now:
+                refs.digests.forget(*key)
+                self._referenced_changed(refs, key)
         self._mark_listed(kind, listed.namespace)
 
     def _mark_listed(self, kind: WatchedKind, namespace: str | None) -> None:
@@ -380,7 +370,8 @@ class Controller:
             self.queue.add_after(owner, self.settings.status_coalesce_seconds)
 
     def _forget(self, key: Key) -> None:
-        self._use_secrets(key, ())
+        for refs in self.references.values():
+            refs.use(key, ())
         self.queue.forget(key)
         self._last_failure.pop(key, None)
         self.memories.pop(key, None)
@@ -458,7 +449,8 @@ class Controller:
                         snap,
                         memory,
                         fanout=self._fanout,
-                        digests=self.digests,
+                        digests=self.secrets.digests,
+                        config_digests=self.configmaps.digests,
                     ),
                 )
                 self._absorb(key, outcome)
@@ -482,16 +474,26 @@ class Controller:
                 children[kind.kind] = child
                 versions[kind.kind] = self.store.version(kind, *key)
         observed = {kind.kind: self.store.members_of(kind, *key) for kind in OBSERVED_KINDS}
-        names = secret_names(app)
-        self._use_secrets(key, names)
-        secrets: dict[str, tuple[str, str] | None] | None = None
-        if self.secrets_readable:
-            held = self.store.objects.get(SECRET.kind, {})
-            secrets = {}
-            for name in names:
-                entry = held.get((key[0], name))
-                secrets[name] = None if entry is None else (entry.uid or "", entry.rv_text or "")
-        return Snapshot(app, children, versions, observed, secrets)
+        secrets, configmaps = (
+            self._referenced(refs, key, app) for refs in self.references.values()
+        )
+        return Snapshot(app, children, versions, observed, secrets, configmaps)
+
+    def _referenced(
+        self, refs: References, key: Key, app: Mapping[str, Any]
+    ) -> dict[str, tuple[str, str] | None] | None:
+        """The objects of ``refs``' kind the app names, as the watch last saw them (name ->
+        (uid, resourceVersion), None when absent); None when the kind may not be read."""
+        names = refs.names_of(app)
+        refs.use(key, names)
+        if not refs.readable:
+            return None
+        held = self.store.objects.get(refs.kind.kind, {})
+        seen: dict[str, tuple[str, str] | None] = {}
+        for name in names:
+            entry = held.get((key[0], name))
+            seen[name] = None if entry is None else (entry.uid or "", entry.rv_text or "")
+        return seen
 
     def _absorb(self, key: Key, outcome: Outcome) -> None:
         """Write responses into the cache, and what they tell.

@@ -44,7 +44,7 @@ import contextlib
 import functools
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -52,7 +52,15 @@ from typing import Any, NoReturn
 from .. import GROUP, KIND
 from ..api.models import PythonApp
 from ..api.validation import validate_document
-from ..render import SECRET_HASH_PREFIX, SECRET_VERSIONS_ANNOTATION, render, volume_name
+from ..render import (
+    CONFIG_HASH_PREFIX,
+    CONFIG_VERSIONS_ANNOTATION,
+    SECRET_HASH_PREFIX,
+    SECRET_VERSIONS_ANNOTATION,
+    config_volume_name,
+    render,
+    volume_name,
+)
 from . import failures, hardening, migration, pods
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
@@ -68,10 +76,14 @@ from .kinds import (
     controller_of,
     is_controlled_by,
 )
-from .secretrefs import Digests, recall, recorded_versions
+from .secretrefs import Digests, SecretDigest, recall, recorded_versions
 from .status import Failure, compute_status, readable, status_differs
 
 log = logging.getLogger(__name__)
+
+
+#: the referenced objects of one kind as the watch saw them: (name, (uid, version) or None)
+_RefState = tuple[tuple[str, tuple[str, str] | None], ...] | None
 
 
 @dataclass
@@ -99,8 +111,9 @@ class Memory:
 
     uid: str | None = None
     plan: tuple[str, int, dict[str, str] | None, list[str]] | None = None
-    #: the referenced Secrets' versions the plan was made with (a change makes a new plan)
-    secrets: tuple[tuple[str, tuple[str, str] | None], ...] | None = None
+    #: the referenced Secrets' and ConfigMaps' versions the plan was made with (a change makes
+    #: a new plan)
+    secrets: tuple[_RefState, _RefState] | None = None
     verified: dict[str, tuple[str, int]] = field(default_factory=dict)
     settled: dict[str, tuple[str, str]] = field(default_factory=dict)
     hardened: dict[str, tuple[Finding, ...]] = field(default_factory=dict)
@@ -138,6 +151,8 @@ class Snapshot:
     #: resourceVersion), None when it does not exist. None as a whole: the operator may not
     #: read Secrets, and the Secret check and rotation are off
     secrets: dict[str, tuple[str, str] | None] | None = None
+    #: the same for the ConfigMaps the spec references (None: the ConfigMap check is off)
+    configmaps: dict[str, tuple[str, str] | None] | None = None
 
 
 @dataclass
@@ -176,6 +191,7 @@ class _Run:
     now: Callable[[], str]
     fanout: Fanout = sequential
     digests: Digests | None = None
+    config_digests: Digests | None = None
     out: Outcome = field(default_factory=Outcome)
     #: the migrations gate's decision (None: invalid spec, or not reached)
     gate: migration.Gate | None = None
@@ -219,16 +235,26 @@ def reconcile(
     fanout: Fanout = sequential,
     *,
     digests: Digests | None = None,
+    config_digests: Digests | None = None,
 ) -> Outcome:
     """Bring one PythonApp's children and status in line with its spec (see the module doc).
 
     ``fanout`` makes the calls that do not depend on each other (the applies of one stage);
     :func:`~.fanout.sequential` makes them in turn. ``digests`` holds what is known of the
-    referenced Secrets (:mod:`.secretrefs`), shared between apps.
+    referenced Secrets (:mod:`.secretrefs`), shared between apps; ``config_digests`` of the
+    referenced ConfigMaps.
     """
     # not `digests or ...`: an empty Digests is falsy (it has a length), and a fresh one per
     # reconcile would read every Secret again each time
-    run = _Run(api, snap, memory, now, fanout, Digests() if digests is None else digests)
+    run = _Run(
+        api,
+        snap,
+        memory,
+        now,
+        fanout,
+        Digests() if digests is None else digests,
+        Digests() if config_digests is None else config_digests,
+    )
     meta = run.meta
     memory.claim(meta["uid"])
     if meta.get("deletionTimestamp"):
@@ -257,15 +283,17 @@ def reconcile(
                 memory.plan = (meta["uid"], meta.get("generation", 0), None, run.out.problems)
                 deployment = _owned(snap.children.get("Deployment"), meta["uid"])
             else:
-                secret_hashes, secret_versions = _check_secrets(run, app)
+                checked = _check_references(run, app)
                 gate = run.gate = _decide_gate(run, app)
                 desired = apply_order(
                     [
                         m
                         for m in render(
                             app,
-                            secret_hashes,
-                            secret_versions,
+                            checked.secret_hashes,
+                            checked.secret_versions,
+                            config_hashes=checked.config_hashes,
+                            config_versions=checked.config_versions,
                             image=gate.image,
                             migrated=gate.migrated,
                             deploy=gate.deploy,
@@ -305,96 +333,196 @@ def _known_plan(run: _Run) -> tuple[str, int, dict[str, str] | None, list[str]] 
     return plan
 
 
-def _secret_state(snap: Snapshot) -> tuple[tuple[str, tuple[str, str] | None], ...] | None:
-    return None if snap.secrets is None else tuple(sorted(snap.secrets.items()))
+def _secret_state(snap: Snapshot) -> tuple[_RefState, _RefState]:
+    """The referenced Secrets' and ConfigMaps' versions, as the plan depends on them."""
+    return _ref_state(snap.secrets), _ref_state(snap.configmaps)
 
 
-def _check_secrets(run: _Run, app: PythonApp) -> tuple[dict[str, str], dict[str, str]]:
-    """The hash of each referenced Secret's data (for ``rotation: restart``) and the version
-    each Secret read was read at (recorded on the Deployment, :func:`_recorded_versions`); the
-    app fails with SecretMissing, before anything is applied, when a Secret or a key it maps
-    is missing: the pods would never start (CreateContainerConfigError), and a running
-    version keeps serving.
+def _ref_state(seen: dict[str, tuple[str, str] | None] | None) -> _RefState:
+    return None if seen is None else tuple(sorted(seen.items()))
 
-    Off (nothing checked, nothing hashed) when the operator may not read Secrets. A Secret is
-    read only for what needs its content (mapped keys, rotation), once per version; not at
-    all when the app's Deployment recorded this version already (:func:`.secretrefs.recall`)."""
-    seen = run.snap.secrets
-    digests = run.digests
-    if seen is None or digests is None:
-        return {}, {}
-    namespace = run.meta["namespace"]
+
+@dataclass(frozen=True)
+class _Referenced:
+    """How one kind of referenced object (Secrets of ``spec.secrets``, ConfigMaps of
+    ``spec.config``) is checked, hashed and recorded on the Deployment."""
+
+    kind: str
+    field: str
+    key_ref: str
+    versions_annotation: str
+    hash_annotation: Callable[[str], str]
+
+
+_SECRETS = _Referenced(
+    "Secret",
+    "secrets",
+    "secretKeyRef",
+    SECRET_VERSIONS_ANNOTATION,
+    lambda name: SECRET_HASH_PREFIX + volume_name(name),
+)
+_CONFIG = _Referenced(
+    "ConfigMap",
+    "config",
+    "configMapKeyRef",
+    CONFIG_VERSIONS_ANNOTATION,
+    lambda name: CONFIG_HASH_PREFIX + config_volume_name(name),
+)
+
+
+@dataclass
+class _Checked:
+    """What checking the references found: the hashes and versions to render, by kind."""
+
+    secret_hashes: dict[str, str] = field(default_factory=dict)
+    secret_versions: dict[str, str] = field(default_factory=dict)
+    config_hashes: dict[str, str] = field(default_factory=dict)
+    config_versions: dict[str, str] = field(default_factory=dict)
+
+
+def _check_references(run: _Run, app: PythonApp) -> _Checked:
+    """The referenced Secrets, image pull Secrets and ConfigMaps, checked before anything is
+    applied: one missing (or a key the spec maps from it) fails the app with SecretMissing or
+    ConfigMissing, naming each: the pods would never start (CreateContainerConfigError,
+    ImagePullBackOff), and a running version keeps serving. Each kind's check is off where
+    the operator may not list it (the Snapshot holds None for it)."""
+    checked = _Checked()
+    #: spec field -> what it names that is missing
+    missing: dict[str, list[str]] = {}
     live = _owned(run.snap.children.get("Deployment"), run.meta["uid"])
+    if run.snap.secrets is not None and run.digests is not None:
+        refs = [(r.name, [v.key for v in r.env], r.rotation) for r in app.spec.secrets]
+        checked.secret_hashes, versions, missing["spec.secrets"] = _read_references(
+            run,
+            _SECRETS,
+            refs,
+            seen=run.snap.secrets,
+            digests=run.digests,
+            read=run.api.secret_digest,
+            live=live,
+        )
+        checked.secret_versions = _recorded_versions(
+            live, _SECRETS, checked.secret_hashes, versions
+        )
+        missing["spec.imagePullSecrets"] = _missing_pull_secrets(run, app, run.snap.secrets)
+    if run.snap.configmaps is not None and run.config_digests is not None:
+        refs = [(r.name, [v.key for v in r.env], r.rotation) for r in app.spec.config]
+        checked.config_hashes, versions, missing["spec.config"] = _read_references(
+            run,
+            _CONFIG,
+            refs,
+            seen=run.snap.configmaps,
+            digests=run.config_digests,
+            read=run.api.configmap_digest,
+            live=live,
+        )
+        checked.config_versions = _recorded_versions(live, _CONFIG, checked.config_hashes, versions)
+    fields = [name for name, said in missing.items() if said]
+    if fields:
+        said = "; ".join(m for name in fields for m in missing[name])
+        running = run.snap.children.get("Deployment") is not None
+        if fields == ["spec.config"]:
+            run.fail(failures.config_missing(said, running=running))
+        # a Secret first: what a person must create first is said by the reason
+        run.fail(failures.secret_missing(said, running=running, fields=" or ".join(fields)))
+    return checked
+
+
+def _read_references(
+    run: _Run,
+    how: _Referenced,
+    refs: Sequence[tuple[str, list[str], str]],
+    *,
+    seen: dict[str, tuple[str, str] | None],
+    digests: Digests,
+    read: Callable[[str, str], SecretDigest | None],
+    live: Obj | None,
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """For each (name, mapped keys, rotation): the hash of its data (for ``rotation:
+    restart``), the version it was read at, and what is missing. An object is read only for
+    what needs its content (mapped keys, rotation), once per version; not at all when the
+    app's Deployment recorded this version already (:func:`.secretrefs.recall`)."""
+    namespace = run.meta["namespace"]
     hashes: dict[str, str] = {}
     versions: dict[str, str] = {}
     missing: list[str] = []
-    for index, ref in enumerate(app.spec.secrets):
-        held = seen.get(ref.name)
-        if held is not None and not ref.env and ref.rotation != "restart":
+    for index, (name, keys, rotation) in enumerate(refs):
+        held = seen.get(name)
+        if held is not None and not keys and rotation != "restart":
             continue  # it exists, and nothing needs its content
-        needs_hash = ref.rotation == "restart"
+        needs_hash = rotation == "restart"
         recalled = None
         if held is not None:
             recalled = recall(
                 live,
-                ref.name,
+                name,
                 *held,
-                hash_annotation=SECRET_HASH_PREFIX + volume_name(ref.name),
-                versions_annotation=SECRET_VERSIONS_ANNOTATION,
+                hash_annotation=how.hash_annotation(name),
+                versions_annotation=how.versions_annotation,
+                key_ref=how.key_ref,
             )
         try:
             # not in the cache: one look before saying it is missing (the watch may be
-            # behind: a Secret applied with its app often arrives just after it)
+            # behind: an object applied with its app often arrives just after it)
             found = digests.get(
-                run.api,
+                read,
                 namespace,
-                ref.name,
+                name,
                 *(held or (None, None)),
                 recalled=recalled,
-                keys=[v.key for v in ref.env],
+                keys=keys,
                 needs_hash=needs_hash,
             )
         except ApiError as err:
-            run.api_error(err, "Secret", ref.name, "get")
+            run.api_error(err, how.kind, name, "get")
         if found is None:
-            missing.append(f"Secret {ref.name} (spec.secrets[{index}]) does not exist")
+            missing.append(f"{how.kind} {name} (spec.{how.field}[{index}]) does not exist")
             continue
-        absent = [v.key for v in ref.env if v.key not in found.keys]
+        absent = [k for k in keys if k not in found.keys]
         if absent:
-            keys = ", ".join(absent)
-            missing.append(f"Secret {ref.name} has no key {keys} (spec.secrets[{index}].env)")
-        if needs_hash and found.hash is not None:
-            hashes[ref.name] = found.hash
-        versions[ref.name] = found.resource_version
-    if missing:
-        run.fail(
-            failures.secret_missing(
-                "; ".join(missing),
-                running=run.snap.children.get("Deployment") is not None,
+            missing.append(
+                f"{how.kind} {name} has no key {', '.join(absent)} (spec.{how.field}[{index}].env)"
             )
-        )
-    return hashes, _recorded_versions(live, app, hashes, versions)
+        if needs_hash and found.hash is not None:
+            hashes[name] = found.hash
+        versions[name] = found.resource_version
+    return hashes, versions, missing
+
+
+def _missing_pull_secrets(
+    run: _Run, app: PythonApp, seen: dict[str, tuple[str, str] | None]
+) -> list[str]:
+    """The image pull Secrets that do not exist. Never read (used at pull time only, so their
+    data rolls nothing): the watch says whether one exists, and one not seen yet gets a
+    metadata-only look (it may be just behind)."""
+    missing: list[str] = []
+    for index, ref in enumerate(app.spec.image_pull_secrets):
+        if seen.get(ref.name) is not None:
+            continue
+        try:
+            there = run.api.exists("Secret", run.meta["namespace"], ref.name)
+        except ApiError as err:
+            run.api_error(err, "Secret", ref.name, "get")
+        if not there:
+            missing.append(f"Secret {ref.name} (spec.imagePullSecrets[{index}]) does not exist")
+    return missing
 
 
 def _recorded_versions(
-    live: Obj | None, app: PythonApp, hashes: dict[str, str], versions: dict[str, str]
+    live: Obj | None, how: _Referenced, hashes: dict[str, str], versions: dict[str, str]
 ) -> dict[str, str]:
-    """The Secret versions to record on the Deployment: the one already recorded while what
-    the Deployment depends on is unchanged (its hash; for a Secret without rotation, its
-    mapped keys, checked already), so a change to a Secret's labels alone, which moves its
-    resourceVersion, writes nothing; else the version just read."""
-    recorded = recorded_versions(live, SECRET_VERSIONS_ANNOTATION)
+    """The versions to record on the Deployment: the one already recorded while what the
+    Deployment depends on is unchanged (its hash; without rotation, its mapped keys, checked
+    already), so a change to an object's labels alone, which moves its resourceVersion,
+    writes nothing; else the version just read."""
+    recorded = recorded_versions(live, how.versions_annotation)
     template = ((live or {}).get("spec") or {}).get("template") or {}
     live_hashes = (template.get("metadata") or {}).get("annotations") or {}
     out: dict[str, str] = {}
-    for ref in app.spec.secrets:
-        if ref.name not in versions:
-            continue
-        before = recorded.get(ref.name)
-        same = ref.name not in hashes or live_hashes.get(
-            SECRET_HASH_PREFIX + volume_name(ref.name)
-        ) == hashes.get(ref.name)
-        out[ref.name] = before if isinstance(before, str) and same else versions[ref.name]
+    for name, version in versions.items():
+        before = recorded.get(name)
+        same = name not in hashes or live_hashes.get(how.hash_annotation(name)) == hashes[name]
+        out[name] = before if isinstance(before, str) and same else version
     return out
 
 
@@ -855,6 +983,7 @@ _FAILURE_REASONS = frozenset(
         failures.API_UNAVAILABLE,
         failures.HARDENING_DRIFT,
         failures.SECRET_MISSING,
+        failures.CONFIG_MISSING,
         migration.MIGRATION_FAILED,
         *pods.REASONS,
     }
