@@ -348,6 +348,29 @@ def test_an_app_naming_as_many_secrets_as_allowed_is_checked_in_full(env: Env) -
     assert env.exists("most") and not env.exists("all")
 
 
+def test_the_tls_certificate_of_expose_is_a_secret_reference_too(env: Env) -> None:
+    """spec.expose.tls.secretName hands a Secret (a certificate's private key) to the ingress
+    controller for the app's host: checked like spec.secrets, as a seventeenth check beside
+    the sixteen Secrets an app may name (within the policy's cost budget)."""
+    names = [f"s{i}" for i in range(MAX_SECRETS)]
+    env.grant_secret(user("alice"), "read-mounted", *names)
+    env.wait_rbac("alice", names[-1])
+    exposed = app(env.namespace, "site", names)
+    exposed["spec"]["expose"] = {"host": "site.example.com", "tls": {"secretName": "site-tls"}}
+    plain = app(env.namespace, "plain", names)
+    plain["spec"]["expose"] = {"host": "plain.example.com"}
+    with impersonating(env.kubeconfig, "alice") as alice:
+        message = refusal(lambda: env.create(alice, exposed))
+        env.create(alice, plain)  # the control: the same Secrets, no certificate
+    assert by_policy(message) and "cannot get Secret site-tls " in message, message
+    assert not env.exists("site") and env.exists("plain")
+    env.grant_secret(user("alice"), "read-tls", "site-tls")
+    env.wait_rbac("alice", "site-tls")
+    with impersonating(env.kubeconfig, "alice") as alice:
+        env.create(alice, exposed)
+    assert env.stored("site")["spec"]["expose"]["tls"] == {"secretName": "site-tls"}
+
+
 def test_status_writes_are_not_checked(env: Env) -> None:
     """The operator may not read Secrets and writes only the status subresource: the policy
     does not match it, so an app naming a Secret nobody but the admin can read still gets its

@@ -40,7 +40,8 @@ HEADER = """\
 # RBAC answer as `kubectl auth can-i get secret/NAME`).
 #
 # What is checked (the variables below):
-# * CREATE: every Secret the PythonApp names;
+# * CREATE: every Secret the PythonApp names (spec.secrets, and spec.expose.tls.secretName: the
+#   ingress controller would serve the app's host with that certificate's private key);
 # * UPDATE that changes the spec in any field but `replicas`, `autoscaling` and `disruption`
 #   (how many pods run, not what runs in them): every Secret the new spec names, old
 #   references included. Changing the image, command, args or env of pods that mount a
@@ -53,7 +54,7 @@ HEADER = """\
 #   not match.
 # DELETE is not matched.
 #
-# One validation per Secret an app may name (spec.secrets holds at most %(max)d): an
+# One validation per Secret an app may name (at most %(max)d: spec.secrets and the TLS one): an
 # authorization check costs a third of what one CEL expression may spend, so one expression
 # cannot check them all (the module above says more).
 #
@@ -64,7 +65,12 @@ HEADER = """\
 
 #: every Secret the new object names; a field that comes to name Secrets (imagePullSecrets,
 #: tls.secretName) adds its names here and nowhere else, and MAX_CHECKED grows with it
-SECRET_NAMES = "has(object.spec.secrets) ? object.spec.secrets.map(s, s.name) : []"  # noqa: S105
+_MOUNTED_NAMES = "(has(object.spec.secrets) ? object.spec.secrets.map(s, s.name) : [])"
+_TLS_NAME = (
+    "(has(object.spec.expose) && has(object.spec.expose.tls)"
+    " ? [object.spec.expose.tls.secretName] : [])"
+)
+SECRET_NAMES = f"{_MOUNTED_NAMES} + {_TLS_NAME}"
 
 #: spec fields that say how many pods run, never what runs in them: changing one hands no
 #: Secret to new code (a field added to the spec later is checked by default)
@@ -79,8 +85,9 @@ CHANGES_WHAT_RUNS = (
     f" || dyn(oldObject.spec).exists(k, !(k in {_EXEMPT}) && !(k in dyn(object.spec)))"
 )
 
-#: how many names one request may have checked (one validation each)
-MAX_CHECKED = MAX_SECRETS
+#: how many names one request may have checked (one validation each): spec.secrets, and the
+#: TLS certificate of spec.expose
+MAX_CHECKED = MAX_SECRETS + 1
 
 
 def _validation(index: int) -> dict[str, Any]:

@@ -30,10 +30,11 @@ import time
 from collections import Counter
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import GROUP, VERSION
+from ..routing import RouteDefaults, Routing
 from .cache import Change, Entry, Store
 from .client import RestApi
 from .fanout import ThreadFanout
@@ -41,6 +42,7 @@ from .informer import Delta, Died, Event, Forbidden, Informer, Listed, Missing
 from .kinds import (
     APP,
     CHILD_KINDS,
+    HTTPROUTE_KIND,
     OBSERVED_KINDS,
     SECRET,
     WATCHED_KINDS,
@@ -83,6 +85,8 @@ class Settings:
     crd_poll_seconds: float = 60.0
     #: status-only child changes within this window make one reconcile (one status write)
     status_coalesce_seconds: float = 1.0
+    #: the platform's defaults for spec.expose (:mod:`..routing`; the operator's options)
+    route_defaults: RouteDefaults = field(default_factory=RouteDefaults)
 
 
 def secret_names(app: Mapping[str, Any]) -> tuple[str, ...]:
@@ -130,6 +134,9 @@ class Controller:
         #: enqueues them and nobody else (kept from the apps' specs as they are reconciled)
         self.secret_users: dict[Key, set[str]] = {}
         self._secrets_of: dict[Key, tuple[str, ...]] = {}
+        #: the cluster serves the Gateway API's HTTPRoutes and the operator may list them: its
+        #: HTTPRoute watch says so (a listing, or a 404 / 403 that is tried again later)
+        self.gateway_api_served = False
         #: why the controller can no longer do its job (a task or an informer died), if so
         self.dead: str | None = None
         self._last_failure: dict[Key, str] = {}
@@ -162,6 +169,7 @@ class Controller:
             "caught_up": self.caught_up(),
             "crd_installed": self.crd_installed,
             "secrets_readable": self.secrets_readable,
+            "gateway_api_served": self.gateway_api_served,
             "leader": self.leading.is_set(),
         }
 
@@ -193,7 +201,9 @@ class Controller:
         elif isinstance(delta, Listed):
             self._on_listed(delta)
         elif isinstance(delta, Missing):
-            if self.crd_installed:
+            if delta.kind is not APP:
+                self._unserved(delta)
+            elif self.crd_installed:
                 self.crd_installed = False
                 log.error(self.healthy()[1])
         elif isinstance(delta, Forbidden):
@@ -204,6 +214,8 @@ class Controller:
     def _forbidden(self, delta: Forbidden) -> None:
         """An optional kind may not be listed: its feature is off, said once; the cache counts
         as synced without it (apps must not wait for what they will never get)."""
+        if delta.kind is HTTPROUTE_KIND:
+            self._gateway_api(False, f"the operator may not list HTTPRoutes ({delta.message})")
         if delta.kind is SECRET and self.secrets_readable:
             self.secrets_readable = False
             log.warning(
@@ -215,6 +227,41 @@ class Controller:
             for key in self.store.keys(APP):  # reconcile them without the check
                 self._enqueue_app(APP, key, Change.OTHER)
         self._mark_listed(delta.kind, None)
+
+    # -- spec.expose: is the Gateway API served? ---------------------------------------------
+    def routing(self) -> Routing:
+        """What decides the apps' routes now (:mod:`..routing`)."""
+        return Routing(self.settings.route_defaults, self.gateway_api_served)
+
+    def _unserved(self, delta: Missing) -> None:
+        """A kind that may be unserved is not (its CRD is not installed, or was removed): the
+        cache holds none of it (the API server deleted them with their CRD), the apps that
+        expose themselves get an Ingress instead, and the listing is tried again later."""
+        _, removed = self.store.replace(delta.kind, delta.namespace, [], "")
+        if self.synced.is_set():
+            for key, entry in removed:
+                self._gone(delta.kind, key, entry)
+        if delta.kind is HTTPROUTE_KIND:
+            self._gateway_api(False, "the cluster does not serve the Gateway API's HTTPRoutes")
+        self._mark_listed(delta.kind, delta.namespace)
+
+    def _gateway_api(self, served: bool, why: str) -> None:
+        """The Gateway API appeared or went: said once, and every app that exposes itself is
+        reconciled (its route changes kind; the other one is removed as stale)."""
+        if served == self.gateway_api_served:
+            return
+        self.gateway_api_served = served
+        log.info(
+            why,
+            extra={
+                "routes": self.routing().kind,
+                "defaults": self.settings.route_defaults.describe(),
+            },
+        )
+        for key in self.store.keys(APP):
+            app = self.store.get(APP, *key) or {}
+            if (app.get("spec") or {}).get("expose") is not None:
+                self._enqueue_app(APP, key, Change.OTHER)
 
     def observe(self, kind: WatchedKind, body: Mapping[str, Any], event_type: str) -> None:
         """A watch event as the API server sends it (tests, and anything outside an informer)."""
@@ -323,6 +370,8 @@ class Controller:
                     self._secret_changed(key)
             self._mark_listed(kind, listed.namespace)
             return
+        if kind is HTTPROUTE_KIND:
+            self._gateway_api(True, "the cluster serves the Gateway API's HTTPRoutes")
         if kind is APP and not self.crd_installed:
             self.crd_installed = True
             log.info("the PythonApp CRD is installed")
@@ -396,6 +445,10 @@ class Controller:
     # -- running -----------------------------------------------------------------------------
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        log.info(
+            "routes for spec.expose",
+            extra={"defaults": self.settings.route_defaults.describe()},
+        )
         for informer in self.informers:
             informer.start()
         for i in range(self.settings.workers):
@@ -491,7 +544,7 @@ class Controller:
             for name in names:
                 entry = held.get((key[0], name))
                 secrets[name] = None if entry is None else (entry.uid or "", entry.rv_text or "")
-        return Snapshot(app, children, versions, observed, secrets)
+        return Snapshot(app, children, versions, observed, secrets, self.routing())
 
     def _absorb(self, key: Key, outcome: Outcome) -> None:
         """Write responses into the cache, and what they tell.
