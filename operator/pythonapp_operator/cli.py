@@ -147,14 +147,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    checked = check_files([args.file], sys.stderr)
-    if _failed(checked, args.strict):
-        return EXIT_INVALID
     try:
         routing = Routing(route_defaults(args))
     except RouteOptionError as exc:
         print(f"pythonapp render: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    checked = check_files([args.file], sys.stderr)
+    if _failed(checked, args.strict):
+        return EXIT_INVALID
     sys.stdout.write(dump_all(obj for app in checked.apps for obj in render(app, routing=routing)))
     return EXIT_OK
 
