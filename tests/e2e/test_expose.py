@@ -135,10 +135,21 @@ def write_parents(k: Kubectl, namespace: str, name: str, accepted: str, reason: 
     write_status(k, "httproute", name, namespace, status)
 
 
+def applies(op: OperatorProcess, child: str, why: str) -> int:
+    """How many times the operator applied ``child`` for ``why`` (its "reconciled" lines): the
+    API server's defaulting of a route must not read as drift (an apply loop)."""
+    return sum(
+        1
+        for line in op.lines()
+        for applied in line.get("applied") or []
+        if applied == f"{child} ({why})"
+    )
+
+
 def test_httproute_where_the_gateway_api_is_served(
     k: Kubectl, namespace: str, own_operator: Callable[..., OperatorProcess], wait: Wait
 ) -> None:
-    own_operator("--gateway", f"{GATEWAY_NS}/{GATEWAY}")
+    op = own_operator("--gateway", f"{GATEWAY_NS}/{GATEWAY}")
     k.apply(app_doc(namespace, "site", expose={"host": "site.example.com", "path": "/api"}))
     app = wait(lambda: k.get("pythonapp", "site", namespace), 30, "the app")
     uid = app["metadata"]["uid"]
@@ -172,6 +183,8 @@ def test_httproute_where_the_gateway_api_is_served(
     )
     assert CONTROLLER in said["message"], said
     assert ready(k, namespace, "site")
+    assert applies(op, "HTTPRoute/site", "missing") == 1, op.tail()  # the log is read
+    assert applies(op, "HTTPRoute/site", "drift") == 0, op.tail()
 
     # the Gateway refuses it: Ready=False and Stalled, with the controller's reason
     write_parents(k, namespace, "site", "False", "NotAllowedByListeners")
@@ -224,8 +237,8 @@ def test_an_httproute_the_app_does_not_control_is_left_alone(
 def test_ingress_when_forced(
     k: Kubectl, namespace: str, own_operator: Callable[..., OperatorProcess], wait: Wait
 ) -> None:
-    own_operator("--gateway", f"{GATEWAY_NS}/{GATEWAY}", "--route-api", "ingress",
-                 "--ingress-class", "nginx")  # fmt: skip
+    op = own_operator("--gateway", f"{GATEWAY_NS}/{GATEWAY}", "--route-api", "ingress",
+                      "--ingress-class", "nginx")  # fmt: skip
     expose = {"host": "shop.example.com", "tls": {"secretName": "shop-tls"}}
     k.apply(app_doc(namespace, "shop", expose=expose))
     app = wait(lambda: k.get("pythonapp", "shop", namespace), 30, "the app")
@@ -256,3 +269,5 @@ def test_ingress_when_forced(
     )
     assert said["address"] == "203.0.113.7", said
     assert ready(k, namespace, "shop")
+    assert applies(op, "Ingress/shop", "missing") == 1, op.tail()
+    assert applies(op, "Ingress/shop", "drift") == 0, op.tail()
