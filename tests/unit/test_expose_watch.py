@@ -8,8 +8,10 @@ and which apps are queued, as the API appears and goes.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tests.unit.factories import make_doc
+from tests.unit.fake_api import FakeApi
 from tests.unit.fake_watch import FakeWatchServer
 from tests.unit.test_informer import run, until
 
@@ -114,3 +116,41 @@ def test_without_a_gateway_configured_the_served_api_still_means_ingress() -> No
         assert c.gateway_api_served and c.routing().kind == "Ingress"
 
     run(test, route_defaults=Settings().route_defaults)
+
+
+class ForbiddingServer(FakeWatchServer):
+    """RBAC refuses to list some plurals (an install whose rules predate spec.expose)."""
+
+    def __init__(self, forbidden: set[str]) -> None:
+        super().__init__()
+        self.forbidden = forbidden
+
+    def request(self, method: str, path: str, **kw: Any) -> tuple[int, bytes]:
+        if self._parse(path)[0] in self.forbidden:
+            return 403, b'{"kind":"Status","code":403,"message":"forbidden: no rule"}'
+        return super().request(method, path, **kw)
+
+
+def test_an_install_without_the_route_rules_keeps_serving_every_app() -> None:
+    """Neither route kind may be listed: the cache syncs without them, the operator is
+    healthy, exposed apps would get Ingresses (and fail Forbidden on their own status)."""
+
+    async def main() -> None:
+        server = ForbiddingServer({"httproutes", "ingresses"})
+        server.put("pythonapps", exposed("site"))
+        c = Controller(
+            FakeApi(),  # type: ignore[arg-type]
+            Settings(workers=0, route_defaults=GATEWAY),
+            [],
+            watch_api=server,  # type: ignore[arg-type]
+        )
+        try:
+            c.start()
+            await asyncio.wait_for(c.synced.wait(), 5)
+            assert c.healthy() == (True, "ok")
+            assert not c.gateway_api_served and c.routing().kind == "Ingress"
+            assert c._routes_refused == {"HTTPRoute", "Ingress"}  # said once each
+        finally:
+            await c.stop()
+
+    asyncio.run(main())

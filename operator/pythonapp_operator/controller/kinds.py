@@ -115,7 +115,9 @@ def _ingress_status(status: Any) -> Obj:
 
 
 #: the route of ``spec.expose`` (one or the other, :mod:`..routing`), applied with the Service.
-#: HTTPRoutes are a CRD the cluster may lack: their watch says whether the API is served.
+#: HTTPRoutes are a CRD the cluster may lack: their watch says whether the API is served. Both
+#: are optional: an operator upgraded without the new RBAC rules keeps serving every app, and
+#: only an app with spec.expose fails (Forbidden, on its status) until they are granted.
 ROUTE_KINDS: tuple[WatchedKind, ...] = (
     WatchedKind(
         "gateway.networking.k8s.io",
@@ -135,6 +137,7 @@ ROUTE_KINDS: tuple[WatchedKind, ...] = (
         "Ingress",
         keep_status=True,
         order=0,
+        optional=True,
         status_view=_ingress_status,
     ),
 )

@@ -44,6 +44,7 @@ from .kinds import (
     CHILD_KINDS,
     HTTPROUTE_KIND,
     OBSERVED_KINDS,
+    ROUTE_KINDS,
     SECRET,
     WATCHED_KINDS,
     Key,
@@ -137,6 +138,8 @@ class Controller:
         #: the cluster serves the Gateway API's HTTPRoutes and the operator may list them: its
         #: HTTPRoute watch says so (a listing, or a 404 / 403 that is tried again later)
         self.gateway_api_served = False
+        #: route kinds RBAC refused to list, said once each
+        self._routes_refused: set[str] = set()
         #: why the controller can no longer do its job (a task or an informer died), if so
         self.dead: str | None = None
         self._last_failure: dict[Key, str] = {}
@@ -214,8 +217,8 @@ class Controller:
     def _forbidden(self, delta: Forbidden) -> None:
         """An optional kind may not be listed: its feature is off, said once; the cache counts
         as synced without it (apps must not wait for what they will never get)."""
-        if delta.kind is HTTPROUTE_KIND:
-            self._gateway_api(False, f"the operator may not list HTTPRoutes ({delta.message})")
+        if delta.kind in ROUTE_KINDS:
+            self._routes_forbidden(delta)
         if delta.kind is SECRET and self.secrets_readable:
             self.secrets_readable = False
             log.warning(
@@ -244,6 +247,30 @@ class Controller:
         if delta.kind is HTTPROUTE_KIND:
             self._gateway_api(False, "the cluster does not serve the Gateway API's HTTPRoutes")
         self._mark_listed(delta.kind, delta.namespace)
+
+    def _routes_forbidden(self, delta: Forbidden) -> None:
+        """RBAC refuses to list a route kind (an install whose rules predate spec.expose):
+        the cache holds none of it (the operator cannot see them), said once; without
+        HTTPRoutes exposed apps get Ingresses; without Ingresses they fail with Forbidden."""
+        _, removed = self.store.replace(delta.kind, None, [], "")
+        if self.synced.is_set():
+            for key, entry in removed:
+                self._gone(delta.kind, key, entry)
+        if delta.kind.kind not in self._routes_refused:
+            self._routes_refused.add(delta.kind.kind)
+            log.warning(
+                f"the operator may not list {delta.kind.plural}.{delta.kind.group}: apps with "
+                "spec.expose "
+                + (
+                    "get Ingresses instead of HTTPRoutes"
+                    if delta.kind is HTTPROUTE_KIND
+                    else "fail (Forbidden) until it is granted"
+                )
+                + "; grant get, list, watch, create, patch and delete (deploy/README.md)",
+                extra={"error": delta.message},
+            )
+        if delta.kind is HTTPROUTE_KIND:
+            self._gateway_api(False, "the operator may not list HTTPRoutes")
 
     def _gateway_api(self, served: bool, why: str) -> None:
         """The Gateway API appeared or went: said once, and every app that exposes itself is
@@ -370,6 +397,8 @@ class Controller:
                     self._secret_changed(key)
             self._mark_listed(kind, listed.namespace)
             return
+        if kind in ROUTE_KINDS:
+            self._routes_refused.discard(kind.kind)
         if kind is HTTPROUTE_KIND:
             self._gateway_api(True, "the cluster serves the Gateway API's HTTPRoutes")
         if kind is APP and not self.crd_installed:
