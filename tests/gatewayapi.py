@@ -17,8 +17,14 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.conftest import wait_for
 
 from pythonapp_operator.devcluster.paths import cache_root
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Kubectl
 
 MODULE = "sigs.k8s.io/gateway-api"
 VERSION = "v1.6.3"
@@ -66,3 +72,15 @@ def httproute_crd() -> Path:
     shutil.copyfile(source, partial)
     partial.replace(cached)
     return cached
+
+
+def install(k: Kubectl) -> None:
+    """The HTTPRoute CRD applied (server-side, idempotent) and Established; left installed."""
+    k.run("apply", "--server-side", "--force-conflicts", "-f", str(httproute_crd()))
+    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
+
+    def established() -> bool:
+        got = k.run("get", f"crd/{CRD_NAME}", "-o", f"jsonpath={jsonpath}", check=False)
+        return got.stdout.strip() == "True"
+
+    wait_for(established, 60, f"the CRD {CRD_NAME} Established")

@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import wait_for
 from tests.e2e.conftest import Kubectl, operator_down
 from tests.e2e.test_operator import app_doc, condition, ready
-from tests.gatewayapi import CRD_NAME, GatewayApiUnavailable, httproute_crd
+from tests.gatewayapi import GatewayApiUnavailable, install
 from tests.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.cluster
@@ -40,17 +39,9 @@ CONTROLLER = "example.net/gateway-controller"
 def gateway_api(k: Kubectl) -> None:
     """The HTTPRoute CRD, installed and Established (left installed: see the module doc)."""
     try:
-        path = httproute_crd()
+        install(k)
     except GatewayApiUnavailable as err:
         pytest.fail(str(err), pytrace=False)
-    k.run("apply", "--server-side", "--force-conflicts", "-f", str(path))
-    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
-
-    def established() -> bool:
-        got = k.run("get", f"crd/{CRD_NAME}", "-o", f"jsonpath={jsonpath}", check=False)
-        return got.stdout.strip() == "True"
-
-    wait_for(established, 60, f"the CRD {CRD_NAME} Established")
 
 
 @pytest.fixture
