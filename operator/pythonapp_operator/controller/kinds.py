@@ -52,8 +52,9 @@ class WatchedKind:
     #: (said once) instead of failing
     optional: bool = False
     #: a kind the cluster may not serve (a CRD it may lack, such as the Gateway API's
-    #: HTTPRoute): a listing answered 404 empties the kind and is tried again later, never an
-    #: error; whether it is served is the watch's own answer (:class:`.informer.Missing`)
+    #: HTTPRoute): a listing answered 404 empties the kind and is tried again a minute later
+    #: (``Settings.crd_poll_seconds``), never an error; whether it is served is the watch's own
+    #: answer (:class:`.informer.Missing`), so no separate discovery is needed
     may_be_unserved: bool = False
     #: with ``keep_status``: what of the status the cache keeps (default: all of it)
     status_view: Callable[[Any], Obj] | None = None

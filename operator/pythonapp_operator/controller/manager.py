@@ -82,7 +82,8 @@ class Settings:
     resync_seconds: float = 300.0
     backoff_base: float = 1.0
     backoff_max: float = 300.0
-    #: how soon a kind that is not served (the CRD missing) is listed again (at most 10 s)
+    #: how soon a kind that is not served is listed again: the PythonApp CRD (at most 10 s),
+    #: a kind that may be unserved (the Gateway API's HTTPRoutes: a GET per scope a minute)
     crd_poll_seconds: float = 60.0
     #: status-only child changes within this window make one reconcile (one status write)
     status_coalesce_seconds: float = 1.0
@@ -156,7 +157,11 @@ class Controller:
                 self.watch_api,
                 self.store,
                 self._deliver,
-                missing_wait=min(10.0, settings.crd_poll_seconds),
+                # the PythonApp CRD is awaited (nothing works without it); a kind that may be
+                # unserved (the Gateway API) is looked for again on a slow refresh
+                missing_wait=min(10.0, settings.crd_poll_seconds)
+                if kind is APP
+                else settings.crd_poll_seconds,
             )
             for kind in WATCHED_KINDS
             for scope in scopes
