@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections import Counter
@@ -25,6 +26,7 @@ from .api.crd import crd
 from .api.models import DNS1123_LABEL, PythonApp
 from .api.validation import find_pythonapps, validate_document
 from .render import render
+from .routing import RouteDefaults, RouteOptionError, Routing, defaults_from
 from .yamlio import MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH, YamlError, decode, dump_all, load_all
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -145,10 +147,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    try:
+        routing = Routing(route_defaults(args))
+    except RouteOptionError as exc:
+        print(f"pythonapp render: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     checked = check_files([args.file], sys.stderr)
     if _failed(checked, args.strict):
         return EXIT_INVALID
-    sys.stdout.write(dump_all(obj for app in checked.apps for obj in render(app)))
+    sys.stdout.write(dump_all(obj for app in checked.apps for obj in render(app, routing=routing)))
     return EXIT_OK
 
 
@@ -176,11 +183,58 @@ def lease_name(value: str) -> str:
     return value
 
 
+#: the environment variables the route options fall back to (the operator's Deployment)
+ROUTE_ENV = {
+    "gateway": "PYTHONAPP_GATEWAY",
+    "ingress_class": "PYTHONAPP_INGRESS_CLASS",
+    "route_api": "PYTHONAPP_ROUTE_API",
+}
+
+
+def route_defaults(args: argparse.Namespace) -> RouteDefaults:
+    """The platform's defaults for spec.expose from ``--gateway``, ``--ingress-class`` and
+    ``--route-api``, else their environment variables (:data:`ROUTE_ENV`). The one place
+    they are read: the platform policy will fill :class:`.routing.RouteDefaults` later."""
+    values = {
+        key: getattr(args, key, None) or os.environ.get(env) for key, env in ROUTE_ENV.items()
+    }
+    return defaults_from(values["gateway"], values["ingress_class"], values["route_api"])
+
+
+def add_route_options(p: argparse.ArgumentParser) -> None:
+    """The route options ``render`` and ``operator`` share (spec.expose, :mod:`.routing`)."""
+    p.add_argument(
+        "--gateway",
+        metavar="NAMESPACE/NAME",
+        help="the Gateway HTTPRoutes attach to (spec.expose.class names another Gateway in its "
+        "namespace); without one, exposed apps get Ingresses ($PYTHONAPP_GATEWAY)",
+    )
+    p.add_argument(
+        "--ingress-class",
+        metavar="NAME",
+        help="the IngressClass of Ingresses whose app names none (default: the cluster's "
+        "default class; $PYTHONAPP_INGRESS_CLASS)",
+    )
+    p.add_argument(
+        "--route-api",
+        choices=("auto", "ingress"),
+        help="auto (default): an HTTPRoute where the cluster serves the Gateway API (render: "
+        "assumes it does) and a Gateway is set, else an Ingress; ingress: always an Ingress "
+        "($PYTHONAPP_ROUTE_API)",
+    )
+
+
 def cmd_operator(args: argparse.Namespace) -> int:
     # kopf is imported only when the operator runs
     from .controller.runner import run_operator  # noqa: PLC0415
 
+    try:
+        routes = route_defaults(args)
+    except RouteOptionError as exc:
+        print(f"pythonapp operator: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return run_operator(
+        route_defaults=routes,
         namespaces=args.namespace,
         all_namespaces=args.all_namespaces,
         health=args.health,
@@ -307,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", metavar="FILE", help="YAML file, or - for stdin")
     p.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
+    add_route_options(p)
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("crd", help="print the PythonApp CustomResourceDefinition")
@@ -359,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=namespace_name,
         help="the Lease's namespace (default: the pod's own, POD_NAMESPACE; else default)",
     )
+    add_route_options(p)
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_operator)
 

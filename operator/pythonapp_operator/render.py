@@ -28,6 +28,10 @@ What is rendered and why (see notes/policy.md for the checkers' side):
   databases and APIs the operator cannot know about). Both rule lists and the host
   namespaces are written even when empty or false, so the operator owns them and puts back
   what another writer opens (see :mod:`.controller.hardening`).
+- HTTPRoute or Ingress (``spec.expose``, web only): the host and path prefix to the Service;
+  an HTTPRoute where the cluster serves the Gateway API and a Gateway is configured, else an
+  Ingress (:mod:`.routing`). The NetworkPolicy is not widened for it: a web app's admits
+  every client to the app port already, so the Gateway's or ingress controller's pods reach it.
 
 Workers get the PDB (on the same terms) and the NetworkPolicy too: they also run several
 replicas and should not accept connections they do not serve.
@@ -50,6 +54,7 @@ from .api.models import (
     ScalingRules,
     quantity_value,
 )
+from .routing import HTTPROUTE, RouteDefaults, Routing
 
 Manifest = dict[str, Any]
 
@@ -726,6 +731,100 @@ def migration_job(app: PythonApp) -> Manifest | None:
     }
 
 
+# -- spec.expose: the route (HTTPRoute or Ingress) to the app's Service ------------------------
+
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+
+def http_route(app: PythonApp, defaults: RouteDefaults) -> Manifest:
+    """A Gateway API HTTPRoute (v1) for ``spec.expose``: the host and path prefix to the app's
+    Service, attached to the Gateway ``spec.expose.class`` names in the platform's Gateway
+    namespace, or to the platform's Gateway. Every field the CRD would default is written as
+    its default, so the stored route is what was applied (no drift from defaulting). TLS is the
+    Gateway listener's: an HTTPRoute carries none."""
+    expose, gateway = app.spec.expose, defaults.gateway
+    if expose is None or gateway is None:
+        raise ValueError(f"PythonApp {app.name}: an HTTPRoute needs spec.expose and a Gateway")
+    return {
+        "apiVersion": f"{GATEWAY_GROUP}/v1",
+        "kind": "HTTPRoute",
+        "metadata": _metadata(app),
+        "spec": {
+            "parentRefs": [
+                {
+                    "group": GATEWAY_GROUP,
+                    "kind": "Gateway",
+                    "namespace": gateway.namespace,
+                    "name": expose.entry_class or gateway.name,
+                }
+            ],
+            "hostnames": [expose.host],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": expose.path}}],
+                    "backendRefs": [
+                        {
+                            "group": "",
+                            "kind": "Service",
+                            "name": app.name,
+                            "port": SERVICE_PORT,
+                            "weight": 1,
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def ingress(app: PythonApp, defaults: RouteDefaults) -> Manifest:
+    """A networking.k8s.io/v1 Ingress for ``spec.expose``: the host and path prefix to the
+    app's Service, with TLS from the named Secret (referenced, never read), in the class the
+    app names, else the platform's, else the cluster's default IngressClass."""
+    expose = app.spec.expose
+    if expose is None:
+        raise ValueError(f"PythonApp {app.name} has no spec.expose")
+    spec: Manifest = {}
+    entry_class = expose.entry_class or defaults.ingress_class
+    if entry_class is not None:
+        spec["ingressClassName"] = entry_class
+    if expose.tls is not None:
+        spec["tls"] = [{"hosts": [expose.host], "secretName": expose.tls.secret_name}]
+    spec["rules"] = [
+        {
+            "host": expose.host,
+            "http": {
+                "paths": [
+                    {
+                        "path": expose.path,
+                        "pathType": "Prefix",
+                        "backend": {
+                            "service": {"name": app.name, "port": {"number": SERVICE_PORT}}
+                        },
+                    }
+                ]
+            },
+        }
+    ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _metadata(app),
+        "spec": spec,
+    }
+
+
+def route(app: PythonApp, routing: Routing) -> Manifest | None:
+    """The app's route (``spec.expose``), or None: of the kind ``routing`` decides. (The
+    NetworkPolicy needs no rule for it: a web app's admits every client to the app port
+    already, the Gateway's or ingress controller's namespace included.)"""
+    if app.spec.expose is None or app.spec.profile != "web":
+        return None
+    if routing.kind == HTTPROUTE:
+        return http_route(app, routing.defaults)
+    return ingress(app, routing.defaults)
+
+
 def render(
     app: PythonApp,
     secret_hashes: Mapping[str, str] | None = None,
@@ -736,6 +835,7 @@ def render(
     image: str | None = None,
     migrated: str | None = None,
     deploy: bool = True,
+    routing: Routing | None = None,
 ) -> list[Manifest]:
     """Every child object of ``app``, Deployment first, in a fixed order.
 
@@ -748,7 +848,11 @@ def render(
     ``deploy`` are the migrations gate's decision (the reconcile's, from the Job's status:
     :mod:`.controller.migration`): the image the Deployment runs and the Job it passed, or no
     Deployment at all while a new app's first migration runs. The defaults (``pythonapp
-    render``) show the app once its gate passed."""
+    render``) show the app once its gate passed.
+
+    ``routing`` decides the route of ``spec.expose`` (:mod:`.routing`): the operator's
+    options and its HTTPRoute watch, or ``pythonapp render``'s options (default: no Gateway
+    configured, so an Ingress in the cluster's default class)."""
     parse_image(app.spec.image)  # defence in depth: never render a refused image
     if image is None and migrated is None and app.spec.migrate is not None:
         migrated = migration_job_name(app)
@@ -774,6 +878,9 @@ def render(
     hpa = horizontal_pod_autoscaler(app)
     if hpa is not None:
         children.append(hpa)
+    way_in = route(app, routing or Routing())
+    if way_in is not None:
+        children.append(way_in)
     job = migration_job(app)
     if job is not None:
         children.append(job)

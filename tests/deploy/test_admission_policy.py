@@ -372,18 +372,45 @@ def test_an_image_pull_secret_the_author_cannot_get_is_refused(env: Env) -> None
 
 
 def test_every_secret_and_pull_secret_allowed_is_checked_in_full(env: Env) -> None:
-    """Sixteen Secrets and four image pull Secrets, all readable but the last pull Secret:
-    twenty authorization checks in one request, within the API server's budget, the last one
-    refused by name. A name in both lists is one check."""
+    """Sixteen Secrets, four image pull Secrets and a TLS certificate, all readable but the
+    last pull Secret: twenty-one authorization checks in one request, within the API server's
+    budget, the last pull Secret refused by name. A name in both lists is one check."""
     names = [f"s{i}" for i in range(MAX_SECRETS)]
     pulls = [f"p{i}" for i in range(MAX_IMAGE_PULL_SECRETS)]
-    env.grant_secret(user("alice"), "read-most", *names, *pulls[:-1])
+    env.grant_secret(user("alice"), "read-most", *names, *pulls[:-1], "site-tls")
     env.wait_rbac("alice", pulls[-2])
+    most = app(env.namespace, "most", names, [*pulls[:-1], names[0]])
+    every = app(env.namespace, "all", names, pulls)
+    for doc in (most, every):
+        doc["spec"]["expose"] = {"host": "site.example.com", "tls": {"secretName": "site-tls"}}
     with impersonating(env.kubeconfig, "alice") as alice:
-        env.create(alice, app(env.namespace, "most", names, [*pulls[:-1], names[0]]))
-        message = refusal(lambda: env.create(alice, app(env.namespace, "all", names, pulls)))
+        env.create(alice, most)
+        message = refusal(lambda: env.create(alice, every))
     assert by_policy(message) and f"cannot get Secret {pulls[-1]} " in message, message
     assert env.exists("most") and not env.exists("all")
+
+
+def test_the_tls_certificate_of_expose_is_a_secret_reference_too(env: Env) -> None:
+    """spec.expose.tls.secretName hands a Secret (a certificate's private key) to the ingress
+    controller for the app's host: checked like spec.secrets, as a seventeenth check beside
+    the sixteen Secrets an app may name (within the policy's cost budget)."""
+    names = [f"s{i}" for i in range(MAX_SECRETS)]
+    env.grant_secret(user("alice"), "read-mounted", *names)
+    env.wait_rbac("alice", names[-1])
+    exposed = app(env.namespace, "site", names)
+    exposed["spec"]["expose"] = {"host": "site.example.com", "tls": {"secretName": "site-tls"}}
+    plain = app(env.namespace, "plain", names)
+    plain["spec"]["expose"] = {"host": "plain.example.com"}
+    with impersonating(env.kubeconfig, "alice") as alice:
+        message = refusal(lambda: env.create(alice, exposed))
+        env.create(alice, plain)  # the control: the same Secrets, no certificate
+    assert by_policy(message) and "cannot get Secret site-tls " in message, message
+    assert not env.exists("site") and env.exists("plain")
+    env.grant_secret(user("alice"), "read-tls", "site-tls")
+    env.wait_rbac("alice", "site-tls")
+    with impersonating(env.kubeconfig, "alice") as alice:
+        env.create(alice, exposed)
+    assert env.stored("site")["spec"]["expose"]["tls"] == {"secretName": "site-tls"}
 
 
 def test_status_writes_are_not_checked(env: Env) -> None:

@@ -56,6 +56,8 @@ EXPECTED_CLUSTER_RULES: set[Rule] = {
     ("", "serviceaccounts", CHILD_VERBS),
     ("policy", "poddisruptionbudgets", CHILD_VERBS),
     ("networking.k8s.io", "networkpolicies", CHILD_VERBS),
+    ("networking.k8s.io", "ingresses", CHILD_VERBS),
+    ("gateway.networking.k8s.io", "httproutes", CHILD_VERBS),
     ("autoscaling", "horizontalpodautoscalers", CHILD_VERBS),
     ("batch", "jobs", CHILD_VERBS),
     ("apps", "replicasets", frozenset({"list", "watch"})),
@@ -269,7 +271,8 @@ def test_every_kustomization_installs_the_secret_reference_policy(
     # one validation per Secret an app may name, each with one authorization check (a check
     # costs a third of what one expression may spend: api/admission.py)
     validations = spec["validations"]
-    assert len(validations) == MAX_SECRETS + MAX_IMAGE_PULL_SECRETS
+    # and spec.expose.tls.secretName
+    assert len(validations) == MAX_SECRETS + MAX_IMAGE_PULL_SECRETS + 1
     for index, validation in enumerate(validations):
         assert validation["reason"] == "Forbidden" and validation["message"].startswith(POLICY)
         assert validation["expression"].count("authorizer") == 1

@@ -11,6 +11,10 @@ re-run on them:
 
 from __future__ import annotations
 
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,9 @@ import pytest
 import yaml
 from tests.conftest import wait_for
 from tests.e2e.conftest import Kubectl, apply_past_validation, operator_down
+from tests.e2e.test_expose import GATEWAY, GATEWAY_NS, write_parents
 from tests.e2e.test_operator import app_doc, condition, ready
+from tests.gatewayapi import install
 from tests.gitops import argocd, kstatus, status_fixtures
 from tests.operator_process import OperatorProcess
 
@@ -113,7 +119,57 @@ def capture_no_status(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any
     return app
 
 
+@contextmanager
+def exposing_operator(k: Kubectl, ns: str, op: OperatorProcess) -> Iterator[OperatorProcess]:
+    """An operator that gives exposed apps HTTPRoutes (the Gateway API's CRD installed, a
+    Gateway set) on ``ns``, the session's stopped meanwhile (tests/e2e/test_expose.py)."""
+    install(k)
+    log = Path(tempfile.mkdtemp(prefix="fixtures-operator-")) / "operator.log"
+    args = [
+        "--namespace", ns,
+        "--leader-election-namespace", ns,
+        "--leader-election-id", f"fixtures-{secrets.token_hex(3)}",
+        "--gateway", f"{GATEWAY_NS}/{GATEWAY}",
+    ]  # fmt: skip
+    with operator_down(op):
+        own = OperatorProcess(k.kubeconfig, log, args).wait_healthy()
+        try:
+            yield own
+        finally:
+            assert own.stop() == 0, own.tail()
+
+
+def _route_waiting(k: Kubectl, ns: str) -> dict[str, Any] | None:
+    app = ready(k, ns)
+    route = ((app or {}).get("status") or {}).get("route") or {}
+    return app if route.get("accepted") == "Unknown" and route.get("reason") == "Waiting" else None
+
+
+def capture_ready_route_waiting(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
+    with exposing_operator(k, ns, op):
+        k.apply(app_doc(ns, expose={"host": "shop.example.com"}))
+        app: dict[str, Any] = wait_for(
+            lambda: _route_waiting(k, ns), 90, "Ready with status.route Unknown"
+        )
+    return app
+
+
+def capture_stalled_route_not_accepted(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
+    with exposing_operator(k, ns, op):
+        k.apply(app_doc(ns, expose={"host": "shop.example.com"}))
+        wait_for(lambda: _route_waiting(k, ns), 90, "Ready before the Gateway answers")
+        write_parents(k, ns, "shop", "False", "NotAllowedByListeners")
+        app: dict[str, Any] = wait_for(
+            lambda: _with(k, ns, "Stalled", "True", "RouteNotAccepted"),
+            60,
+            "Stalled=True RouteNotAccepted",
+        )
+    return app
+
+
 CAPTURE = {
+    "ready-route-waiting": capture_ready_route_waiting,
+    "stalled-route-not-accepted": capture_stalled_route_not_accepted,
     "ready": capture_ready,
     "rolling-out": capture_rolling_out,
     "stalled-invalid-spec": capture_stalled_invalid_spec,

@@ -33,6 +33,10 @@ STATES = {
     "stale-generation": "spec changed while the operator was down: Ready=True of generation 1, "
     "metadata.generation 2",
     "no-status": "applied while the operator was down: no status at all",
+    "ready-route-waiting": "exposed (spec.expose) and Ready, no gateway controller has answered "
+    "its HTTPRoute: status.route accepted Unknown, Ready=True",
+    "stalled-route-not-accepted": "the Gateway's controller refused the app's HTTPRoute: "
+    "Stalled=True RouteNotAccepted",
 }
 
 NAMESPACE = "demo"

@@ -54,9 +54,9 @@ def pythonapp_cli() -> list[str]:
     pytest.fail("the `pythonapp` console script is not installed: run `make venv`")
 
 
-def render(example: Path, out_dir: Path) -> Path:
+def render(example: Path, out_dir: Path, *options: str, suffix: str = "") -> Path:
     proc = subprocess.run(
-        [*pythonapp_cli(), "render", str(example)],
+        [*pythonapp_cli(), "render", *options, str(example)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -67,7 +67,7 @@ def render(example: Path, out_dir: Path) -> Path:
             f"`pythonapp render {example.relative_to(REPO)}` failed (exit {proc.returncode}):\n"
             f"{proc.stderr or proc.stdout}"
         )
-    out = out_dir / f"rendered-{example.name}"
+    out = out_dir / f"rendered{suffix}-{example.name}"
     out.write_text(proc.stdout)
     return out
 
@@ -93,6 +93,33 @@ def test_rendered_examples_have_no_findings(checker: str, tmp_path: Path) -> Non
         f"{checker}: {len(findings)} finding(s) on `pythonapp render` of "
         f"{', '.join(e.name for e in EXAMPLES)} (fix the renderer, or write the exception "
         f"with its reason in policy/):\n{describe(findings)}"
+    )
+
+
+#: the examples with spec.expose, rendered the other way too: with a Gateway (an HTTPRoute where
+#: the plain render gives an Ingress), and with an IngressClass
+EXPOSED = [e for e in EXAMPLES if "expose:" in e.read_text()]
+ROUTE_VARIANTS = {
+    "httproute": ("--gateway", "gateway-system/public"),
+    "ingress-class": ("--route-api", "ingress", "--ingress-class", "nginx"),
+}
+
+
+@checker_names
+def test_rendered_routes_have_no_findings(checker: str, tmp_path: Path) -> None:
+    assert EXPOSED, "no example has spec.expose: the route variants would check nothing"
+    rendered = []
+    for suffix, options in ROUTE_VARIANTS.items():
+        for example in EXPOSED:
+            out = render(example, tmp_path, *options, suffix=f"-{suffix}")
+            kinds = [line for line in out.read_text().splitlines() if line.startswith("kind:")]
+            wanted = "kind: HTTPRoute" if suffix == "httproute" else "kind: Ingress"
+            assert wanted in kinds, (example, options, kinds)
+            rendered.append(out)
+    findings = check(checker, rendered, tmp_path)
+    assert not findings, (
+        f"{checker}: {len(findings)} finding(s) on the routes of "
+        f"{', '.join(e.name for e in EXPOSED)}:\n{describe(findings)}"
     )
 
 

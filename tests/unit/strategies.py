@@ -242,7 +242,38 @@ def valid_specs(draw: Draw) -> Spec:
         spec["disruption"] = draw(disruptions())
     if draw(st.integers(0, 3)) == 0:
         spec["migrate"] = draw(migrations())
+    if not worker and draw(st.integers(0, 3)) == 0:
+        spec["expose"] = draw(exposes())
     return spec
+
+
+_label = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,14}[a-z0-9])?", fullmatch=True)
+#: host names both route APIs take: DNS labels joined by dots, not all digits (an IP address)
+hosts = (
+    st.lists(_label, min_size=1, max_size=4)
+    .map(".".join)
+    .filter(lambda h: not set(h) <= set("0123456789."))
+)
+_segment = st.text("-abcXYZ019._~!$&()*+,;=:@", min_size=1, max_size=8).filter(
+    lambda seg: seg not in (".", "..")
+)
+#: "/" or an absolute, normalised path of URL path characters
+route_paths = st.one_of(
+    st.just("/"), st.lists(_segment, min_size=1, max_size=4).map(lambda p: "/" + "/".join(p))
+)
+
+
+@st.composite
+def exposes(draw: Draw) -> Spec:
+    """spec.expose: a host, maybe a path, a TLS Secret and a class."""
+    out: Spec = {"host": draw(hosts)}
+    if draw(st.booleans()):
+        out["path"] = draw(route_paths)
+    if draw(st.booleans()):
+        out["tls"] = {"secretName": draw(secret_names)}
+    if draw(st.booleans()):
+        out["class"] = draw(_label)
+    return out
 
 
 @st.composite
@@ -596,6 +627,32 @@ def _too_many(draw: Draw, spec: Spec) -> tuple[str, str]:
 
 
 @mutation
+def _bad_expose(draw: Draw, spec: Spec) -> tuple[str, str]:
+    where = draw(st.sampled_from(["host", "path", "tls", "class", "worker"]))
+    expose: Spec = {"host": "shop.example.com"}
+    if where == "host":
+        expose["host"] = draw(
+            st.sampled_from(
+                ["Shop.example.com", "*.example.com", "10.0.0.1", "a..b", "-a.b", "a.b:80", ""]
+            )
+        )
+    elif where == "path":
+        expose["path"] = draw(
+            st.sampled_from(["api", "/api/", "//a", "/a/./b", "/a/..", "/a b", "/a%2Fb", "/a?x"])
+        )
+    elif where == "tls":
+        expose["tls"] = {"secretName": draw(st.sampled_from(["TLS", "a_b", "-a", ""]))}
+    elif where == "class":
+        expose["class"] = draw(st.sampled_from(["Public", "a b", "a_b", "-a"]))
+    else:
+        spec["profile"] = "worker"
+        for field in ("port", "probes", "preStopSleepSeconds"):
+            spec.pop(field, None)
+    spec["expose"] = expose
+    return f"expose {where}", "expose"
+
+
+@mutation
 def _null_required(draw: Draw, spec: Spec) -> tuple[str, str]:
     field = draw(st.sampled_from(["image", "resources"]))
     spec[field] = None
@@ -663,6 +720,11 @@ _PLACES: list[tuple[str | int, ...]] = [
     ("securityContext", "runAsUser"),
     ("automountServiceAccountToken",),
     ("tmpSizeLimit",),
+    ("expose",),
+    ("expose", "host"),
+    ("expose", "path"),
+    ("expose", "tls", "secretName"),
+    ("expose", "class"),
 ]
 
 

@@ -584,6 +584,98 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.migrate.image",
         "unknown fields",
     ),
+    # spec.expose: a way in for web apps
+    ("expose without host", {"expose": {"path": "/"}}, "spec.expose.host", "required"),
+    (
+        "expose on a worker",
+        {"profile": "worker", "expose": {"host": "a.example.com"}},
+        "spec.expose",
+        models.MSG_EXPOSE_WEB_ONLY,
+    ),
+    (
+        "expose host uppercase",
+        {"expose": {"host": "Shop.example.com"}},
+        "spec.expose.host",
+        "must be a lowercase DNS name",
+    ),
+    (
+        "expose host wildcard",
+        {"expose": {"host": "*.example.com"}},
+        "spec.expose.host",
+        "must be a lowercase DNS name",
+    ),
+    (
+        "expose host with port",
+        {"expose": {"host": "shop.example.com:443"}},
+        "spec.expose.host",
+        "must be a lowercase DNS name",
+    ),
+    (
+        "expose host an IP address",
+        {"expose": {"host": "10.0.0.1"}},
+        "spec.expose.host",
+        models.MSG_HOST_IP,
+    ),
+    (
+        "expose host too long",
+        {"expose": {"host": "a" * 254}},
+        "spec.expose.host",
+        "at most 253",
+    ),
+    (
+        "expose path relative",
+        {"expose": {"host": "a.example.com", "path": "api"}},
+        "spec.expose.path",
+        "must be / or an absolute, normalised path",
+    ),
+    (
+        "expose path trailing slash",
+        {"expose": {"host": "a.example.com", "path": "/api/"}},
+        "spec.expose.path",
+        "must be / or an absolute, normalised path",
+    ),
+    (
+        "expose path dot segment",
+        {"expose": {"host": "a.example.com", "path": "/a/../b"}},
+        "spec.expose.path",
+        "must be / or an absolute, normalised path",
+    ),
+    (
+        "expose path encoded slash",
+        {"expose": {"host": "a.example.com", "path": "/a%2Fb"}},
+        "spec.expose.path",
+        "may hold only letters, digits",
+    ),
+    (
+        "expose path query",
+        {"expose": {"host": "a.example.com", "path": "/a?b=1"}},
+        "spec.expose.path",
+        "may hold only letters, digits",
+    ),
+    (
+        "expose tls secret name",
+        {"expose": {"host": "a.example.com", "tls": {"secretName": "Shop_TLS"}}},
+        "spec.expose.tls.secretName",
+        "must be a Secret name",
+    ),
+    (
+        "expose tls without secret",
+        {"expose": {"host": "a.example.com", "tls": {}}},
+        "spec.expose.tls.secretName",
+        "required",
+    ),
+    (
+        "expose class not a name",
+        {"expose": {"host": "a.example.com", "class": "Public Gateway"}},
+        "spec.expose.class",
+        "must be a DNS-1123 subdomain",
+    ),
+    (
+        "expose unknown field",
+        {"expose": {"host": "a.example.com", "port": 80}},
+        "spec.expose.port",
+        "unknown fields",
+    ),
 ]
 
 
@@ -664,6 +756,21 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("whole-number float", {"replicas": 2.0, "probes": {"startup": {"periodSeconds": 5.0}}}),
     ("autoscaling minimal", {"autoscaling": {"minReplicas": 1, "maxReplicas": 1}}),
     ("migrate minimal", {"migrate": {"command": ["python", "manage.py", "migrate"]}}),
+    ("expose minimal", {"expose": {"host": "shop.example.com"}}),
+    ("expose one label host", {"expose": {"host": "intranet"}}),
+    (
+        "expose full",
+        {
+            "expose": {
+                "host": "shop.example.com",
+                "path": "/api/v1.2/~user",
+                "tls": {"secretName": "shop.example.com-tls"},
+                "class": "public",
+            }
+        },
+    ),
+    ("expose path root", {"expose": {"host": "a.example.com", "path": "/"}}),
+    ("expose host with digits", {"expose": {"host": "1password.example.com"}}),
     (
         "migrate full",
         {

@@ -40,8 +40,9 @@ HEADER = """\
 # RBAC answer as `kubectl auth can-i get secret/NAME`).
 #
 # What is checked (the variables below), for every Secret the PythonApp names: in
-# `spec.secrets` and in `spec.imagePullSecrets` (naming a pull Secret hands its registry
-# credentials to the kubelet for the app's pods):
+# `spec.secrets`, in `spec.imagePullSecrets` (naming a pull Secret hands its registry
+# credentials to the kubelet for the app's pods) and `spec.expose.tls.secretName` (the ingress
+# controller would serve the app's host with that certificate's private key):
 # * CREATE: every Secret the PythonApp names;
 # * UPDATE that changes the spec in any field but `replicas`, `autoscaling` and `disruption`
 #   (how many pods run, not what runs in them): every Secret the new spec names, old
@@ -56,26 +57,31 @@ HEADER = """\
 # DELETE is not matched.
 #
 # One validation per Secret an app may name (spec.secrets and spec.imagePullSecrets hold at
-# most %(max)d, a name in both is checked once): an authorization check costs a third of what
-# one CEL expression may spend, so one expression cannot check them all (the module above says
-# more).
+# most %(max)d with the TLS one, a name named twice is checked once): an authorization check
+# costs a third of what one CEL expression may spend, so one expression cannot check them all
+# (the module above says more).
 #
 # Needs Kubernetes >= 1.30 (admissionregistration.k8s.io/v1). Opting out: deploy/README.md
 # (delete the binding, or a kustomize `$patch: delete`; `validationActions: [Warn, Audit]` to
 # try it first). tests/deploy/test_admission_policy.py proves it on a real API server.
 """
 
-#: every Secret the new object names, each once: mounted or mapped (spec.secrets), and the
-#: image pull Secrets (spec.imagePullSecrets: naming one hands its registry credentials to
-#: the kubelet for the app's pods, so a user could pull from someone else's registry account).
-#: A field that comes to name Secrets (tls.secretName) adds its names here and nowhere else,
-#: and MAX_CHECKED grows with it
+#: every Secret the new object names, each once: mounted or mapped (spec.secrets), the image
+#: pull Secrets (spec.imagePullSecrets: naming one hands its registry credentials to the
+#: kubelet for the app's pods, so a user could pull from someone else's registry account), and
+#: the TLS certificate of spec.expose. A field that comes to name Secrets adds its names here
+#: and nowhere else, and MAX_CHECKED grows with it
 MOUNTED_NAMES = "has(object.spec.secrets) ? object.spec.secrets.map(s, s.name) : []"
 PULL_NAMES = (
     "has(object.spec.imagePullSecrets) ? object.spec.imagePullSecrets"
     ".map(s, s.name).filter(n, !(n in variables.mountedNames)) : []"
 )
-SECRET_NAMES = "variables.mountedNames + variables.pullNames"  # noqa: S105
+TLS_NAMES = (
+    "has(object.spec.expose) && has(object.spec.expose.tls)"
+    " ? [object.spec.expose.tls.secretName].filter(n, !(n in variables.mountedNames)"
+    " && !(n in variables.pullNames)) : []"
+)
+SECRET_NAMES = "variables.mountedNames + variables.pullNames + variables.tlsNames"  # noqa: S105
 
 #: spec fields that say how many pods run, never what runs in them: changing one hands no
 #: Secret to new code (a field added to the spec later is checked by default)
@@ -90,9 +96,9 @@ CHANGES_WHAT_RUNS = (
     f" || dyn(oldObject.spec).exists(k, !(k in {_EXEMPT}) && !(k in dyn(object.spec)))"
 )
 
-#: how many names one request may have checked (one validation each): 20 checks are 7,000,000
-#: of the 10,000,000 a request may spend
-MAX_CHECKED = MAX_SECRETS + MAX_IMAGE_PULL_SECRETS
+#: how many names one request may have checked (one validation each): 21 checks are
+#: 7,350,000 of the 10,000,000 a request may spend
+MAX_CHECKED = MAX_SECRETS + MAX_IMAGE_PULL_SECRETS + 1
 
 
 def _validation(index: int) -> dict[str, Any]:
@@ -145,6 +151,7 @@ def policy() -> list[dict[str, Any]]:
                 "variables": [
                     {"name": "mountedNames", "expression": MOUNTED_NAMES},
                     {"name": "pullNames", "expression": PULL_NAMES},
+                    {"name": "tlsNames", "expression": TLS_NAMES},
                     {"name": "secretNames", "expression": SECRET_NAMES},
                     {"name": "changesWhatRuns", "expression": CHANGES_WHAT_RUNS},
                     {

@@ -984,6 +984,96 @@ class Migrate(Base):
     )
 
 
+# -- expose: a way in for web apps -------------------------------------------------------------
+
+#: what a route's path matches from: every path of the host
+DEFAULT_EXPOSE_PATH = "/"
+#: a host name as both route APIs take it (no wildcard, no IP address, no port), lowercase
+HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+#: "/" or an absolute, normalised path (no '//', '.' or '..' segments, no trailing '/')
+ROUTE_PATH = r"^(/|(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))+)$"
+#: the characters a URL path segment may hold unencoded (RFC 3986 pchar, without '%' and
+#: the quote): both APIs refuse '%2F', '#', '?' and spaces in a prefix match
+ROUTE_PATH_CHARS = r"^[-A-Za-z0-9/._~!$&()*+,;=:@]*$"
+MSG_EXPOSE_WEB_ONLY = (
+    "expose is for web apps: only they serve a port behind a Service (remove expose, or use "
+    "profile: web)"
+)
+MSG_HOST_IP = "must be a DNS name, not an IP address: routes match host names"
+
+_HOST = StringRule(
+    HOSTNAME,
+    "must be a lowercase DNS name such as app.example.com (letters, digits, '-' and '.'; no "
+    "wildcard, port or scheme)",
+    253,
+    "Host name the app is reached at (the HTTPRoute's hostname, the Ingress rule's host).",
+    extra=(
+        (lambda v: not re.fullmatch(r"[0-9.]+", v), "!self.matches(r'^[0-9.]+$')", MSG_HOST_IP),
+    ),
+)
+_ROUTE_PATH = StringRule(
+    ROUTE_PATH,
+    "must be / or an absolute, normalised path such as /api (no '//', '.' or '..' parts, no "
+    "trailing '/')",
+    1024,
+    f"Path prefix routed to the app, matched by whole segments (/api matches /api and "
+    f"/api/x, not /apix). Default {DEFAULT_EXPOSE_PATH}.",
+    extra=(
+        (
+            lambda v: re.fullmatch(ROUTE_PATH_CHARS, v) is not None,
+            f"self.matches(r'{ROUTE_PATH_CHARS}')",
+            "may hold only letters, digits and -._~!$&()*+,;=:@ between '/' (no '%', '?', '#' "
+            "or spaces)",
+        ),
+    ),
+)
+_ENTRY_CLASS = StringRule(
+    DNS1123_SUBDOMAIN,
+    "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.'), the name of a "
+    "Gateway or IngressClass",
+    253,
+    "The entry point: the IngressClass of the Ingress, or the Gateway (in the platform's "
+    "Gateway namespace) the HTTPRoute attaches to. Default: the platform's.",
+)
+Hostname = Annotated[str, _HOST.length, _HOST.validator, _HOST.schema]
+RoutePath = Annotated[str, _ROUTE_PATH.length, _ROUTE_PATH.validator, _ROUTE_PATH.schema]
+EntryClass = Annotated[str, _ENTRY_CLASS.length, _ENTRY_CLASS.validator, _ENTRY_CLASS.schema]
+
+
+class ExposeTLS(Base):
+    """HTTPS for the host: the Secret (type kubernetes.io/tls) holding its certificate."""
+
+    secret_name: SecretName = Field(
+        description="Name of a kubernetes.io/tls Secret in the app's namespace with the host's "
+        "certificate. Referenced, never read by the operator (the ingress controller reads "
+        "it). Used by the Ingress; with the Gateway API, TLS is the Gateway listener's."
+    )
+
+
+class Expose(Base):
+    """A way in from outside the cluster (web apps only): a Gateway API HTTPRoute where the
+    cluster serves that API and the platform configured a Gateway, else an Ingress, to the
+    app's Service. Its acceptance shows in status.route."""
+
+    host: Hostname = Field(description="Host name the app is reached at, e.g. app.example.com.")
+    path: RoutePath = Field(
+        DEFAULT_EXPOSE_PATH,
+        description="Path prefix routed to the app, matched by whole segments. Default "
+        f"{DEFAULT_EXPOSE_PATH}.",
+    )
+    tls: ExposeTLS | None = Field(
+        None,
+        description="HTTPS with a certificate Secret (Ingress; a Gateway terminates TLS "
+        "on its own listener).",
+    )
+    entry_class: EntryClass | None = Field(
+        None,
+        alias="class",
+        description="The entry point: an IngressClass, or a Gateway in the platform's Gateway "
+        "namespace. Default: the platform's (the operator's --ingress-class / --gateway).",
+    )
+
+
 #: a transition rule (it compares with the stored object, so it has no pydantic twin: it runs
 #: on the API server only, on every update of the spec, the /scale subresource's included)
 MSG_REPLICAS_AUTOSCALED = (
@@ -1116,6 +1206,12 @@ def _rule_grace(spec: PythonAppSpec) -> list[RuleProblem]:
     return []
 
 
+def _rule_expose_web_only(spec: PythonAppSpec) -> list[RuleProblem]:
+    if spec.profile != "web" and spec.expose is not None:
+        return [(("expose",), MSG_EXPOSE_WEB_ONLY)]
+    return []
+
+
 MSG_PORT_WORKER = "port is for web apps: workers serve no port (remove port or use profile: web)"
 MSG_WORKER_HTTP_PROBE = (
     "workers serve no port, so their probes cannot use path: give the probe a command (exec)"
@@ -1220,6 +1316,13 @@ SPEC_RULES: tuple[Rule, ...] = (
         MSG_GRACE,
         ".terminationGracePeriodSeconds",
         _rule_grace,
+    ),
+    Rule(
+        "expose-web-only",
+        f"{_PROFILE} == 'web' || !has(self.expose)",
+        MSG_EXPOSE_WEB_ONLY,
+        ".expose",
+        _rule_expose_web_only,
     ),
     Rule(
         "text-budget",
@@ -1396,6 +1499,12 @@ class PythonAppSpec(Base):
         "failure the running version keeps serving. Runs again for a new image, a changed "
         "command, and a rollback to an earlier image.",
     )
+    expose: Expose | None = Field(
+        None,
+        description="A way in for web apps: host, path and TLS of an HTTPRoute (where the "
+        "cluster serves the Gateway API and the platform set a Gateway) or else an Ingress, to "
+        "the app's Service. Its acceptance shows in status.route.",
+    )
 
     @property
     def effective_port(self) -> int | None:
@@ -1446,6 +1555,25 @@ class MigrationStatus(Base):
     )
 
 
+class RouteStatus(Base):
+    """The app's route (spec.expose) as the cluster answered it: accepted by the Gateway's
+    controller (the HTTPRoute's Accepted and ResolvedRefs conditions), or given an address by
+    the ingress controller (the Ingress's load balancer). Unknown until a controller answers;
+    only an explicit refusal makes the app Ready=False (reason RouteNotAccepted)."""
+
+    kind: Literal["HTTPRoute", "Ingress"] = Field(description="HTTPRoute or Ingress.")
+    name: str = Field(max_length=253, description="Name of the route object.")
+    accepted: Literal["True", "False", "Unknown"] = Field(
+        description="True: a controller serves the route. False: it refused it (the message "
+        "says why). Unknown: no controller has answered yet."
+    )
+    reason: str = Field(max_length=1024, description="CamelCase reason, a controller's own.")
+    message: str = Field("", max_length=32768, description="Human-readable detail.")
+    address: str | None = Field(
+        None, max_length=1024, description="The load balancer's address (Ingress)."
+    )
+
+
 class Condition(Base):
     """A kstatus condition (Ready, Reconciling, Stalled)."""
 
@@ -1488,6 +1616,9 @@ class PythonAppStatus(Base):
     )
     migration: MigrationStatus | None = Field(
         None, description="The last migrations gate that finished (spec.migrate)."
+    )
+    route: RouteStatus | None = Field(
+        None, description="The route of spec.expose, and whether a controller accepted it."
     )
 
 

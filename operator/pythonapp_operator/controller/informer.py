@@ -71,9 +71,11 @@ class Event:
 
 @dataclass(frozen=True)
 class Missing:
-    """The kind is not served (the PythonApp CRD is not installed): listed again later."""
+    """The kind is not served (the PythonApp CRD is not installed, or a kind that may be
+    unserved, :attr:`WatchedKind.may_be_unserved`, is not): listed again later."""
 
     kind: WatchedKind
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,8 +187,8 @@ class Informer:
             status, data = self.api.request(
                 "GET", self.kind.path(self.namespace), query=query, accept=self._accept("List")
             )
-            if status == 404 and self.kind is APP:
-                self.deliver(Missing(self.kind))
+            if status == 404 and (self.kind is APP or self.kind.may_be_unserved):
+                self.deliver(Missing(self.kind, self.namespace))
                 self._wait = self.missing_wait
                 return None
             if status == 403 and self.kind.optional:
@@ -228,7 +230,7 @@ class Informer:
         ) as (status, lines):
             if status == 410:
                 raise _Relist
-            if status == 404 and self.kind is APP:
+            if status == 404 and (self.kind is APP or self.kind.may_be_unserved):
                 raise _Relist  # the CRD went away: the listing says so
             if status >= 300:
                 raise ApiError.from_response(status, b"".join(lines))

@@ -52,6 +52,13 @@ class WatchedKind:
     #: the operator works without it: a listing refused by RBAC switches a feature off
     #: (said once) instead of failing
     optional: bool = False
+    #: a kind the cluster may not serve (a CRD it may lack, such as the Gateway API's
+    #: HTTPRoute): a listing answered 404 empties the kind and is tried again a minute later
+    #: (``Settings.crd_poll_seconds``), never an error; whether it is served is the watch's own
+    #: answer (:class:`.informer.Missing`), so no separate discovery is needed
+    may_be_unserved: bool = False
+    #: with ``keep_status``: what of the status the cache keeps (default: all of it)
+    status_view: Callable[[Any], Obj] | None = None
 
     @property
     def api_version(self) -> str:
@@ -69,6 +76,75 @@ class WatchedKind:
 
 APP = WatchedKind(GROUP, VERSION, PLURAL, KIND, keep_status=True, selector="")
 
+# -- spec.expose: the routes, and what of their status the app's status reads ------------------
+
+
+def _route_conditions(conditions: Any) -> list[Obj]:
+    return [
+        {k: c.get(k) for k in ("type", "status", "reason", "message") if c.get(k) is not None}
+        for c in conditions or []
+        if isinstance(c, dict)
+    ]
+
+
+def _http_route_status(status: Any) -> Obj:
+    """An HTTPRoute's status as the app's reads it: per parent, its reference and the
+    controller's conditions, without times and generations a controller refreshes."""
+    parents = [
+        {
+            "parentRef": dict(p.get("parentRef") or {}),
+            "controllerName": p.get("controllerName"),
+            "conditions": _route_conditions(p.get("conditions")),
+        }
+        for p in (status or {}).get("parents") or []
+        if isinstance(p, dict)
+    ]
+    return {"parents": parents}
+
+
+def _ingress_status(status: Any) -> Obj:
+    """An Ingress's status as the app's reads it: the load balancer's addresses."""
+    found = (((status or {}).get("loadBalancer") or {}).get("ingress")) or []
+    return {
+        "loadBalancer": {
+            "ingress": [
+                {k: i[k] for k in ("ip", "hostname") if i.get(k)}
+                for i in found
+                if isinstance(i, dict)
+            ]
+        }
+    }
+
+
+#: the route of ``spec.expose`` (one or the other, :mod:`..routing`), applied with the Service.
+#: HTTPRoutes are a CRD the cluster may lack: their watch says whether the API is served. Both
+#: are optional: an operator upgraded without the new RBAC rules keeps serving every app, and
+#: only an app with spec.expose fails (Forbidden, on its status) until they are granted.
+ROUTE_KINDS: tuple[WatchedKind, ...] = (
+    WatchedKind(
+        "gateway.networking.k8s.io",
+        "v1",
+        "httproutes",
+        "HTTPRoute",
+        keep_status=True,
+        order=0,
+        optional=True,
+        may_be_unserved=True,
+        status_view=_http_route_status,
+    ),
+    WatchedKind(
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "Ingress",
+        keep_status=True,
+        order=0,
+        optional=True,
+        status_view=_ingress_status,
+    ),
+)
+HTTPROUTE_KIND, INGRESS_KIND = ROUTE_KINDS
+
 #: every kind the renderer may produce, in apply order: the ServiceAccount, NetworkPolicy,
 #: Service, PodDisruptionBudget and HorizontalPodAutoscaler (one stage, applied at once) before
 #: the Deployment, so pods never run without them, and the operator lets go of a Deployment's
@@ -83,6 +159,7 @@ CHILD_KINDS: tuple[WatchedKind, ...] = (
         "autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", order=0
     ),
     WatchedKind("apps", "v1", "deployments", "Deployment", keep_status=True, order=1),
+    *ROUTE_KINDS,
 )
 
 #: the label every child and pod carries naming its app (unique per app in a namespace)
@@ -340,6 +417,9 @@ def trim(kind: WatchedKind, body: Any) -> Obj:
         if key in ("apiVersion", "kind", "metadata"):
             continue
         if key == "status" and not kind.keep_status:
+            continue
+        if key == "status" and kind.status_view is not None:
+            out[key] = kind.status_view(value)
             continue
         out[key] = _plain(value)
     return out

@@ -30,10 +30,11 @@ import time
 from collections import Counter
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import GROUP, VERSION
+from ..routing import RouteDefaults, Routing
 from .cache import Change, Entry, Store
 from .client import RestApi
 from .failures import CONFIG_MISSING, SECRET_MISSING
@@ -43,7 +44,9 @@ from .kinds import (
     APP,
     CHILD_KINDS,
     CONFIGMAP,
+    HTTPROUTE_KIND,
     OBSERVED_KINDS,
+    ROUTE_KINDS,
     SECRET,
     WATCHED_KINDS,
     Key,
@@ -84,10 +87,13 @@ class Settings:
     resync_seconds: float = 300.0
     backoff_base: float = 1.0
     backoff_max: float = 300.0
-    #: how soon a kind that is not served (the CRD missing) is listed again (at most 10 s)
+    #: how soon a kind that is not served is listed again: the PythonApp CRD (at most 10 s),
+    #: a kind that may be unserved (the Gateway API's HTTPRoutes: a GET per scope a minute)
     crd_poll_seconds: float = 60.0
     #: status-only child changes within this window make one reconcile (one status write)
     status_coalesce_seconds: float = 1.0
+    #: the platform's defaults for spec.expose (:mod:`..routing`; the operator's options)
+    route_defaults: RouteDefaults = field(default_factory=RouteDefaults)
 
 
 class Controller:
@@ -123,6 +129,11 @@ class Controller:
         self.secrets = References(SECRET, secret_names)
         self.configmaps = References(CONFIGMAP, config_names)
         self.references = {SECRET.kind: self.secrets, CONFIGMAP.kind: self.configmaps}
+        #: the cluster serves the Gateway API's HTTPRoutes and the operator may list them: its
+        #: HTTPRoute watch says so (a listing, or a 404 / 403 that is tried again later)
+        self.gateway_api_served = False
+        #: route kinds RBAC refused to list, said once each
+        self._routes_refused: set[str] = set()
         #: why the controller can no longer do its job (a task or an informer died), if so
         self.dead: str | None = None
         self._last_failure: dict[Key, str] = {}
@@ -139,7 +150,11 @@ class Controller:
                 self.watch_api,
                 self.store,
                 self._deliver,
-                missing_wait=min(10.0, settings.crd_poll_seconds),
+                # the PythonApp CRD is awaited (nothing works without it); a kind that may be
+                # unserved (the Gateway API) is looked for again on a slow refresh
+                missing_wait=min(10.0, settings.crd_poll_seconds)
+                if kind is APP
+                else settings.crd_poll_seconds,
             )
             for kind in WATCHED_KINDS
             for scope in scopes
@@ -156,6 +171,7 @@ class Controller:
             "crd_installed": self.crd_installed,
             "secrets_readable": self.secrets.readable,
             "configmaps_readable": self.configmaps.readable,
+            "gateway_api_served": self.gateway_api_served,
             "leader": self.leading.is_set(),
         }
 
@@ -187,7 +203,9 @@ class Controller:
         elif isinstance(delta, Listed):
             self._on_listed(delta)
         elif isinstance(delta, Missing):
-            if self.crd_installed:
+            if delta.kind is not APP:
+                self._unserved(delta)
+            elif self.crd_installed:
                 self.crd_installed = False
                 log.error(self.healthy()[1])
         elif isinstance(delta, Forbidden):
@@ -203,6 +221,8 @@ class Controller:
     def _forbidden(self, delta: Forbidden) -> None:
         """An optional kind may not be listed: its feature is off, said once; the cache counts
         as synced without it (apps must not wait for what they will never get)."""
+        if delta.kind in ROUTE_KINDS:
+            self._routes_forbidden(delta)
         refs = self.references.get(delta.kind.kind)
         if refs is not None and refs.readable:
             refs.readable = False
@@ -215,6 +235,65 @@ class Controller:
             for key in self.store.keys(APP):  # reconcile them without the check
                 self._enqueue_app(APP, key, Change.OTHER)
         self._mark_listed(delta.kind, None)
+
+    # -- spec.expose: is the Gateway API served? ---------------------------------------------
+    def routing(self) -> Routing:
+        """What decides the apps' routes now (:mod:`..routing`)."""
+        return Routing(self.settings.route_defaults, self.gateway_api_served)
+
+    def _unserved(self, delta: Missing) -> None:
+        """A kind that may be unserved is not (its CRD is not installed, or was removed): the
+        cache holds none of it (the API server deleted them with their CRD), the apps that
+        expose themselves get an Ingress instead, and the listing is tried again later."""
+        _, removed = self.store.replace(delta.kind, delta.namespace, [], "")
+        if self.synced.is_set():
+            for key, entry in removed:
+                self._gone(delta.kind, key, entry)
+        if delta.kind is HTTPROUTE_KIND:
+            self._gateway_api(False, "the cluster does not serve the Gateway API's HTTPRoutes")
+        self._mark_listed(delta.kind, delta.namespace)
+
+    def _routes_forbidden(self, delta: Forbidden) -> None:
+        """RBAC refuses to list a route kind (an install whose rules predate spec.expose):
+        the cache holds none of it (the operator cannot see them), said once; without
+        HTTPRoutes exposed apps get Ingresses; without Ingresses they fail with Forbidden."""
+        _, removed = self.store.replace(delta.kind, None, [], "")
+        if self.synced.is_set():
+            for key, entry in removed:
+                self._gone(delta.kind, key, entry)
+        if delta.kind.kind not in self._routes_refused:
+            self._routes_refused.add(delta.kind.kind)
+            log.warning(
+                f"the operator may not list {delta.kind.plural}.{delta.kind.group}: apps with "
+                "spec.expose "
+                + (
+                    "get Ingresses instead of HTTPRoutes"
+                    if delta.kind is HTTPROUTE_KIND
+                    else "fail (Forbidden) until it is granted"
+                )
+                + "; grant get, list, watch, create, patch and delete (deploy/README.md)",
+                extra={"error": delta.message},
+            )
+        if delta.kind is HTTPROUTE_KIND:
+            self._gateway_api(False, "the operator may not list HTTPRoutes")
+
+    def _gateway_api(self, served: bool, why: str) -> None:
+        """The Gateway API appeared or went: said once, and every app that exposes itself is
+        reconciled (its route changes kind; the other one is removed as stale)."""
+        if served == self.gateway_api_served:
+            return
+        self.gateway_api_served = served
+        log.info(
+            why,
+            extra={
+                "routes": self.routing().kind,
+                "defaults": self.settings.route_defaults.describe(),
+            },
+        )
+        for key in self.store.keys(APP):
+            app = self.store.get(APP, *key) or {}
+            if (app.get("spec") or {}).get("expose") is not None:
+                self._enqueue_app(APP, key, Change.OTHER)
 
     def observe(self, kind: WatchedKind, body: Mapping[str, Any], event_type: str) -> None:
         """A watch event as the API server sends it (tests, and anything outside an informer)."""
@@ -294,6 +373,10 @@ class Controller:
         changed, removed = self.store.replace(
             kind, listed.namespace, listed.items, listed.resource_version
         )
+        if kind in ROUTE_KINDS:
+            self._routes_refused.discard(kind.kind)
+        if kind is HTTPROUTE_KIND:
+            self._gateway_api(True, "the cluster serves the Gateway API's HTTPRoutes")
         if kind is APP and not self.crd_installed:
             self.crd_installed = True
             log.info("the PythonApp CRD is installed")
@@ -387,6 +470,10 @@ class Controller:
     # -- running -----------------------------------------------------------------------------
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        log.info(
+            "routes for spec.expose",
+            extra={"defaults": self.settings.route_defaults.describe()},
+        )
         for informer in self.informers:
             informer.start()
         for i in range(self.settings.workers):
@@ -477,7 +564,7 @@ class Controller:
         secrets, configmaps = (
             self._referenced(refs, key, app) for refs in self.references.values()
         )
-        return Snapshot(app, children, versions, observed, secrets, configmaps)
+        return Snapshot(app, children, versions, observed, secrets, configmaps, self.routing())
 
     def _referenced(
         self, refs: References, key: Key, app: Mapping[str, Any]

@@ -61,7 +61,8 @@ from ..render import (
     render,
     volume_name,
 )
-from . import failures, hardening, migration, pods
+from ..routing import Routing
+from . import failures, hardening, migration, pods, routes
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
 from .fanout import Fanout, sequential
@@ -120,6 +121,8 @@ class Memory:
     #: the migrations gate's inputs beyond the spec (:func:`.migration.token`) and its decision,
     #: as the plan was made with them: a Job that ends makes a new plan
     gate: tuple[str | None, migration.Gate | None] = (None, None)
+    #: what decided the route of spec.expose when the plan was made (a change makes a new one)
+    routing: Routing | None = None
 
     def claim(self, uid: str) -> None:
         """Start afresh when the app under this name is another object (deleted, re-created)."""
@@ -153,6 +156,9 @@ class Snapshot:
     secrets: dict[str, tuple[str, str] | None] | None = None
     #: the same for the ConfigMaps the spec references (None: the ConfigMap check is off)
     configmaps: dict[str, tuple[str, str] | None] | None = None
+    #: what decides the route of spec.expose: the platform's defaults, and whether the cluster
+    #: serves the Gateway API (:mod:`..routing`)
+    routing: Routing = field(default_factory=Routing)
 
 
 @dataclass
@@ -297,6 +303,7 @@ def reconcile(
                             image=gate.image,
                             migrated=gate.migrated,
                             deploy=gate.deploy,
+                            routing=snap.routing,
                         )
                         if m["kind"] != "Job"  # the gate's, created by _run_gate
                     ]
@@ -304,6 +311,7 @@ def reconcile(
                 hashes = {m["kind"]: desired_hash(m) for m in desired}
                 memory.plan = (meta["uid"], meta.get("generation", 0), hashes, [])
                 memory.secrets = _secret_state(snap)
+                memory.routing = snap.routing
                 memory.gate = (run.gate_token, None)  # the decision is kept once carried out
                 deployment = _apply_children(run, desired, hashes)
                 _report_hardening(run, hashes)
@@ -330,6 +338,8 @@ def _known_plan(run: _Run) -> tuple[str, int, dict[str, str] | None, list[str]] 
         return None  # the migrations gate's inputs moved (a Job ended), or it was not carried out
     if plan[2] is not None and run.memory.secrets != _secret_state(run.snap):
         return None  # a referenced Secret appeared, changed or went: check and hash again
+    if plan[2] is not None and run.memory.routing != run.snap.routing:
+        return None  # the Gateway API appeared or went: the route changes kind
     return plan
 
 
@@ -913,6 +923,11 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
     if said is not None:
         run.out.recheck_after = said.recheck_after
     gate = run.gate
+    route = routes.assess(
+        run.snap.app,
+        run.snap.children,
+        routes.expected_kind(run.snap.app, run.snap.routing.kind),
+    )
     status = compute_status(
         generation=meta.get("generation"),
         problems=run.out.problems,
@@ -925,8 +940,14 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
         if gate is None or gate.reason is None
         else Failure(gate.reason, gate.message, gate.reason == migration.MIGRATION_FAILED),
         migration=None if gate is None else gate.record,
+        route=None if route is None else route.record,
+        route_refused=None
+        if route is None or not route.refused
+        else Failure(routes.ROUTE_NOT_ACCEPTED, route.message, stalled=True),
     )
-    if not status_differs(previous, status):
+    # status.route goes when spec.expose does (the whole status is written: drop it)
+    route_gone = "route" in previous and "route" not in status
+    if not status_differs(previous, status) and not route_gone:
         return
     if _verdict(previous) != _verdict(status):
         # once per new verdict or failure, not per pod change or retry
@@ -941,6 +962,8 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
     try:
         # the whole status: what a merge patch of ``status`` onto ``previous`` would leave
         whole = {**previous, **status}
+        if route_gone:
+            del whole["route"]
         result = run.api.patch_status(meta["namespace"], meta["name"], whole, meta["uid"])
     except ApiError as err:
         if err.status == 404 or err.app_replaced:
@@ -985,6 +1008,7 @@ _FAILURE_REASONS = frozenset(
         failures.SECRET_MISSING,
         failures.CONFIG_MISSING,
         migration.MIGRATION_FAILED,
+        routes.ROUTE_NOT_ACCEPTED,
         *pods.REASONS,
     }
 )

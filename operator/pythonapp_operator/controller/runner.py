@@ -21,6 +21,7 @@ import kopf
 from kopf._core.engines.peering import Identity
 
 from ..api.models import DNS1123_LABEL
+from ..routing import RouteDefaults
 from .client import ApiError, RestApi
 from .kinds import WATCHED_KINDS
 from .leader import ElectionConfig, Elector, default_identity, default_namespace
@@ -128,6 +129,7 @@ def run_operator(
     leader_elect: bool = True,
     leader_election_id: str | None = None,
     leader_election_namespace: str | None = None,
+    route_defaults: RouteDefaults | None = None,
 ) -> int:
     """Start kopf with the controller; returns the exit code when the operator stops.
 
@@ -146,6 +148,8 @@ def run_operator(
     if bad:
         raise ValueError(f"not a namespace name (exact names only, no patterns): {bad}")
     conf = settings_from_env(workers)
+    if route_defaults is not None:
+        conf.route_defaults = route_defaults
     try:
         election = election_from_env(leader_elect, leader_election_id, leader_election_namespace)
     except ValueError as exc:

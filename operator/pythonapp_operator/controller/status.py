@@ -64,6 +64,7 @@ def assess(
     failure: Failure | None = None,
     pods: Verdict | None = None,
     gate: Failure | None = None,
+    route: Failure | None = None,
 ) -> tuple[dict[str, tuple[str, str, str]], dict[str, Any]]:
     """(conditions as {type: (status, reason, message)}, other status fields).
 
@@ -196,6 +197,14 @@ def assess(
             RECONCILING: ("True", "Unavailable", message),
             STALLED: ("False", "Unavailable", "Not stalled."),
         }, fields
+    if route is not None:
+        # the app serves, but the Gateway refused its route (spec.expose): a person must act;
+        # a route no controller has answered yet is no reason (controller/routes.py)
+        return {
+            READY: ("False", route.reason, route.message),
+            RECONCILING: ("False", route.reason, "The route was refused; needs a person."),
+            STALLED: ("True", route.reason, route.message),
+        }, fields
     message = f"{fields['ready']} pods ready, running {fields.get('shortImage')}."
     return {
         READY: ("True", "Available", message),
@@ -246,12 +255,15 @@ def compute_status(
     pods: Verdict | None = None,
     gate: Failure | None = None,
     migration: dict[str, Any] | None = None,
+    route: dict[str, Any] | None = None,
+    route_refused: Failure | None = None,
 ) -> dict[str, Any]:
     """The whole status; ``previous`` keeps transition times stable, ``now`` stamps new ones.
 
     ``gate`` is the migrations gate's verdict while it holds a new image back (Migrating,
     MigrationFailed); ``migration`` a migration Job's result that just ended (else the last
-    one recorded stays)."""
+    one recorded stays). ``route`` is ``status.route`` (spec.expose), ``route_refused`` the
+    Gateway's explicit refusal of it (:mod:`.routes`)."""
     conditions, fields = assess(
         generation=generation,
         problems=problems,
@@ -259,6 +271,7 @@ def compute_status(
         failure=failure,
         pods=pods,
         gate=gate,
+        route=route_refused,
     )
     before = {c.get("type"): c for c in readable(previous).get("conditions") or []}
     out_conditions = []
@@ -280,6 +293,8 @@ def compute_status(
     status_out["conditions"] = out_conditions
     if migration is not None:
         status_out["migration"] = migration
+    if route is not None:
+        status_out["route"] = route
     if (problems or failure) and previous:
         # Keep reporting what still runs: counts and image of the untouched Deployment.
         for key in ("image", "shortImage"):
