@@ -31,7 +31,10 @@ periodic resync, a retry) ends here, with the same steps each time:
    which image the Deployment is rendered with (the running one until the new image's Job is
    Complete; none for a new app before), and after the other children its Job is created
    (create-only) and a superseded running one deleted;
-6. the status is computed from the cached Deployment and patched only if it differs.
+   scheduled apps (``profile: cron``) get a CronJob in the Deployment's place; a switch of
+   profile removes the other workload with the rest of the stale children;
+6. the status is computed from the cached Deployment (or CronJob, with its runs:
+   :mod:`.cron`) and patched only if it differs.
 
 Reads come from the snapshot the caller took from the cache; the only GET is for a name
 conflict. A new app costs two round trips (its isolation, then its Deployment) and no read; a
@@ -52,8 +55,14 @@ from typing import Any, NoReturn
 from .. import GROUP, KIND
 from ..api.models import PythonApp
 from ..api.validation import validate_document
-from ..render import SECRET_HASH_PREFIX, SECRET_VERSIONS_ANNOTATION, render, volume_name
-from . import failures, hardening, migration, pods
+from ..render import (
+    SECRET_HASH_PREFIX,
+    SECRET_VERSIONS_ANNOTATION,
+    pod_template,
+    render,
+    volume_name,
+)
+from . import cron, failures, hardening, migration, pods
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
 from .fanout import Fanout, sequential
@@ -62,6 +71,7 @@ from .kinds import (
     APP,
     CHILD_KINDS,
     KINDS_BY_KIND,
+    WORKLOAD_KINDS,
     Obj,
     WatchedKind,
     apply_order,
@@ -69,7 +79,7 @@ from .kinds import (
     is_controlled_by,
 )
 from .secretrefs import Digests, recall, recorded_versions
-from .status import Failure, compute_status, readable, status_differs
+from .status import Failure, compute_status, foreign_fields, readable, status_differs
 
 log = logging.getLogger(__name__)
 
@@ -241,13 +251,14 @@ def reconcile(
         snap.observed.get("Job", []),
         snap.observed.get("Pod", []),
     )
+    workload = workload_kind(snap.app)
     try:
         plan = _known_plan(run)
         if plan is not None and plan[2] is None:  # invalid, as already found
             run.out.problems = list(plan[3])
-            deployment = _owned(snap.children.get("Deployment"), meta["uid"])
+            deployment = _owned(snap.children.get(workload), meta["uid"])
         elif plan is not None and _all_verified(run, plan[2] or {}):
-            deployment = snap.children.get("Deployment")  # converged: nothing to compare
+            deployment = snap.children.get(workload)  # converged: nothing to compare
             run.gate = memory.gate[1]
             _report_hardening(run, plan[2] or {})
         else:
@@ -255,7 +266,7 @@ def reconcile(
             if app is None:
                 run.out.problems = [f"{p.path}: {p.message}" for p in problems]
                 memory.plan = (meta["uid"], meta.get("generation", 0), None, run.out.problems)
-                deployment = _owned(snap.children.get("Deployment"), meta["uid"])
+                deployment = _owned(snap.children.get(workload), meta["uid"])
             else:
                 secret_hashes, secret_versions = _check_secrets(run, app)
                 gate = run.gate = _decide_gate(run, app)
@@ -285,7 +296,7 @@ def reconcile(
     except _Stop:
         if run.out.gone:
             return run.out
-        deployment = _owned(snap.children.get("Deployment"), meta["uid"])
+        deployment = _owned(snap.children.get(workload), meta["uid"])
     _sync_status(run, deployment)
     return run.out
 
@@ -324,7 +335,8 @@ def _check_secrets(run: _Run, app: PythonApp) -> tuple[dict[str, str], dict[str,
     if seen is None or digests is None:
         return {}, {}
     namespace = run.meta["namespace"]
-    live = _owned(run.snap.children.get("Deployment"), run.meta["uid"])
+    kind = "CronJob" if app.spec.profile == "cron" else "Deployment"
+    live = _owned(run.snap.children.get(kind), run.meta["uid"])
     hashes: dict[str, str] = {}
     versions: dict[str, str] = {}
     missing: list[str] = []
@@ -370,7 +382,7 @@ def _check_secrets(run: _Run, app: PythonApp) -> tuple[dict[str, str], dict[str,
         run.fail(
             failures.secret_missing(
                 "; ".join(missing),
-                running=run.snap.children.get("Deployment") is not None,
+                running=run.snap.children.get(kind) is not None,
             )
         )
     return hashes, _recorded_versions(live, app, hashes, versions)
@@ -384,7 +396,7 @@ def _recorded_versions(
     mapped keys, checked already), so a change to a Secret's labels alone, which moves its
     resourceVersion, writes nothing; else the version just read."""
     recorded = recorded_versions(live, SECRET_VERSIONS_ANNOTATION)
-    template = ((live or {}).get("spec") or {}).get("template") or {}
+    template = pod_template(live)
     live_hashes = (template.get("metadata") or {}).get("annotations") or {}
     out: dict[str, str] = {}
     for ref in app.spec.secrets:
@@ -493,7 +505,7 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
         if why is None:
             if live is not None:
                 run.memory.verified[step.memo_key] = (digest, version)
-            if kind == "Deployment":
+            if kind in WORKLOAD_KINDS:
                 deployment = live
             continue
         run.memory.verified.pop(step.memo_key, None)
@@ -508,7 +520,7 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
                 refused = refused or (step, result)
                 continue
             live = _record(run, step, *result)
-            if step.kind == "Deployment":
+            if step.kind in WORKLOAD_KINDS:
                 deployment = live
         if refused is not None:
             step, exc = refused
@@ -767,9 +779,31 @@ def _remove_stale(run: _Run, wanted: set[str]) -> None:
         run.out.deleted.append(f"{kind.kind}/{smeta['name']}")
 
 
-def _sync_status(run: _Run, deployment: Obj | None) -> None:
-    """Patch the status if it changed; post a Warning event for a new verdict or failure."""
+def workload_kind(app: Obj) -> str:
+    """The kind that runs the app's pods, by its stored spec's profile (a scheduled app's
+    CronJob, else the Deployment); read from the object as stored, valid or not."""
+    spec = app.get("spec")
+    profile = spec.get("profile") if isinstance(spec, dict) else None
+    return "CronJob" if profile == "cron" else "Deployment"
+
+
+def _sync_status(run: _Run, workload: Obj | None) -> None:
+    """Patch the status if it changed; post a Warning event for a new verdict or failure.
+    ``workload``: the app's live Deployment, or a scheduled app's CronJob."""
     meta, previous = run.meta, readable(run.snap.app.get("status"))
+    scheduled = workload_kind(run.snap.app) == "CronJob"
+    deployment = None if scheduled else workload
+    cronjob = workload if scheduled else None
+    runs = (
+        cron.observe(
+            cronjob,
+            run.snap.observed.get("Job", []),
+            run.snap.observed.get("Pod", []),
+            previous.get("cron"),
+        )
+        if scheduled
+        else None
+    )
     failure = run.out.failure
     if failure is None and run.out.hardening:
         # a verdict, not a failure of this reconcile: nothing to retry, the child's next
@@ -797,8 +831,11 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
         if gate is None or gate.reason is None
         else Failure(gate.reason, gate.message, gate.reason == migration.MIGRATION_FAILED),
         migration=None if gate is None else gate.record,
+        cronjob=cronjob,
+        cron=runs,
     )
-    if not status_differs(previous, status):
+    foreign = [key for key in foreign_fields(scheduled) if key in previous]
+    if not status_differs(previous, status) and not foreign:
         return
     if _verdict(previous) != _verdict(status):
         # once per new verdict or failure, not per pod change or retry
@@ -810,9 +847,12 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
             run.event("Warning", gate.reason, gate.message)
         elif said is not None and said.reason:
             run.event("Warning", said.reason, said.message)
+        elif (verdict := _verdict(status)) is not None:
+            run.event("Warning", verdict[1], verdict[2])  # a scheduled app's last run failed
     try:
         # the whole status: what a merge patch of ``status`` onto ``previous`` would leave
-        whole = {**previous, **status}
+        # (less what the other workload kind wrote, after a switch of profile)
+        whole = {k: v for k, v in {**previous, **status}.items() if k not in foreign}
         result = run.api.patch_status(meta["namespace"], meta["name"], whole, meta["uid"])
     except ApiError as err:
         if err.status == 404 or err.app_replaced:
