@@ -27,12 +27,19 @@ def _runs(cronjob: Obj, jobs: list[Obj]) -> list[Obj]:
     return [j for j in jobs if is_controlled_by(j, uid)]
 
 
-def _newest(runs: list[Obj]) -> Obj | None:
-    def created(job: Obj) -> tuple[str, str]:
-        meta = job.get("metadata") or {}
-        return (str(meta.get("creationTimestamp") or ""), str(meta.get("name")))
+def _created(job: Obj) -> tuple[str, str]:
+    """A run's place in time: its Job's creation (RFC 3339 sorts as text), then its name."""
+    meta = job.get("metadata") or {}
+    return (str(meta.get("creationTimestamp") or ""), str(meta.get("name")))
 
-    return max(runs, key=created, default=None)
+
+def _order(record: dict[str, Any]) -> tuple[str, str]:
+    """A recorded run's place in time, as :func:`_created` gives a Job's."""
+    return (str(record.get("startedAt") or ""), str(record.get("job")))
+
+
+def _newest(runs: list[Obj]) -> Obj | None:
+    return max(runs, key=_created, default=None)
 
 
 def _run_record(job: Obj, pods: list[Obj]) -> dict[str, Any]:
@@ -74,6 +81,8 @@ def observe(
             out["suspended"] = True
     job = _newest(_runs(cronjob, jobs)) if cronjob is not None else None
     last = prev.get("lastRun") if isinstance(prev.get("lastRun"), dict) else None
+    if job is not None and last is not None and _order(last) > _created(job):
+        job = None  # the newest run's Job is gone (history limits), an older one is left
     if job is not None:
         record = _run_record(job, pods)
         if last is not None and (last.get("job"), last.get("result")) == (
