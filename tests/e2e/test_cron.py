@@ -1,0 +1,155 @@
+"""Scheduled apps (profile: cron) with the operator running, on the real API server: the
+CronJob controller and the Job controller run the runs, kwok's stages end their pods (the dev
+cluster's pod-complete and pod-fail stages: an argument ``PYTHONAPP_DEV_EXIT_CODE=<code>``
+fails a Job's pod with that exit code). A run is started as ``kubectl create job
+--from=cronjob/NAME`` starts one (a Job from the job template, controlled by the CronJob), so
+no test waits for a minute to turn.
+
+What must hold: the app's CronJob is created and controlled by the app, with the pod
+hardening and without a Deployment, Service or PodDisruptionBudget; a run's result shows on
+the status (Succeeded; Failed with its exit code, the app Stalled with RunFailed); a switch
+web -> cron -> web leaves no child of the other profile and no status field of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from tests.e2e.conftest import Kubectl
+from tests.e2e.test_operator import app_doc, condition, ready
+from tests.operator_process import OperatorProcess
+
+pytestmark = pytest.mark.cluster
+Wait = Callable[..., Any]
+
+#: once a year: the tests start their runs themselves
+SCHEDULE = "0 4 1 1 *"
+
+
+def cron_doc(namespace: str, **spec: Any) -> dict[str, Any]:
+    doc = app_doc(namespace, profile="cron", cron={"schedule": SCHEDULE, "backoffLimit": 0})
+    doc["spec"].pop("replicas")
+    doc["spec"].update(spec)
+    return doc
+
+
+def start_run(k: Kubectl, namespace: str, name: str) -> dict[str, Any]:
+    """A run now, as a person starts one: a Job from the CronJob's template."""
+    k.run("create", "job", "--from=cronjob/shop", name, "-n", namespace)
+    job = k.get("job", name, namespace)
+    assert job is not None
+    return job
+
+
+def last_run(k: Kubectl, namespace: str, job: str, result: str) -> dict[str, Any] | None:
+    app = k.get("pythonapp", "shop", namespace)
+    said = (((app or {}).get("status") or {}).get("cron") or {}).get("lastRun") or {}
+    if (said.get("job"), said.get("result")) == (job, result):
+        return app
+    return None
+
+
+def test_a_scheduled_app_gets_a_hardened_cronjob_and_a_run_shows_on_the_status(
+    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+) -> None:
+    k.apply(cron_doc(namespace, secrets=[{"name": "db"}]))
+    k.run("create", "secret", "generic", "db", "--from-literal=url=x", "-n", namespace)
+    app = wait(lambda: ready(k, namespace), 60, "a scheduled app Ready")
+    assert condition(app, "Ready")["reason"] == "Scheduled"
+    assert app["status"]["cron"].get("active") == 0
+    cronjob = k.get("cronjob", "shop", namespace)
+    assert cronjob is not None
+    owner = cronjob["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == (
+        "PythonApp",
+        app["metadata"]["uid"],
+        True,
+    )
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "secret-db", "mountPath": "/run/secrets/db", "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    assert not {"livenessProbe", "readinessProbe", "startupProbe", "ports"} & set(container)
+    for kind in ("deployment", "service", "poddisruptionbudget", "horizontalpodautoscaler"):
+        assert k.get(kind, "shop", namespace) is None, kind
+    assert k.get("networkpolicy", "shop", namespace) is not None
+
+    job = start_run(k, namespace, "shop-now")
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"  # not a migration
+    app = wait(lambda: last_run(k, namespace, "shop-now", "Succeeded"), 90, "the run Succeeded")
+    run = app["status"]["cron"]["lastRun"]
+    assert run["startedAt"] and run["finishedAt"]
+    assert "the last run (shop-now) succeeded" in condition(app, "Ready")["message"]
+    assert condition(app, "Ready")["status"] == "True"
+
+
+def test_a_failed_run_shows_its_exit_code_and_stalls_the_app(
+    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+) -> None:
+    k.apply(cron_doc(namespace, args=["PYTHONAPP_DEV_EXIT_CODE=3"]))
+    wait(lambda: ready(k, namespace), 60, "a scheduled app Ready")
+    start_run(k, namespace, "shop-fails")
+    app = wait(lambda: last_run(k, namespace, "shop-fails", "Failed"), 120, "the run Failed")
+    run = app["status"]["cron"]["lastRun"]
+    assert "exit code 3" in run["message"], run
+    assert "shop-fails" in run["message"]
+    assert (condition(app, "Ready")["status"], condition(app, "Ready")["reason"]) == (
+        "False",
+        "RunFailed",
+    )
+    assert condition(app, "Stalled")["status"] == "True"
+    assert condition(app, "Reconciling")["status"] == "False"
+    assert "exit code 3" in condition(app, "Stalled")["message"]
+
+
+def children(k: Kubectl, namespace: str) -> set[str]:
+    kinds = ("deployment", "service", "poddisruptionbudget", "cronjob", "serviceaccount")
+    return {kind for kind in kinds if k.get(kind, "shop", namespace) is not None}
+
+
+def test_a_profile_switch_web_cron_web_leaves_no_stale_children(
+    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+) -> None:
+    k.apply(app_doc(namespace, replicas=2))
+    wait(lambda: ready(k, namespace), 90, "the web app Ready")
+    assert children(k, namespace) == {
+        "deployment",
+        "service",
+        "poddisruptionbudget",
+        "serviceaccount",
+    }
+
+    k.apply(cron_doc(namespace))  # server-side apply: replicas is no longer the user's
+
+    def scheduled() -> dict[str, Any] | None:
+        app = ready(k, namespace)
+        if app and condition(app, "Ready")["reason"] == "Scheduled":
+            return app if children(k, namespace) == {"cronjob", "serviceaccount"} else None
+        return None
+
+    app = wait(scheduled, 90, "the app scheduled, its web children gone")
+    assert not {"replicas", "readyReplicas", "ready", "selector"} & set(app["status"])
+
+    k.apply(app_doc(namespace, replicas=2))
+
+    def serving() -> dict[str, Any] | None:
+        app = ready(k, namespace)
+        if app and condition(app, "Ready")["reason"] == "Available":
+            return app if "cronjob" not in children(k, namespace) else None
+        return None
+
+    app = wait(serving, 90, "the app serving again, its CronJob gone")
+    assert children(k, namespace) == {
+        "deployment",
+        "service",
+        "poddisruptionbudget",
+        "serviceaccount",
+    }
+    assert "cron" not in app["status"]
