@@ -153,3 +153,21 @@ def test_a_profile_switch_web_cron_web_leaves_no_stale_children(
         "serviceaccount",
     }
     assert "cron" not in app["status"]
+
+
+def test_a_time_zone_the_api_server_does_not_know_shows_its_refusal(
+    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+) -> None:
+    """The CRD checks a time zone's form only (the zone database is the API server's): an
+    unknown zone is refused when the operator applies the CronJob, in the API server's words."""
+    k.apply(cron_doc(namespace, cron={"schedule": SCHEDULE, "timeZone": "Mars/Olympus"}))
+
+    def refused() -> dict[str, Any] | None:
+        app = k.get("pythonapp", "shop", namespace)
+        stalled = condition(app, "Stalled")
+        return app if "unknown time zone Mars/Olympus" in stalled.get("message", "") else None
+
+    app = wait(refused, 60, "the refusal of the time zone on the status")
+    assert condition(app, "Stalled")["status"] == "True"
+    assert condition(app, "Ready")["status"] == "False"
+    assert k.get("cronjob", "shop", namespace) is None

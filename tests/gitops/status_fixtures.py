@@ -33,6 +33,9 @@ STATES = {
     "stale-generation": "spec changed while the operator was down: Ready=True of generation 1, "
     "metadata.generation 2",
     "no-status": "applied while the operator was down: no status at all",
+    "cron-scheduled": "a scheduled app (profile: cron) whose last run succeeded: Ready=True "
+    "Scheduled, status.cron",
+    "stalled-cron-run-failed": "a scheduled app whose last run failed: Stalled=True RunFailed",
 }
 
 NAMESPACE = "demo"
@@ -68,6 +71,11 @@ def normalise(obj: dict[str, Any]) -> dict[str, Any]:
                 cond["lastTransitionTime"] = STABLE_TIME
             if namespace and isinstance(cond.get("message"), str):
                 cond["message"] = cond["message"].replace(namespace, NAMESPACE)
+        runs = status.get("cron") or {}
+        for record in (runs, runs.get("lastRun") or {}):
+            for key in ("lastScheduleTime", "lastSuccessfulTime", "startedAt", "finishedAt"):
+                if key in record:
+                    record[key] = STABLE_TIME
     return out
 
 

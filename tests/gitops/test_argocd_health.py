@@ -53,7 +53,7 @@ def expected(state: str, obj: dict[str, Any]) -> tuple[str, str]:
         return "Degraded", cond(obj, "Ready")["message"]
     if state == "rolling-out":
         return "Progressing", cond(obj, "Reconciling")["message"]
-    assert state == "ready"
+    assert state in ("ready", "cron-scheduled")
     return "Healthy", cond(obj, "Ready")["message"]
 
 

@@ -30,6 +30,8 @@ EXPECTED = {
     # kstatus: Current (the trap). The expressions cannot be evaluated without a status, which
     # Flux reports as Unknown: not Current, so `wait: true` keeps waiting.
     "no-status": ("Current", "Unknown"),
+    "cron-scheduled": ("Current", "Current"),
+    "stalled-cron-run-failed": ("Failed", "Failed"),
 }
 
 
