@@ -14,12 +14,16 @@ web -> cron -> web leaves no child of the other profile and no status field of i
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.e2e.conftest import Kubectl
+from tests.e2e.test_hardening_on_cluster import drift_corrected, patch
 from tests.e2e.test_operator import app_doc, condition, ready
 from tests.operator_process import OperatorProcess
+
+from pythonapp_operator.devcluster import audit
 
 pytestmark = pytest.mark.cluster
 Wait = Callable[..., Any]
@@ -171,3 +175,44 @@ def test_a_time_zone_the_api_server_does_not_know_shows_its_refusal(
     assert condition(app, "Stalled")["status"] == "True"
     assert condition(app, "Ready")["status"] == "False"
     assert k.get("cronjob", "shop", namespace) is None
+
+
+def cronjob_writes(audit_log: Path, namespace: str) -> int:
+    return sum(1 for c in audit.writes(audit_log, namespace, since=0) if c.resource == "cronjobs")
+
+
+def test_a_converged_cronjob_is_not_rewritten_by_runs_and_drift_on_it_is_put_back(
+    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait, audit_log: Path
+) -> None:
+    k.apply(cron_doc(namespace))
+    wait(lambda: ready(k, namespace), 60, "a scheduled app Ready")
+    operator.wait_caught_up()
+    written = cronjob_writes(audit_log, namespace)
+    assert written == 1  # created, once
+    # a run moves the CronJob's status (active, lastScheduleTime...): compared, not rewritten
+    start_run(k, namespace, "shop-a")
+    wait(lambda: last_run(k, namespace, "shop-a", "Succeeded"), 90, "the run Succeeded")
+    operator.wait_caught_up()
+    assert cronjob_writes(audit_log, namespace) == written
+
+    # another writer weakens the job template: the operator's forced apply puts it back
+    patch(k, "cronjob/shop", namespace, "merge", {
+        "spec": {"jobTemplate": {"spec": {"template": {"spec": {"hostNetwork": True}}}}}
+    })  # fmt: skip
+
+    def put_back() -> bool:
+        cronjob = k.get("cronjob", "shop", namespace) or {}
+        pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        return not pod.get("hostNetwork") and drift_corrected(k, namespace, "CronJob", "shop")
+
+    wait(put_back, 60, "hostNetwork put back on the CronJob")
+
+    # deleted: recreated
+    uid = (k.get("cronjob", "shop", namespace) or {})["metadata"]["uid"]
+    k.run("delete", "cronjob", "shop", "-n", namespace)
+
+    def recreated() -> bool:
+        cronjob = k.get("cronjob", "shop", namespace)
+        return cronjob is not None and cronjob["metadata"]["uid"] != uid
+
+    wait(recreated, 60, "the CronJob recreated")
