@@ -216,3 +216,32 @@ def test_a_converged_cronjob_is_not_rewritten_by_runs_and_drift_on_it_is_put_bac
         return cronjob is not None and cronjob["metadata"]["uid"] != uid
 
     wait(recreated, 60, "the CronJob recreated")
+
+
+def test_a_run_that_cannot_be_scheduled_says_so_and_clears_when_it_ends(
+    operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
+) -> None:
+    """More CPU than any node has: the run's pod stays Pending, and the app says why in the
+    scheduler's words (not stalled: room may come) instead of waiting for a deadline."""
+    huge = {"requests": {"cpu": "100000"}, "limits": {"memory": "256Mi"}}
+    k.apply(cron_doc(namespace, resources=huge))
+    wait(lambda: ready(k, namespace), 60, "a scheduled app Ready")
+    start_run(k, namespace, "shop-stuck")
+
+    def unschedulable() -> dict[str, Any] | None:
+        app = k.get("pythonapp", "shop", namespace)
+        return app if condition(app, "Ready").get("reason") == "Unschedulable" else None
+
+    app = wait(unschedulable, 60, "Ready=False Unschedulable")
+    assert condition(app, "Reconciling")["status"] == "True"
+    assert condition(app, "Stalled")["status"] == "False"
+    assert "Run shop-stuck cannot start: Unschedulable" in condition(app, "Ready")["message"]
+    k.run("delete", "job", "shop-stuck", "-n", namespace, "--wait=false")
+
+    def scheduled() -> dict[str, Any] | None:
+        app = ready(k, namespace)
+        return app if app and condition(app, "Ready")["reason"] == "Scheduled" else None
+
+    app = wait(scheduled, 60, "Ready again once the stuck run is gone")
+    assert app["status"]["cron"]["lastRun"]["result"] == "Stopped"
+    assert "(shop-stuck) was stopped before it ended" in condition(app, "Ready")["message"]

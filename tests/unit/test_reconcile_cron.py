@@ -283,3 +283,70 @@ def test_the_cache_keeps_a_jobs_creation_time_and_component() -> None:
     assert kept["metadata"]["creationTimestamp"] == NOW
     assert kept["metadata"]["labels"]["app.kubernetes.io/component"] == "cron"
     assert "managedFields" not in kept["metadata"] and "startTime" not in kept["status"]
+
+
+def pending(job: dict[str, Any], waiting: dict[str, str] | None) -> dict[str, Any]:
+    """The run's pod, Pending: its container waiting (``waiting``), or not scheduled."""
+    pod = pod_of(job, phase="Pending")
+    if waiting is None:
+        pod["status"] = {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/3 nodes are available: 3 Insufficient cpu.",
+                }
+            ],
+        }
+    else:
+        pod["status"]["containerStatuses"][0]["state"] = {"waiting": waiting}
+    return pod
+
+
+def test_a_run_whose_pod_cannot_start_says_why_at_once() -> None:
+    world = converged()
+    run(world, "shop-29001", NOW, ok=None)
+    job = world.api.objects["Job", "team-a", "shop-29001"]
+    world.api.put(pending(job, {"reason": "ImagePullBackOff", "message": "Back-off pulling"}))
+    world.sync()
+    world.reconcile()
+    assert reasons(world) == {
+        "Ready": ("False", "ImagePullBackOff"),
+        "Reconciling": ("False", "ImagePullBackOff"),
+        "Stalled": ("True", "ImagePullBackOff"),
+    }
+    message = world.condition("Stalled")["message"]
+    assert message == "Run shop-29001 cannot start: ImagePullBackOff: Back-off pulling"
+    assert ("Warning", "ImagePullBackOff") in [e[:2] for e in world.api.events]
+    # room on no node: it may come, so Reconciling
+    world.api.put(pending(job, None))
+    world.sync()
+    world.reconcile()
+    assert reasons(world)["Reconciling"] == ("True", "Unschedulable")
+    assert "3 Insufficient cpu" in world.condition("Ready")["message"]
+    # the pod starts and the run ends: nothing is said of it but its result
+    world.api.objects["Pod", "team-a", "shop-29001-x1"]["status"] = {"phase": "Succeeded"}
+    job["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+    world.sync()
+    world.reconcile()
+    assert reasons(world)["Ready"] == ("True", "Scheduled")
+
+
+def test_a_run_deleted_before_it_ended_is_stopped_not_running_for_ever() -> None:
+    world = converged()
+    run(world, "shop-29001", NOW, ok=None)
+    job = world.api.objects["Job", "team-a", "shop-29001"]
+    world.api.put(pending(job, None))
+    world.sync()
+    world.reconcile()
+    assert world.status()["cron"]["lastRun"]["result"] == "Running"
+    assert reasons(world)["Ready"] == ("False", "Unschedulable")
+    del world.api.objects["Job", "team-a", "shop-29001"]
+    world.sync()
+    world.reconcile()
+    last = world.status()["cron"]["lastRun"]
+    assert (last["job"], last["result"]) == ("shop-29001", "Stopped")
+    assert reasons(world)["Ready"] == ("True", "Scheduled")
+    assert "(shop-29001) was stopped before it ended" in world.condition("Ready")["message"]

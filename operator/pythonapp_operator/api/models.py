@@ -1540,8 +1540,9 @@ class CronRun(Base):
     """One run of a scheduled app: its Job and how it went (kept after the Job is gone)."""
 
     job: str = Field(max_length=253, description="Name of the run's Job.")
-    result: Literal["Running", "Succeeded", "Failed"] = Field(
-        description="Running, Succeeded or Failed."
+    result: Literal["Running", "Succeeded", "Failed", "Stopped"] = Field(
+        description="Running, Succeeded, Failed, or Stopped (its Job was deleted before it "
+        "ended: by a person, or by concurrencyPolicy Replace)."
     )
     started_at: str | None = Field(None, description="When the Job was created (RFC 3339).")
     finished_at: str | None = Field(None, description="When the Job ended (RFC 3339).")

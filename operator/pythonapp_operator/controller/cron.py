@@ -16,8 +16,9 @@ from typing import Any
 
 from .jobs import exit_words, finished
 from .kinds import Obj, is_controlled_by
+from .pods import Verdict, run_verdict
 
-RUNNING, SUCCEEDED, FAILED = "Running", "Succeeded", "Failed"
+RUNNING, SUCCEEDED, FAILED, STOPPED = "Running", "Succeeded", "Failed", "Stopped"
 #: the most of the Job's own words a failure message carries
 _MAX_WORDS = 1024
 
@@ -79,8 +80,18 @@ def observe(
         out["active"] = len(status.get("active") or [])
         if (cronjob.get("spec") or {}).get("suspend") is True:
             out["suspended"] = True
-    job = _newest(_runs(cronjob, jobs)) if cronjob is not None else None
+    runs = _runs(cronjob, jobs) if cronjob is not None else []
+    job = _newest(runs)
     last = prev.get("lastRun") if isinstance(prev.get("lastRun"), dict) else None
+    if (
+        last is not None
+        and last.get("result") == RUNNING
+        and cronjob is not None
+        and all(j["metadata"].get("name") != last.get("job") for j in runs)
+    ):
+        # a run said to be running whose Job is gone did not end: deleted by a person, or by
+        # concurrencyPolicy Replace for a newer run
+        last = {**last, "result": STOPPED, "message": "Its Job was deleted before it ended."}
     if job is not None and last is not None and _order(last) > _created(job):
         job = None  # the newest run's Job is gone (history limits), an older one is left
     if job is not None:
@@ -94,3 +105,15 @@ def observe(
     if last is not None:
         out["lastRun"] = last
     return out
+
+
+def waiting(cronjob: Obj | None, jobs: list[Obj], pods: list[Obj]) -> Verdict | None:
+    """Why the newest run, still running, has not started (:func:`.pods.run_verdict`), or
+    None."""
+    if cronjob is None:
+        return None
+    job = _newest(_runs(cronjob, jobs))
+    if job is None or finished(job) is not None:
+        return None
+    meta = job["metadata"]
+    return run_verdict(pods, str(meta.get("uid")), str(meta.get("name")))

@@ -810,11 +810,15 @@ def _sync_status(run: _Run, workload: Obj | None) -> None:
         # change (the field removed) brings the app back here
         failure = failures.hardening_drift(run.out.hardening)
     now = run.now()
-    said = pods.verdict(
-        deployment,
-        run.snap.observed.get("ReplicaSet", []),
-        run.snap.observed.get("Pod", []),
-        now,
+    said = (
+        cron.waiting(cronjob, run.snap.observed.get("Job", []), run.snap.observed.get("Pod", []))
+        if scheduled
+        else pods.verdict(
+            deployment,
+            run.snap.observed.get("ReplicaSet", []),
+            run.snap.observed.get("Pod", []),
+            now,
+        )
     )
     if said is not None:
         run.out.recheck_after = said.recheck_after

@@ -141,7 +141,7 @@ def assess(
         }, fields
 
     if cron is not None:
-        return _assess_cron(cronjob, cron), fields
+        return _assess_cron(cronjob, cron, pods), fields
 
     if deployment is None:
         return {
@@ -220,12 +220,26 @@ def assess(
 
 
 def _assess_cron(
-    cronjob: dict[str, Any] | None, cron: dict[str, Any]
+    cronjob: dict[str, Any] | None, cron: dict[str, Any], waiting: Verdict | None = None
 ) -> dict[str, tuple[str, str, str]]:
     """A scheduled app's conditions: Ready once its CronJob exists (runs start on schedule),
     Stalled while its last run failed (a person must look: the next run may fail alike; a
     run that succeeds clears it). A run in progress is not Reconciling: the app is as its
-    spec says, and GitOps tools waiting for it would otherwise wait for the run."""
+    spec says, and GitOps tools waiting for it would otherwise wait for the run. A run whose
+    pod cannot start (``waiting``: :func:`.pods.run_verdict`) is said as the Deployment's
+    pods would say it: stalled for what needs a person, Reconciling for what may pass."""
+    if waiting is not None and cronjob is not None:
+        if waiting.stalled:
+            return {
+                READY: ("False", waiting.reason, waiting.message),
+                RECONCILING: ("False", waiting.reason, "The run cannot start; needs a person."),
+                STALLED: ("True", waiting.reason, waiting.message),
+            }
+        return {
+            READY: ("False", waiting.reason, waiting.message),
+            RECONCILING: ("True", waiting.reason, waiting.message),
+            STALLED: ("False", waiting.reason, "Not stalled."),
+        }
     if cronjob is None:
         return {
             READY: ("False", "Creating", "The CronJob is being created."),
@@ -255,6 +269,8 @@ def _assess_cron(
         said = "no run yet"
     elif last.get("result") == "Running":
         said = f"run {last.get('job')} is in progress"
+    elif last.get("result") == "Stopped":
+        said = f"the last run ({last.get('job')}) was stopped before it ended"
     else:
         said = f"the last run ({last.get('job')}) succeeded"
     return {
