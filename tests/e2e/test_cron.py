@@ -32,8 +32,8 @@ Wait = Callable[..., Any]
 SCHEDULE = "0 4 1 1 *"
 
 
-def cron_doc(namespace: str, **spec: Any) -> dict[str, Any]:
-    doc = app_doc(namespace, profile="cron", cron={"schedule": SCHEDULE, "backoffLimit": 0})
+def cron_doc(namespace: str, name: str = "shop", **spec: Any) -> dict[str, Any]:
+    doc = app_doc(namespace, name, profile="cron", cron={"schedule": SCHEDULE, "backoffLimit": 0})
     doc["spec"].pop("replicas")
     doc["spec"].update(spec)
     return doc

@@ -106,14 +106,14 @@ def printer_columns() -> list[dict[str, Any]]:
         {"name": "Ready", "type": "string", "jsonPath": ".status.ready"},
         {"name": "Status", "type": "string", "jsonPath": f"{ready}.reason"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-        {"name": "Profile", "type": "string", "jsonPath": ".spec.profile", "priority": 1},
-        # a scheduled app's last run (Running, Succeeded or Failed); empty for the others
+        # a scheduled app's last run (Running, Succeeded, Failed, Stopped); empty for the others
         {
             "name": "Last Run",
             "type": "string",
             "jsonPath": ".status.cron.lastRun.result",
             "priority": 1,
         },
+        {"name": "Profile", "type": "string", "jsonPath": ".spec.profile", "priority": 1},
         {"name": "Message", "type": "string", "jsonPath": f"{ready}.message", "priority": 1},
     ]
 
