@@ -244,7 +244,7 @@ def reconcile(
     if meta.get("deletionTimestamp"):
         run.out.gone = True  # garbage collection removes the children
         return run.out
-    deployment: Obj | None = None
+    workload_obj: Obj | None = None  # the live Deployment, or a scheduled app's CronJob
     run.gate_token = migration.token(
         snap.app,
         _owned(snap.children.get("Deployment"), meta["uid"]),
@@ -256,9 +256,9 @@ def reconcile(
         plan = _known_plan(run)
         if plan is not None and plan[2] is None:  # invalid, as already found
             run.out.problems = list(plan[3])
-            deployment = _owned(snap.children.get(workload), meta["uid"])
+            workload_obj = _owned(snap.children.get(workload), meta["uid"])
         elif plan is not None and _all_verified(run, plan[2] or {}):
-            deployment = snap.children.get(workload)  # converged: nothing to compare
+            workload_obj = snap.children.get(workload)  # converged: nothing to compare
             run.gate = memory.gate[1]
             _report_hardening(run, plan[2] or {})
         else:
@@ -266,7 +266,7 @@ def reconcile(
             if app is None:
                 run.out.problems = [f"{p.path}: {p.message}" for p in problems]
                 memory.plan = (meta["uid"], meta.get("generation", 0), None, run.out.problems)
-                deployment = _owned(snap.children.get(workload), meta["uid"])
+                workload_obj = _owned(snap.children.get(workload), meta["uid"])
             else:
                 secret_hashes, secret_versions = _check_secrets(run, app)
                 gate = run.gate = _decide_gate(run, app)
@@ -288,7 +288,7 @@ def reconcile(
                 memory.plan = (meta["uid"], meta.get("generation", 0), hashes, [])
                 memory.secrets = _secret_state(snap)
                 memory.gate = (run.gate_token, None)  # the decision is kept once carried out
-                deployment = _apply_children(run, desired, hashes)
+                workload_obj = _apply_children(run, desired, hashes)
                 _report_hardening(run, hashes)
                 _remove_stale(run, set(hashes))
                 _run_gate(run, gate)
@@ -296,8 +296,8 @@ def reconcile(
     except _Stop:
         if run.out.gone:
             return run.out
-        deployment = _owned(snap.children.get(workload), meta["uid"])
-    _sync_status(run, deployment)
+        workload_obj = _owned(snap.children.get(workload), meta["uid"])
+    _sync_status(run, workload_obj)
     return run.out
 
 
@@ -335,7 +335,7 @@ def _check_secrets(run: _Run, app: PythonApp) -> tuple[dict[str, str], dict[str,
     if seen is None or digests is None:
         return {}, {}
     namespace = run.meta["namespace"]
-    kind = "CronJob" if app.spec.profile == "cron" else "Deployment"
+    kind = workload_kind(run.snap.app)  # where the pods' Secret hashes are recorded
     live = _owned(run.snap.children.get(kind), run.meta["uid"])
     hashes: dict[str, str] = {}
     versions: dict[str, str] = {}
@@ -467,7 +467,8 @@ class _NotOwned(Exception):
 
 
 def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Obj | None:
-    """Apply what is missing, changed or drifted, stage by stage; returns the live Deployment.
+    """Apply what is missing, changed or drifted, stage by stage; returns the live workload
+    (the Deployment, or a scheduled app's CronJob).
 
     The children of one stage are applied at once; a later stage is applied only when every
     child before it was written: the Deployment, last, never runs without its isolation.
