@@ -140,6 +140,8 @@ def test_a_profile_switch_web_cron_web_leaves_no_stale_children(
 
     app = wait(scheduled, 90, "the app scheduled, its web children gone")
     assert not {"replicas", "readyReplicas", "ready", "selector"} & set(app["status"])
+    start_run(k, namespace, "shop-run")
+    wait(lambda: last_run(k, namespace, "shop-run", "Succeeded"), 90, "a run")
 
     k.apply(app_doc(namespace, replicas=2))
 
@@ -150,6 +152,12 @@ def test_a_profile_switch_web_cron_web_leaves_no_stale_children(
         return None
 
     app = wait(serving, 90, "the app serving again, its CronJob gone")
+    runs = ["-n", namespace, "-l", "app.kubernetes.io/component=cron", "-o", "name"]
+
+    def runs_gone() -> bool:  # the CronJob's runs go with it (garbage collection)
+        return not k.run("get", "jobs,pods", *runs).stdout.strip()
+
+    wait(runs_gone, 60, "the scheduled runs' Jobs and pods gone")
     assert children(k, namespace) == {
         "deployment",
         "service",
