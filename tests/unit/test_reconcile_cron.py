@@ -11,12 +11,14 @@ import copy
 import uuid
 from typing import Any
 
+from tests.unit.factories import make_doc
 from tests.unit.test_models import cron
 from tests.unit.test_reconcile import NOW
 from tests.unit.test_reconcile_migration import GateWorld, pod_of, reasons
 from tests.unit.test_reconcile_scaling import change_spec
 from tests.unit.test_reconcile_secrets import ANNOTATION, SecretWorld, secret
 
+from pythonapp_operator.api.validation import validate_document
 from pythonapp_operator.controller import migration
 from pythonapp_operator.controller.kinds import OBSERVED_KINDS, trim
 from pythonapp_operator.controller.reconcile import Snapshot
@@ -175,6 +177,18 @@ def test_scheduled_runs_are_not_the_migrations_gates() -> None:
         snap.observed["Pod"],
     )
     assert token is not None and "shop-29001" not in token
+    # nor does the gate wait for a scheduled run's pod before it starts a migration
+    app, _ = validate_document(make_doc(migrate={"command": ["m"]}))
+    assert app is not None
+    gate = migration.decide(
+        app,
+        app_uid=snap.app["metadata"]["uid"],
+        live=None,
+        jobs=snap.observed["Job"],
+        pods=snap.observed["Pod"],
+        previous=None,
+    )
+    assert gate.create is not None and gate.stale == []
 
 
 def test_a_profile_switch_leaves_no_stale_children_and_no_stale_status() -> None:
