@@ -300,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
         "render",
         help="print every object the operator would apply",
         description="Print, as multi-document YAML on stdout, every object the operator would\n"
-        "apply for each PythonApp in FILE (Deployment first). FILE is checked as by\n"
+        "apply for each PythonApp in FILE (the workload first: its Deployment, or a scheduled\n"
+        "app's CronJob). FILE is checked as by\n"
         "`validate`; nothing is printed on stdout unless every PythonApp is valid.",
         epilog=CHECK_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,

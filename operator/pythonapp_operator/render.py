@@ -760,7 +760,8 @@ def render(
     migrated: str | None = None,
     deploy: bool = True,
 ) -> list[Manifest]:
-    """Every child object of ``app``, Deployment first, in a fixed order.
+    """Every child object of ``app``, the workload first (the Deployment, or a scheduled app's
+    CronJob), in a fixed order.
 
     ``secret_hashes`` and ``secret_versions`` come from the cluster (the operator reads the
     Secrets it may read); without them (``pythonapp render``) the pods carry no Secret hash
