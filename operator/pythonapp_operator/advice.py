@@ -8,7 +8,9 @@ plain ``env``. Each warning names the field to change and says why.
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 
 from .api.models import PythonApp
 from .api.validation import Problem
@@ -21,6 +23,12 @@ SECRETISH_NAME = re.compile(
 )
 #: a URL with a password in it (postgres://user:password@host/db).
 URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    """The IANA zone names this machine knows (the system database, or the tzdata package)."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 def advise(app: PythonApp) -> list[Problem]:
@@ -69,6 +77,14 @@ def advise(app: PythonApp) -> list[Problem]:
             "spec.resources.requests.cpu",
             f"no CPU request: the default {cpu} applies; request what the app needs so the "
             "scheduler places it on a node that has it",
+        )
+
+    zone = spec.cron.time_zone if spec.cron is not None else None
+    if zone is not None and zone not in _known_zones():
+        warn(
+            "spec.cron.timeZone",
+            f"{zone} is not in this machine's time zone database: if the cluster's API server "
+            "does not know it either, it refuses the CronJob (the app shows Stalled)",
         )
 
     if spec.profile == "worker":

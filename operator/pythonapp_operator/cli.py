@@ -354,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
         "render",
         help="print every object the operator would apply",
         description="Print, as multi-document YAML on stdout, every object the operator would\n"
-        "apply for each PythonApp in FILE (Deployment first). FILE is checked as by\n"
+        "apply for each PythonApp in FILE (the workload first: its Deployment, or a scheduled\n"
+        "app's CronJob). FILE is checked as by\n"
         "`validate`; nothing is printed on stdout unless every PythonApp is valid.",
         epilog=CHECK_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -474,9 +475,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result: Any = args.func(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        # the reader stopped (`pythonapp crd | head`): what it read is what it wanted. Python
+        # would still flush stdout at exit and print a traceback: point stdout at /dev/null
+        # first (the recipe of the signal module's documentation)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     return int(result)
 

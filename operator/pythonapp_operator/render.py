@@ -35,6 +35,10 @@ What is rendered and why (see notes/policy.md for the checkers' side):
 
 Workers get the PDB (on the same terms) and the NetworkPolicy too: they also run several
 replicas and should not accept connections they do not serve.
+
+Scheduled apps (``profile: cron``) get a CronJob instead of the Deployment, with the same pod
+template (:func:`_pod_spec` and :func:`_container`, shared with the migration Job), the
+ServiceAccount and a worker's deny-ingress NetworkPolicy: no Service, probes, PDB or HPA.
 """
 
 from __future__ import annotations
@@ -91,6 +95,20 @@ WORKER_NETPOL_EXEMPTIONS = {
     "pythonapp.dev/missingNetworkPolicy-exempt-reason": (
         "a worker accepts no connections: its NetworkPolicy denies all ingress, which Polaris "
         "cannot tell from a missing rule"
+    ),
+}
+
+#: on a CronJob: why checkers' rules for long-running pods do not apply to its runs
+CRON_EXEMPTIONS = {
+    "ignore-check.kube-linter.io/no-liveness-probe": (
+        "a scheduled run serves nothing and runs to its end; activeDeadlineSeconds bounds it"
+    ),
+    "ignore-check.kube-linter.io/no-readiness-probe": (
+        "a scheduled run serves nothing: no Service selects its pod"
+    ),
+    "ignore-check.kube-linter.io/restart-policy": (
+        "restartPolicy Never: each failed attempt is a pod of its own that keeps its exit code, "
+        "which the operator reports on the PythonApp"
     ),
 }
 
@@ -235,7 +253,7 @@ def _resources(spec: PythonAppSpec) -> Manifest:
 def _probe(kind: str, probe: Probe | None, spec: PythonAppSpec) -> Manifest | None:
     period, timeout, failures = PROBE_DEFAULTS[kind]
     if probe is None:
-        if spec.profile == "worker":
+        if spec.profile != "web":
             return None
         probe = Probe()
     handler: Manifest
@@ -465,6 +483,43 @@ def _versions(versions: Mapping[str, str]) -> str:
     return json.dumps(dict(sorted(versions.items())), separators=(",", ":"))
 
 
+def _workload_annotations(
+    app: PythonApp,
+    secret_versions: Mapping[str, str] | None,
+    config_versions: Mapping[str, str] | None,
+) -> dict[str, str]:
+    """The Deployment's or CronJob's own annotations: the record of the Secret and ConfigMap
+    versions read (:data:`SECRET_VERSIONS_ANNOTATION`, :data:`CONFIG_VERSIONS_ANNOTATION`)
+    and why checkers' rules do not apply."""
+    annotations: dict[str, str] = {}
+    if secret_versions:
+        annotations[SECRET_VERSIONS_ANNOTATION] = _versions(secret_versions)
+    if config_versions:
+        annotations[CONFIG_VERSIONS_ANNOTATION] = _versions(config_versions)
+    if any(secret.env for secret in app.spec.secrets):
+        annotations.update(SECRET_ENV_EXEMPTIONS)
+    if app.spec.effective_port is None:
+        annotations.update(WORKER_NETPOL_EXEMPTIONS)
+    return annotations
+
+
+#: where each workload kind holds its pod template
+POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+
+def pod_template(workload: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The pod template of a Deployment or CronJob (as rendered or as stored), or {}."""
+    if not workload:
+        return {}
+    node: Any = workload
+    for key in POD_TEMPLATE_PATHS.get(str(workload.get("kind")), POD_TEMPLATE_PATHS["Deployment"]):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return dict(node) if isinstance(node, Mapping) else {}
+
+
 def deployment(
     app: PythonApp,
     secret_hashes: Mapping[str, str] | None = None,
@@ -490,14 +545,7 @@ def deployment(
     annotations: dict[str, str] = {}
     if migrated is not None:
         annotations[MIGRATED_ANNOTATION] = migrated
-    if secret_versions:
-        annotations[SECRET_VERSIONS_ANNOTATION] = _versions(secret_versions)
-    if config_versions:
-        annotations[CONFIG_VERSIONS_ANNOTATION] = _versions(config_versions)
-    if any(secret.env for secret in app.spec.secrets):
-        annotations.update(SECRET_ENV_EXEMPTIONS)
-    if app.spec.effective_port is None:
-        annotations.update(WORKER_NETPOL_EXEMPTIONS)
+    annotations.update(_workload_annotations(app, secret_versions, config_versions))
     if app.spec.autoscaling is not None:
         annotations[SCALED_BY_ANNOTATION] = f"HorizontalPodAutoscaler/{app.name}"
         annotations.update(AUTOSCALED_EXEMPTIONS)
@@ -825,6 +873,60 @@ def route(app: PythonApp, routing: Routing) -> Manifest | None:
     return ingress(app, routing.defaults)
 
 
+def cron_job(
+    app: PythonApp,
+    secret_hashes: Mapping[str, str] | None = None,
+    secret_versions: Mapping[str, str] | None = None,
+    *,
+    config_hashes: Mapping[str, str] | None = None,
+    config_versions: Mapping[str, str] | None = None,
+) -> Manifest | None:
+    """A scheduled app's CronJob (``profile: cron``), or None: at each time of
+    ``spec.cron.schedule`` a Job runs one pod with the pod template the Deployment would have
+    (the same container, hardening, Secrets and resources; no port, probes or drain; restart
+    policy Never, so each failed attempt keeps its exit code), bounded by the run settings.
+    ``secret_hashes`` and ``secret_versions`` (and ``config_*`` for ConfigMaps) as for
+    :func:`deployment`: a changed Secret or ConfigMap changes the job template's annotation,
+    so the next run uses it."""
+    cron = app.spec.cron
+    if app.spec.profile != "cron" or cron is None:
+        return None
+    labels = common_labels(app)
+    meta = _metadata(app)
+    meta["annotations"] = {
+        **_workload_annotations(app, secret_versions, config_versions),
+        **CRON_EXEMPTIONS,
+    }
+    spec: Manifest = {"schedule": cron.schedule}
+    if cron.time_zone is not None:
+        spec["timeZone"] = cron.time_zone
+    job_spec: Manifest = {"backoffLimit": cron.backoff_limit}
+    if cron.active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = cron.active_deadline_seconds
+    job_spec["template"] = {
+        "metadata": {
+            "labels": labels,
+            "annotations": {
+                "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
+                **secret_annotations(app, secret_hashes or {}),
+                **config_annotations(app, config_hashes or {}),
+            },
+        },
+        "spec": _pod_spec(app, _container(app, app.spec.image), spread=False),
+    }
+    spec.update(
+        concurrencyPolicy=cron.concurrency_policy,
+        startingDeadlineSeconds=cron.starting_deadline_seconds,
+        successfulJobsHistoryLimit=cron.successful_jobs_history_limit,
+        failedJobsHistoryLimit=cron.failed_jobs_history_limit,
+        suspend=cron.suspend,
+        # the Jobs carry the app's labels: the operator's watch finds them by app (their
+        # controller is the CronJob, which tells them from migration Jobs)
+        jobTemplate={"metadata": {"labels": labels}, "spec": job_spec},
+    )
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta, "spec": spec}
+
+
 def render(
     app: PythonApp,
     secret_hashes: Mapping[str, str] | None = None,
@@ -837,7 +939,8 @@ def render(
     deploy: bool = True,
     routing: Routing | None = None,
 ) -> list[Manifest]:
-    """Every child object of ``app``, Deployment first, in a fixed order.
+    """Every child object of ``app``, the workload first (the Deployment, or a scheduled app's
+    CronJob), in a fixed order.
 
     ``secret_hashes`` and ``secret_versions`` come from the cluster (the operator reads the
     Secrets it may read), ``config_hashes`` and ``config_versions`` likewise for ConfigMaps;
@@ -857,7 +960,16 @@ def render(
     if image is None and migrated is None and app.spec.migrate is not None:
         migrated = migration_job_name(app)
     children = []
-    if deploy:
+    scheduled = cron_job(
+        app,
+        secret_hashes,
+        secret_versions,
+        config_hashes=config_hashes,
+        config_versions=config_versions,
+    )
+    if scheduled is not None:
+        children.append(scheduled)  # a scheduled app's workload: no Deployment
+    elif deploy:
         children.append(
             deployment(
                 app,

@@ -60,6 +60,7 @@ EXPECTED_CLUSTER_RULES: set[Rule] = {
     ("gateway.networking.k8s.io", "httproutes", CHILD_VERBS),
     ("autoscaling", "horizontalpodautoscalers", CHILD_VERBS),
     ("batch", "jobs", CHILD_VERBS),
+    ("batch", "cronjobs", CHILD_VERBS),
     ("apps", "replicasets", frozenset({"list", "watch"})),
     ("", "pods", frozenset({"list", "watch"})),
     ("", "secrets", frozenset({"get", "list", "watch"})),

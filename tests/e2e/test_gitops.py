@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 from tests.e2e.conftest import Kubectl, operator_down
+from tests.e2e.test_cron import cron_doc
 from tests.e2e.test_operator import app_doc, condition, ready
 from tests.gitops.argocd import HEALTH_LUA, KEY, PATCH
 from tests.operator_process import OperatorProcess
 
 from pythonapp_operator.controller.kinds import CHILD_KINDS
 from pythonapp_operator.devcluster import audit
+from pythonapp_operator.render import pod_template
 
 pytestmark = pytest.mark.cluster
 Wait = Callable[..., Any]
@@ -88,33 +90,38 @@ def _maps_of(child: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Every label, annotation and selector map of a child, by where it sits."""
     spec = child.get("spec") or {}
     selector = spec.get("selector") or {}  # a Service's is the map itself
-    template = (spec.get("template") or {}).get("metadata") or {}
+    template = pod_template(child).get("metadata") or {}  # a Deployment's or a CronJob's
+    jobs = (spec.get("jobTemplate") or {}).get("metadata") or {}
     return {
         "metadata.labels": child["metadata"].get("labels") or {},
         "metadata.annotations": child["metadata"].get("annotations") or {},
         "spec.selector": selector.get("matchLabels", selector),
         "spec.podSelector": (spec.get("podSelector") or {}).get("matchLabels") or {},
-        "spec.template.metadata.labels": template.get("labels") or {},
-        "spec.template.metadata.annotations": template.get("annotations") or {},
+        "pod template labels": template.get("labels") or {},
+        "pod template annotations": template.get("annotations") or {},
+        "spec.jobTemplate.metadata.labels": jobs.get("labels") or {},
     }
 
 
 def test_tracking_labels_and_annotations_never_reach_the_children(
     operator: OperatorProcess, k: Kubectl, namespace: str, wait: Wait
 ) -> None:
-    # autoscaled and exposed, so that every child kind exists (the HorizontalPodAutoscaler and
-    # the route too: an Ingress, as the session's operator has no --gateway for HTTPRoutes)
+    # autoscaled and exposed, so that every child kind of a web app exists (the
+    # HorizontalPodAutoscaler and the route too: an Ingress, as the session's operator has no
+    # --gateway for HTTPRoutes), and a scheduled app for the CronJob
     scaled = {"minReplicas": 2, "maxReplicas": 4}
     k.apply(tracked(app_doc(namespace, autoscaling=scaled, expose={"host": "shop.example.com"})))
-    wait(lambda: ready(k, namespace), 90, "Ready")
+    k.apply(tracked(cron_doc(namespace, name="nightly")))
+    wait(lambda: ready(k, namespace) and ready(k, namespace, "nightly"), 90, "Ready")
     parent = {**PARENT_LABELS, **PARENT_ANNOTATIONS}
     for child_kind in (c for c in CHILD_KINDS if c.kind != "HTTPRoute"):
-        child = k.get(child_kind.plural, "shop", namespace)
-        assert child is not None, f"an autoscaled web app has a {child_kind.kind}"
+        app = "nightly" if child_kind.kind == "CronJob" else "shop"
+        child = k.get(child_kind.plural, app, namespace)
+        assert child is not None, f"no {child_kind.kind} {app}"
         for where, values in _maps_of(child).items():
             leaked = {key for key in parent if key in values}
             # the children's own instance label names the app, never the GitOps instance
-            if values.get("app.kubernetes.io/instance") == "shop":
+            if values.get("app.kubernetes.io/instance") == app:
                 leaked.discard("app.kubernetes.io/instance")
             assert not leaked, f"{child_kind.kind} {where} carries the parent's {sorted(leaked)}"
 

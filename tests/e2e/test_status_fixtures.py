@@ -22,6 +22,7 @@ import pytest
 import yaml
 from tests.conftest import wait_for
 from tests.e2e.conftest import Kubectl, apply_past_validation, operator_down
+from tests.e2e.test_cron import cron_doc, last_run, start_run
 from tests.e2e.test_expose import GATEWAY, GATEWAY_NS, write_parents
 from tests.e2e.test_operator import app_doc, condition, ready
 from tests.gatewayapi import install
@@ -167,6 +168,25 @@ def capture_stalled_route_not_accepted(k: Kubectl, ns: str, op: OperatorProcess)
     return app
 
 
+def capture_cron_scheduled(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
+    k.apply(cron_doc(ns))
+    wait_for(lambda: ready(k, ns), 90, "a scheduled app Ready")
+    start_run(k, ns, "shop-run")
+    wait_for(lambda: last_run(k, ns, "shop-run", "Succeeded"), 90, "the run Succeeded")
+    app: dict[str, Any] = wait_for(lambda: _with(k, ns, "Ready", "True", "Scheduled"), 30, "Ready")
+    return app
+
+
+def capture_stalled_cron_run_failed(k: Kubectl, ns: str, op: OperatorProcess) -> dict[str, Any]:
+    k.apply(cron_doc(ns, args=["PYTHONAPP_DEV_EXIT_CODE=2"]))
+    wait_for(lambda: ready(k, ns), 90, "a scheduled app Ready")
+    start_run(k, ns, "shop-run")
+    app: dict[str, Any] = wait_for(
+        lambda: _with(k, ns, "Stalled", "True", "RunFailed"), 120, "Stalled=True RunFailed"
+    )
+    return app
+
+
 CAPTURE = {
     "ready-route-waiting": capture_ready_route_waiting,
     "stalled-route-not-accepted": capture_stalled_route_not_accepted,
@@ -176,6 +196,8 @@ CAPTURE = {
     "stalled-progress-deadline": capture_stalled_progress_deadline,
     "stale-generation": capture_stale_generation,
     "no-status": capture_no_status,
+    "cron-scheduled": capture_cron_scheduled,
+    "stalled-cron-run-failed": capture_stalled_cron_run_failed,
 }
 
 

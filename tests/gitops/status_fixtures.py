@@ -37,6 +37,9 @@ STATES = {
     "its HTTPRoute: status.route accepted Unknown, Ready=True",
     "stalled-route-not-accepted": "the Gateway's controller refused the app's HTTPRoute: "
     "Stalled=True RouteNotAccepted",
+    "cron-scheduled": "a scheduled app (profile: cron) whose last run succeeded: Ready=True "
+    "Scheduled, status.cron",
+    "stalled-cron-run-failed": "a scheduled app whose last run failed: Stalled=True RunFailed",
 }
 
 NAMESPACE = "demo"
@@ -72,6 +75,11 @@ def normalise(obj: dict[str, Any]) -> dict[str, Any]:
                 cond["lastTransitionTime"] = STABLE_TIME
             if namespace and isinstance(cond.get("message"), str):
                 cond["message"] = cond["message"].replace(namespace, NAMESPACE)
+        runs = status.get("cron") or {}
+        for record in (runs, runs.get("lastRun") or {}):
+            for key in ("lastScheduleTime", "lastSuccessfulTime", "startedAt", "finishedAt"):
+                if key in record:
+                    record[key] = STABLE_TIME
     return out
 
 

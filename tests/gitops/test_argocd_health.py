@@ -53,7 +53,7 @@ def expected(state: str, obj: dict[str, Any]) -> tuple[str, str]:
         return "Degraded", cond(obj, "Ready")["message"]
     if state == "rolling-out":
         return "Progressing", cond(obj, "Reconciling")["message"]
-    assert state in ("ready", "ready-route-waiting")
+    assert state in ("ready", "ready-route-waiting", "cron-scheduled")
     return "Healthy", cond(obj, "Ready")["message"]
 
 

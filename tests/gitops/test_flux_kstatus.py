@@ -33,6 +33,8 @@ EXPECTED = {
     # a route no controller answered does not hold a GitOps sync; a refused one fails it
     "ready-route-waiting": ("Current", "Current"),
     "stalled-route-not-accepted": ("Failed", "Failed"),
+    "cron-scheduled": ("Current", "Current"),
+    "stalled-cron-run-failed": ("Failed", "Failed"),
 }
 
 

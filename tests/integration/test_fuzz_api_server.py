@@ -27,6 +27,8 @@ from tests.unit.strategies import (
     Mutation,
     NearMiss,
     near_misses,
+    schedules,
+    valid_cron_specs,
     valid_specs,
     wild_specs,
 )
@@ -167,3 +169,34 @@ def test_every_accepted_spec_renders_children_that_pass_restricted_without_warni
     for kind, answer in dry_run_children(server, doc).items():
         assert answer.ok, f"{kind} refused ({answer.status}): {answer.message}\nspec: {spec!r}"
         assert answer.warnings == [], f"{kind}: warnings {answer.warnings}\nspec: {spec!r}"
+
+
+@given(valid_cron_specs())
+def test_every_accepted_scheduled_app_renders_children_that_pass_restricted_without_warnings(
+    server: Server, restricted_namespace: str, spec: dict[str, Any]
+) -> None:
+    doc = doc_of(spec, restricted_namespace)
+    agree(server, doc)
+    doc["metadata"]["uid"] = str(uuid.uuid4())
+    for kind, answer in dry_run_children(server, doc).items():
+        assert answer.ok, f"{kind} refused ({answer.status}): {answer.message}\nspec: {spec!r}"
+        assert answer.warnings == [], f"{kind}: warnings {answer.warnings}\nspec: {spec!r}"
+
+
+@given(schedules())
+def test_a_schedule_the_models_accept_the_cronjob_api_accepts_too(
+    server: Server, namespace_for_module: str, schedule: str
+) -> None:
+    """At least as strict as the API server: the models and the CRD agree on any schedule,
+    and one they accept is a schedule the API server's CronJob validation accepts (its parser
+    is robfig/cron's; a schedule the PythonApp took but the CronJob refused would stall the
+    app only when the operator applies it)."""
+    spec = {**make_doc()["spec"], "profile": "cron", "cron": {"schedule": schedule}}
+    doc = doc_of(spec, namespace_for_module)
+    problems, _ = agree(server, doc)
+    event("refused" if problems else "accepted")
+    if problems:
+        return
+    doc["metadata"]["uid"] = str(uuid.uuid4())
+    answer = dry_run_children(server, doc)["CronJob"]
+    assert answer.ok, f"the CronJob with {schedule!r} is refused: {answer.message}"

@@ -343,6 +343,123 @@ def disruptions(draw: Draw) -> Spec:
     return out
 
 
+# -- scheduled apps (profile: cron) ------------------------------------------------------------
+
+MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+#: each field's bounds and names, as the API server's parser (robfig/cron) reads them
+CRON_FIELDS = ((0, 59, []), (0, 23, []), (1, 31, []), (1, 12, MONTHS), (0, 6, DAYS))
+MACROS = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]
+
+
+def _any_case(draw: Draw, word: str) -> str:
+    return "".join(c.upper() if draw(st.booleans()) else c for c in word)
+
+
+@st.composite
+def _cron_value(draw: Draw, lo: int, hi: int, names: list[str], *, valid: bool) -> tuple[int, str]:
+    """(its number, as written): a number in bounds (or a little out, unless ``valid``),
+    sometimes with a leading zero, or a name of the field (or of another, unless ``valid``)."""
+    if names and draw(st.integers(0, 3)) == 0:
+        pool = names if valid else names + DAYS + MONTHS
+        name = draw(st.sampled_from(pool))
+        number = names.index(name) + lo if name in names else -1
+        return number, _any_case(draw, name)
+    value = draw(st.integers(lo, hi) if valid else st.integers(max(0, lo - 1), hi + 2))
+    return value, f"{value:02d}" if value < 10 and draw(st.booleans()) else str(value)
+
+
+@st.composite
+def _cron_item(draw: Draw, lo: int, hi: int, names: list[str], *, valid: bool) -> str:
+    kind = draw(st.sampled_from(["*", "?", "value", "range"]))
+    if kind in ("*", "?"):
+        item = kind
+    else:
+        first, text = draw(_cron_value(lo, hi, names, valid=valid))
+        item = text
+        if kind == "range":
+            second, other = draw(_cron_value(lo, hi, names, valid=valid))
+            if valid and second < first:
+                text, other = other, text  # in order: a-b with a <= b
+            item = f"{text}-{other}"
+    if draw(st.booleans()):
+        item += "/" + str(draw(st.integers(1, 99) if valid else st.integers(0, 130)))
+    return item
+
+
+@st.composite
+def schedules(draw: Draw, *, valid: bool = False) -> str:
+    """A cron schedule: five fields of lists, ranges and steps, or a macro; unless ``valid``,
+    also out-of-bounds values, reversed ranges, names in the wrong field, steps of 0, the
+    wrong number of fields, time-zone prefixes and @every, and plain noise (about half of
+    them: the other half are valid)."""
+    valid = valid or draw(st.booleans())
+    if draw(st.integers(0, 5)) == 0:
+        pool = MACROS if valid else [*MACROS, "@every 1h", "@reboot", "@Hourly", "@ daily"]
+        return str(draw(st.sampled_from(pool)))
+    if not valid and draw(st.integers(0, 5)) == 0:
+        noise = st.text("0123456789*/,-? @abcdefjmnorstuwyTZ=L#", max_size=30)
+        return str(draw(noise))
+    fields = list(CRON_FIELDS)
+    if not valid and draw(st.integers(0, 6)) == 0:
+        fields = fields[: draw(st.sampled_from([4, 6]))] + fields[:1]
+    parts = [
+        ",".join(draw(st.lists(_cron_item(lo, hi, names, valid=valid), min_size=1, max_size=3)))
+        for lo, hi, names in fields[: 5 if valid else None]
+    ]
+    text = (" " * draw(st.integers(1, 2))).join(parts)
+    if not valid and draw(st.integers(0, 8)) == 0:
+        text = draw(st.sampled_from(["TZ=UTC ", "CRON_TZ=Europe/Berlin ", " "])) + text
+    return text
+
+
+time_zones = st.sampled_from(
+    ["UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+5", "Asia/Kolkata"]
+)
+
+
+@st.composite
+def crons(draw: Draw) -> Spec:
+    """spec.cron: a valid schedule and any of the run settings, or their defaults."""
+    out: Spec = {"schedule": draw(schedules(valid=True))}
+    optional = {
+        "timeZone": time_zones,
+        "concurrencyPolicy": st.sampled_from(["Allow", "Forbid", "Replace"]),
+        "startingDeadlineSeconds": st.integers(10, 604800),
+        "successfulJobsHistoryLimit": st.integers(0, 100),
+        "failedJobsHistoryLimit": st.integers(0, 100),
+        "suspend": st.booleans(),
+        "activeDeadlineSeconds": st.integers(1, 2592000),
+        "backoffLimit": st.integers(0, 10),
+    }
+    for field, values in optional.items():
+        if draw(st.booleans()):
+            out[field] = draw(values)
+    return out
+
+
+@st.composite
+def valid_cron_specs(draw: Draw) -> Spec:
+    """A scheduled app the contract accepts: a worker's spec without what a cron app refuses
+    (replicas, port, probes, autoscaling, disruption, preStopSleepSeconds, migrate, and
+    expose, which is for web apps)."""
+    spec: Spec = draw(valid_specs())
+    for field in (
+        "expose",
+        "replicas",
+        "port",
+        "probes",
+        "autoscaling",
+        "disruption",
+        "preStopSleepSeconds",
+        "migrate",
+    ):
+        spec.pop(field, None)
+    spec["profile"] = "cron"
+    spec["cron"] = draw(crons())
+    return spec
+
+
 # -- near-misses -------------------------------------------------------------------------------
 
 

@@ -85,6 +85,11 @@ def test_a_well_set_app_gets_no_warning() -> None:
             "DATABASE_URL looks like a credential",
         ),
         ({"automountServiceAccountToken": True}, "spec.automountServiceAccountToken", "API token"),
+        (
+            {"profile": "cron", "cron": {"schedule": "@daily", "timeZone": "Mars/Olympus"}},
+            "spec.cron.timeZone",
+            "Mars/Olympus is not in this machine's time zone database",
+        ),
     ],
 )
 def test_each_risky_choice_warns_at_its_field(spec: dict[str, Any], path: str, words: str) -> None:

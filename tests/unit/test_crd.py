@@ -154,3 +154,5 @@ def test_wide_output_adds_the_ready_message() -> None:
         "Status",
         "Age",
     ]
+    last_run = next(c for c in columns if c["name"] == "Last Run")
+    assert (last_run["jsonPath"], last_run["priority"]) == (".status.cron.lastRun.result", 1)

@@ -84,7 +84,8 @@ def test_shown_command_prints_what_the_docs_show(shown: Shown) -> None:
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
-        # a worktree's package before the virtualenv's editable install, when one is given
+        # a worktree's package first, as for the rest of the suite (the venv's editable
+        # install may point at another checkout)
         **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
     }
     proc = subprocess.run(

@@ -18,6 +18,8 @@ from tests.unit.strategies import (
     Mutation,
     NearMiss,
     near_misses,
+    schedules,
+    valid_cron_specs,
     valid_specs,
     wild_specs,
 )
@@ -39,6 +41,30 @@ def test_every_generated_valid_spec_is_accepted_and_renders(spec: dict[str, Any]
     children = render(app)
     assert children[0]["kind"] == "Deployment"
     json.dumps(children)  # plain JSON all the way down: what the API server receives
+
+
+@given(valid_cron_specs())
+def test_every_generated_scheduled_app_is_accepted_and_renders_a_cronjob(
+    spec: dict[str, Any],
+) -> None:
+    app, problems = validate_document(doc_of(spec))
+    assert app is not None, [f"{p.path}: {p.message}" for p in problems]
+    kinds = [child["kind"] for child in render(app)]
+    assert kinds[0] == "CronJob"
+    assert not {"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"} & set(
+        kinds
+    )
+
+
+@given(schedules())
+def test_any_schedule_is_accepted_or_refused_at_spec_cron_schedule(schedule: str) -> None:
+    app, problems = validate_document(doc_of({**make_doc()["spec"], **_cron(schedule)}))
+    event("accepted" if app is not None else "refused")
+    assert all(p.path == "spec.cron.schedule" for p in problems), problems
+
+
+def _cron(schedule: str) -> dict[str, Any]:
+    return {"profile": "cron", "cron": {"schedule": schedule}}
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: m.__name__.strip("_"))

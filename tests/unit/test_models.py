@@ -39,6 +39,37 @@ def cpu_limit(cpu: str) -> dict[str, Any]:
 SCALING = {"minReplicas": 2, "maxReplicas": 10}
 POLICY = {"type": "Percent", "value": 100, "periodSeconds": 15}
 
+
+def cron(schedule: str = "*/15 * * * *", **fields: Any) -> dict[str, Any]:
+    """A scheduled app's overrides: profile cron with this schedule and cron fields."""
+    return {"profile": "cron", "cron": {"schedule": schedule, **fields}}
+
+
+#: schedules the API server's parser refuses (or that carry a time zone, which it refuses
+#: in the schedule), each with the rule that says so
+BAD_SCHEDULES = [
+    ("minute 60", "60 * * * *", models.MSG_SCHEDULE),
+    ("hour 24", "0 24 * * *", models.MSG_SCHEDULE),
+    ("day 0", "0 0 0 * *", models.MSG_SCHEDULE),
+    ("day 32", "0 0 32 * *", models.MSG_SCHEDULE),
+    ("month 13", "0 0 * 13 *", models.MSG_SCHEDULE),
+    ("weekday 7", "0 0 * * 7", models.MSG_SCHEDULE),
+    ("four fields", "* * * *", models.MSG_SCHEDULE),
+    ("six fields", "0 * * * * *", models.MSG_SCHEDULE),
+    ("step 0", "*/0 * * * *", models.MSG_SCHEDULE),
+    ("every", "@every 1h", models.MSG_SCHEDULE),
+    ("unknown macro", "@often", models.MSG_SCHEDULE),
+    ("TZ prefix", "TZ=UTC 0 * * * *", models.MSG_SCHEDULE),
+    ("CRON_TZ prefix", "CRON_TZ=Europe/Berlin 0 * * * *", models.MSG_SCHEDULE),
+    ("day name as month", "0 0 * MON *", models.MSG_SCHEDULE),
+    ("month name as day", "0 0 * * JAN", models.MSG_SCHEDULE),
+    ("leading space", " 0 * * * *", models.MSG_SCHEDULE),
+    ("empty", "", models.MSG_SCHEDULE),
+    ("reversed range", "5-1 * * * *", models.MSG_SCHEDULE_RANGE),
+    ("reversed names", "0 0 * * FRI-MON", models.MSG_SCHEDULE_RANGE),
+    ("reversed months with step", "0 0 * dec-1/2 *", models.MSG_SCHEDULE_RANGE),
+]
+
 REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("image missing", {"image": None}, "spec.image", "is required"),
     ("image tag only", {"image": "python:3.12"}, "spec.image", image.MSG_NO_DIGEST),
@@ -47,7 +78,7 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("image bad digest", {"image": "python@sha256:1234"}, "spec.image", image.MSG_BAD_DIGEST),
     ("image malformed", {"image": f"Python@{DIGEST}"}, "spec.image", image.MSG_MALFORMED),
     ("unknown field", {"imagePullPolicy": "Never"}, "spec.imagePullPolicy", "unknown fields"),
-    ("profile", {"profile": "cron"}, "spec.profile", "'web' or 'worker'"),
+    ("profile", {"profile": "batch"}, "spec.profile", "'web', 'worker' or 'cron'"),
     ("replicas negative", {"replicas": -1}, "spec.replicas", "greater than or equal to 0"),
     ("port zero", {"port": 0}, "spec.port", "greater than or equal to 1"),
     ("port too big", {"port": 65536}, "spec.port", "less than or equal to 65535"),
@@ -593,6 +624,12 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         models.MSG_EXPOSE_WEB_ONLY,
     ),
     (
+        "expose on a scheduled app",
+        {**cron(), "expose": {"host": "a.example.com"}},
+        "spec.expose",
+        models.MSG_EXPOSE_WEB_ONLY,
+    ),
+    (
         "expose host uppercase",
         {"expose": {"host": "Shop.example.com"}},
         "spec.expose.host",
@@ -676,6 +713,87 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.expose.port",
         "unknown fields",
     ),
+    ("cron without cron", {"profile": "cron"}, "spec.cron", models.MSG_CRON_REQUIRED),
+    ("cron on web", {"cron": {"schedule": "@daily"}}, "spec.cron", models.MSG_CRON_PROFILE),
+    (
+        "cron on worker",
+        {"profile": "worker", "cron": {"schedule": "@daily"}},
+        "spec.cron",
+        models.MSG_CRON_PROFILE,
+    ),
+    ("cron without schedule", {"profile": "cron", "cron": {}}, "spec.cron.schedule", "required"),
+    *(
+        (f"cron refuses {field}", {**cron(), field: value}, f"spec.{field}", message)
+        for field, value in (
+            ("replicas", 2),
+            ("port", 8000),
+            ("probes", {"liveness": {"command": ["true"]}}),
+            ("autoscaling", SCALING),
+            ("disruption", {"enabled": False}),
+            ("preStopSleepSeconds", 0),
+            ("migrate", {"command": ["m"]}),
+        )
+        for message in (models.msg_cron_refused(field),)
+    ),
+    *(
+        (f"schedule {name}", cron(schedule), "spec.cron.schedule", message)
+        for name, schedule, message in BAD_SCHEDULES
+    ),
+    (
+        "schedule too long",
+        cron(",".join(["1"] * 64) + " * * * *"),
+        "spec.cron.schedule",
+        "at most 128",
+    ),
+    ("time zone Local", cron(timeZone="Local"), "spec.cron.timeZone", models.MSG_TIME_ZONE_LOCAL),
+    ("time zone LOCAL", cron(timeZone="LOCAL"), "spec.cron.timeZone", models.MSG_TIME_ZONE_LOCAL),
+    ("time zone empty", cron(timeZone=""), "spec.cron.timeZone", models.MSG_TIME_ZONE),
+    ("time zone climbs", cron(timeZone="../etc/x"), "spec.cron.timeZone", models.MSG_TIME_ZONE),
+    (
+        "time zone long part",
+        cron(timeZone="Europe/Berlin_Brandenburg"),
+        "spec.cron.timeZone",
+        models.MSG_TIME_ZONE,
+    ),
+    ("time zone space", cron(timeZone="Europe/ X"), "spec.cron.timeZone", models.MSG_TIME_ZONE),
+    (
+        "concurrency unknown",
+        cron(concurrencyPolicy="Sometimes"),
+        "spec.cron.concurrencyPolicy",
+        "'Allow', 'Forbid' or 'Replace'",
+    ),
+    (
+        "starting deadline below 10",
+        cron(startingDeadlineSeconds=5),
+        "spec.cron.startingDeadlineSeconds",
+        "greater than or equal to 10",
+    ),
+    (
+        "successful history negative",
+        cron(successfulJobsHistoryLimit=-1),
+        "spec.cron.successfulJobsHistoryLimit",
+        "greater than or equal to 0",
+    ),
+    (
+        "failed history too long",
+        cron(failedJobsHistoryLimit=101),
+        "spec.cron.failedJobsHistoryLimit",
+        "less than or equal to 100",
+    ),
+    (
+        "run deadline zero",
+        cron(activeDeadlineSeconds=0),
+        "spec.cron.activeDeadlineSeconds",
+        "greater than or equal to 1",
+    ),
+    (
+        "run backoff too high",
+        cron(backoffLimit=11),
+        "spec.cron.backoffLimit",
+        "less than or equal to 10",
+    ),
+    ("suspend as string", cron(suspend="true"), "spec.cron.suspend", "valid boolean"),
+    ("cron unknown field", cron(image="x"), "spec.cron.image", "unknown fields"),
 ]
 
 
@@ -808,6 +926,52 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
         {"replicas": 1, "disruption": {"enabled": True, "maxUnavailable": 1}},
     ),
     ("disruption off", {"disruption": {"enabled": False}}),
+    ("cron minimal", cron()),
+    (
+        "cron full",
+        cron(
+            "0 3 * * MON-FRI",
+            timeZone="Europe/Berlin",
+            concurrencyPolicy="Replace",
+            startingDeadlineSeconds=10,
+            successfulJobsHistoryLimit=0,
+            failedJobsHistoryLimit=100,
+            suspend=True,
+            activeDeadlineSeconds=3600,
+            backoffLimit=0,
+        ),
+    ),
+    *(
+        (f"schedule {schedule}", cron(schedule))
+        for schedule in (
+            "@hourly",
+            "@daily",
+            "@midnight",
+            "@weekly",
+            "@monthly",
+            "@yearly",
+            "@annually",
+            "* * * * *",
+            "0,30 8-18/2 1-15 JAN-jun ?",
+            "00 00 01 01 00",
+            "59 23 31 12 6",
+            "5/10 */3 ? dec sun-Sat",
+            "1-1 0 1 1 0",
+            "0  3 * * *",
+        )
+    ),
+    ("time zone UTC", cron(timeZone="UTC")),
+    ("time zone three parts", cron(timeZone="America/Argentina/Buenos_Aires")),
+    ("time zone offset", cron(timeZone="Etc/GMT+5")),
+    (
+        "cron with env, secrets and grace 0",
+        {
+            **cron(),
+            "env": [{"name": "A", "value": "1"}],
+            "secrets": [{"name": "db", "env": [{"name": "DB", "key": "url"}]}],
+            "terminationGracePeriodSeconds": 0,
+        },
+    ),
 ]
 
 
@@ -872,6 +1036,24 @@ def test_cross_field_problems_each_get_their_own_path() -> None:
         "spec.probes.readiness.path",
         "spec.terminationGracePeriodSeconds",
     }
+
+
+def test_cron_defaults() -> None:
+    app, found = validate_document(make_doc(**cron()))
+    assert found == [] and app is not None
+    spec = app.spec
+    assert spec.cron is not None
+    assert spec.cron.concurrency_policy == "Forbid"
+    assert spec.cron.starting_deadline_seconds == 3600
+    assert spec.cron.successful_jobs_history_limit == 3
+    assert spec.cron.failed_jobs_history_limit == 1
+    assert spec.cron.suspend is False
+    assert spec.cron.active_deadline_seconds is None
+    assert spec.cron.backoff_limit == 1
+    assert spec.cron.time_zone is None
+    assert spec.effective_port is None
+    assert spec.effective_prestop_seconds == 0
+    assert not spec.wants_disruption_budget
 
 
 def test_migrate_defaults() -> None:

@@ -106,6 +106,13 @@ def printer_columns() -> list[dict[str, Any]]:
         {"name": "Ready", "type": "string", "jsonPath": ".status.ready"},
         {"name": "Status", "type": "string", "jsonPath": f"{ready}.reason"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        # a scheduled app's last run (Running, Succeeded, Failed, Stopped); empty for the others
+        {
+            "name": "Last Run",
+            "type": "string",
+            "jsonPath": ".status.cron.lastRun.result",
+            "priority": 1,
+        },
         {"name": "Profile", "type": "string", "jsonPath": ".spec.profile", "priority": 1},
         {"name": "Message", "type": "string", "jsonPath": f"{ready}.message", "priority": 1},
     ]
@@ -129,11 +136,12 @@ def crd() -> dict[str, Any]:
     spec_schema = openapi_schema(PythonAppSpec)
     status_schema = openapi_schema(PythonAppStatus)
     root: Schema = {
-        "description": "PythonApp runs a Python web app or worker hardened by default: "
-        "a digest-pinned image, read-only Secrets, probes, limits and restricted Pod Security. "
-        "The operator turns it into a Deployment, ServiceAccount, Service, "
+        "description": "PythonApp runs a Python web app, worker or scheduled job hardened by "
+        "default: a digest-pinned image, read-only Secrets, probes, limits and restricted Pod "
+        "Security. The operator turns it into a Deployment, ServiceAccount, Service, "
         "PodDisruptionBudget, NetworkPolicy and HorizontalPodAutoscaler and keeps them so; "
-        "with spec.migrate, a migration Job runs before each new image rolls out.",
+        "with spec.migrate, a migration Job runs before each new image rolls out; a scheduled "
+        "app (profile: cron) gets a CronJob instead of the Deployment.",
         "type": "object",
         "required": ["spec"],
         "properties": {

@@ -1074,6 +1074,200 @@ class Expose(Base):
     )
 
 
+# -- scheduled runs (profile: cron) --------------------------------------------------------
+
+DEFAULT_CONCURRENCY_POLICY: Literal["Forbid"] = "Forbid"
+DEFAULT_STARTING_DEADLINE_SECONDS = 3600
+DEFAULT_SUCCESSFUL_HISTORY = 3
+DEFAULT_FAILED_HISTORY = 1
+DEFAULT_CRON_BACKOFF_LIMIT = 1
+CRON_MACROS = ("yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly")
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+#: a name's number, for the range-order rule (months 1-12, days of the week 0-6, Sunday 0)
+CRON_NAME_VALUES = {
+    **{name: i + 1 for i, name in enumerate(_MONTH_NAMES)},
+    **{name: i for i, name in enumerate(_DAY_NAMES)},
+}
+
+
+def _cron_field(value: str) -> str:
+    """One field of a cron schedule: a comma-separated list of ``*`` or ``?``, a value or a
+    range of values, each with an optional ``/step`` (1 to 99), as the API server's parser
+    (robfig/cron's standard one) reads them."""
+    item = rf"(\*|\?|({value})(-({value}))?)(/[1-9][0-9]?)?"
+    return rf"{item}(,{item})*"
+
+
+#: a five-field cron schedule or one of the named macros. Stricter than the API server (which
+#: refuses less), never looser: values within each field's bounds (minute 0-59, hour 0-23, day
+#: 1-31, month 1-12 or JAN-DEC, day of week 0-6 or SUN-SAT, names in any case), fields
+#: separated by spaces, no ``@every`` and no ``TZ=``/``CRON_TZ=`` prefix (the API server
+#: refuses a time zone in the schedule: it is ``timeZone``'s)
+CRON_SCHEDULE = (
+    "^(@("
+    + "|".join(CRON_MACROS)
+    + ")|"
+    + " +".join(
+        _cron_field(v)
+        for v in (
+            "[0-5]?[0-9]",
+            "[01]?[0-9]|2[0-3]",
+            "0?[1-9]|[12][0-9]|3[01]",
+            "0?[1-9]|1[0-2]|(?i:" + "|".join(_MONTH_NAMES) + ")",
+            "0?[0-6]|(?i:" + "|".join(_DAY_NAMES) + ")",
+        )
+    )
+    + ")$"
+)
+_CRON_RANGE = r"[0-9A-Za-z]+-[0-9A-Za-z]+"
+_CRON_SCHEDULE_RE = re.compile(CRON_SCHEDULE)
+MSG_SCHEDULE = (
+    "must be a cron schedule of five fields separated by spaces (minute 0-59, hour 0-23, day "
+    "of month 1-31, month 1-12 or JAN-DEC, day of week 0-6 or SUN-SAT; each a *, a value, a "
+    "range a-b or a list a,b, with an optional /step), e.g. '*/15 * * * *' or '0 3 * * MON-FRI', "
+    "or one of @hourly, @daily, @midnight, @weekly, @monthly, @yearly, @annually. A time zone "
+    "goes in cron.timeZone, not in the schedule"
+)
+MSG_SCHEDULE_RANGE = (
+    "a range in the schedule ends before it starts (e.g. 5-1 or FRI-MON): the API server "
+    "refuses it; write it the other way round, or as a list"
+)
+
+
+def _cron_value(text: str) -> int:
+    return int(text) if text.isdigit() else CRON_NAME_VALUES[text.lower()]
+
+
+def _ranges_in_order(value: str) -> bool:
+    """Every range a-b in a well-formed schedule has a <= b (True for a malformed one: the
+    shape rule reports that)."""
+    if not _CRON_SCHEDULE_RE.fullmatch(value):
+        return True
+    for found in re.findall(_CRON_RANGE, value):
+        start, end = found.split("-")
+        if _cron_value(start) > _cron_value(end):
+            return False
+    return True
+
+
+def _cel_cron_value(var: str) -> str:
+    names = ", ".join(f"'{k}': {v}" for k, v in CRON_NAME_VALUES.items())
+    return f"({var}.matches('^[0-9]+$') ? int({var}) : {{{names}}}[{var}.lowerAscii()])"
+
+
+_RANGE_START, _RANGE_END = "r.split('-')[0]", "r.split('-')[1]"
+_SCHEDULE = StringRule(
+    CRON_SCHEDULE,
+    MSG_SCHEDULE,
+    128,
+    "When runs start: a five-field cron schedule (minute hour day-of-month month "
+    "day-of-week) or a macro such as @hourly.",
+    extra=(
+        (
+            _ranges_in_order,
+            f"!self.matches(r'{CRON_SCHEDULE}') || self.findAll(r'{_CRON_RANGE}').all(r, "
+            f"{_cel_cron_value(_RANGE_START)} <= {_cel_cron_value(_RANGE_END)})",
+            MSG_SCHEDULE_RANGE,
+        ),
+    ),
+)
+#: the API server's own check of a CronJob's timeZone (each part of the name at most 14 of
+#: these characters), a little stricter: no part starts with '.', so '..' cannot climb out of
+#: the zone database. Whether the zone exists only the API server's database can say: an
+#: unknown one is refused when the operator applies the CronJob (Stalled, with its message).
+TIME_ZONE = r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,13}(/[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,13})*$"
+MSG_TIME_ZONE = (
+    "must be an IANA time zone name such as Europe/Berlin, America/New_York or UTC (parts of "
+    "at most 14 letters, digits, '.', '_', '+' or '-', separated by '/')"
+)
+MSG_TIME_ZONE_LOCAL = (
+    "must be an explicit IANA time zone name: Local means the controller's own zone, which "
+    "the API server refuses"
+)
+_TIME_ZONE = StringRule(
+    TIME_ZONE,
+    MSG_TIME_ZONE,
+    64,
+    "IANA time zone the schedule is read in, e.g. Europe/Berlin. Default: the "
+    "kube-controller-manager's zone (UTC on most clusters).",
+    extra=(
+        (
+            lambda v: v.lower() != "local",
+            "self.lowerAscii() != 'local'",
+            MSG_TIME_ZONE_LOCAL,
+        ),
+    ),
+)
+Schedule = Annotated[str, _SCHEDULE.length, _SCHEDULE.validator, _SCHEDULE.schema]
+TimeZone = Annotated[str, _TIME_ZONE.length, _TIME_ZONE.validator, _TIME_ZONE.schema]
+
+
+class Cron(Base):
+    """When and how a scheduled app runs (``profile: cron``): a CronJob starts a Job at each
+    scheduled time; each run is one pod with the app's image, env, Secrets, resources and pod
+    hardening that runs to its end (restartPolicy Never)."""
+
+    schedule: Schedule = Field(
+        description="When runs start: five fields (minute hour day-of-month month "
+        "day-of-week, e.g. '0 3 * * *' or '*/15 * * * MON-FRI') or a macro (@hourly, @daily, "
+        "@midnight, @weekly, @monthly, @yearly, @annually). Required."
+    )
+    time_zone: TimeZone | None = Field(
+        None,
+        description="IANA time zone the schedule is read in, e.g. Europe/Berlin. Default: the "
+        "kube-controller-manager's zone (UTC on most clusters).",
+    )
+    concurrency_policy: Literal["Allow", "Forbid", "Replace"] = Field(
+        DEFAULT_CONCURRENCY_POLICY,
+        description="What happens when a run is due while the last one still runs. Forbid "
+        "(default): the new run is skipped. Replace: the running one is stopped. Allow: both "
+        "run.",
+    )
+    starting_deadline_seconds: int = Field(
+        DEFAULT_STARTING_DEADLINE_SECONDS,
+        ge=10,
+        le=604800,
+        description="A run that could not start within this many seconds of its time (the "
+        "controller was down, or Forbid held it back) is skipped. At least 10: the CronJob "
+        f"controller looks every 10 s. Default {DEFAULT_STARTING_DEADLINE_SECONDS}.",
+    )
+    successful_jobs_history_limit: int = Field(
+        DEFAULT_SUCCESSFUL_HISTORY,
+        ge=0,
+        le=100,
+        description="Succeeded runs (Jobs and their pods, for their logs) kept. Default "
+        f"{DEFAULT_SUCCESSFUL_HISTORY}.",
+    )
+    failed_jobs_history_limit: int = Field(
+        DEFAULT_FAILED_HISTORY,
+        ge=0,
+        le=100,
+        description=f"Failed runs kept. Default {DEFAULT_FAILED_HISTORY}. The app's status "
+        "keeps the last run's result after its Job is gone.",
+    )
+    suspend: bool = Field(
+        False,
+        description="true: no new runs start (a running one finishes). Default false.",
+    )
+    active_deadline_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=2592000,
+        description="Longest one run may take, retries included (the Job's "
+        "activeDeadlineSeconds); then it is stopped and counts as failed. Default: no limit "
+        "(with Forbid, a hung run holds back the next ones: set one).",
+    )
+    backoff_limit: int = Field(
+        DEFAULT_CRON_BACKOFF_LIMIT,
+        ge=0,
+        le=10,
+        description="Failed attempts of one run retried before it counts as failed (the "
+        f"Job's backoffLimit). Default {DEFAULT_CRON_BACKOFF_LIMIT}: one retry, for a "
+        "dependency that was briefly unreachable.",
+    )
+
+
 #: a transition rule (it compares with the stored object, so it has no pydantic twin: it runs
 #: on the API server only, on every update of the spec, the /scale subresource's included)
 MSG_REPLICAS_AUTOSCALED = (
@@ -1114,7 +1308,7 @@ _PROFILE = "(has(self.profile) ? self.profile : 'web')"
 _GRACE = f"(has(self.terminationGracePeriodSeconds) ? self.terminationGracePeriodSeconds : {DEFAULT_GRACE_SECONDS})"  # noqa: E501
 _PRESTOP = (
     "(has(self.preStopSleepSeconds) ? self.preStopSleepSeconds : "
-    f"({_PROFILE} == 'worker' ? 0 : {DEFAULT_PRESTOP_WEB_SECONDS}))"
+    f"({_PROFILE} == 'web' ? {DEFAULT_PRESTOP_WEB_SECONDS} : 0))"
 )
 
 
@@ -1255,7 +1449,69 @@ def _bytes_sum(field: str, item: str) -> str:
     return f"(has(self.{field}) ? self.{field}.map(x, {item}).sum() : 0)"
 
 
+MSG_CRON_REQUIRED = (
+    "profile cron needs spec.cron with a schedule, e.g. cron: {schedule: '0 3 * * *'}"
+)
+MSG_CRON_PROFILE = "cron is for profile: cron (set profile: cron, or remove cron)"
+#: spec fields a scheduled app refuses, with why (field name as written -> reason)
+CRON_REFUSED: dict[str, str] = {
+    "replicas": "each run is one pod; whether runs may overlap is cron.concurrencyPolicy",
+    "port": "a scheduled run serves no port",
+    "probes": "a run is not probed: it runs to its end, bounded by cron.activeDeadlineSeconds",
+    "autoscaling": "runs are started by the schedule, not scaled",
+    "disruption": "no PodDisruptionBudget guards a run (cron.backoffLimit retries one)",
+    "preStopSleepSeconds": "a run serves no traffic to drain",
+    "migrate": "the migrations gate holds a Deployment's rollout back: run migrations from "
+    "the web app that owns the schema",
+}
+
+
+def msg_cron_refused(field: str) -> str:
+    """Why ``field`` is refused on a scheduled app."""
+    return f"{field} does not apply to profile: cron ({CRON_REFUSED[field]}): remove it"
+
+
+def _rule_cron(spec: PythonAppSpec) -> list[RuleProblem]:
+    if spec.profile == "cron" and spec.cron is None:
+        return [(("cron",), MSG_CRON_REQUIRED)]
+    if spec.profile != "cron" and spec.cron is not None:
+        return [(("cron",), MSG_CRON_PROFILE)]
+    return []
+
+
+def _cron_refuses(field: str) -> Rule:
+    attribute = re.sub(r"(?<!^)([A-Z])", r"_\1", field).lower()
+
+    def check(spec: PythonAppSpec) -> list[RuleProblem]:
+        if spec.profile == "cron" and attribute in spec.model_fields_set:
+            return [((field,), msg_cron_refused(field))]
+        return []
+
+    return Rule(
+        f"cron-refuses-{field}",
+        f"!({_PROFILE} == 'cron' && has(self.{field}))",
+        msg_cron_refused(field),
+        f".{field}",
+        check,
+    )
+
+
 SPEC_RULES: tuple[Rule, ...] = (
+    Rule(
+        "cron-needs-schedule",
+        f"{_PROFILE} != 'cron' || has(self.cron)",
+        MSG_CRON_REQUIRED,
+        ".cron",
+        lambda spec: [p for p in _rule_cron(spec) if p[1] == MSG_CRON_REQUIRED],
+    ),
+    Rule(
+        "cron-only-for-cron",
+        f"!has(self.cron) || {_PROFILE} == 'cron'",
+        MSG_CRON_PROFILE,
+        ".cron",
+        lambda spec: [p for p in _rule_cron(spec) if p[1] == MSG_CRON_PROFILE],
+    ),
+    *(_cron_refuses(field) for field in CRON_REFUSED),
     Rule(
         "port-web-only",
         f"!({_PROFILE} == 'worker' && has(self.port))",
@@ -1391,10 +1647,11 @@ class PythonAppSpec(Base):
         description="Container image pinned by digest: "
         f"{image.EXPECTED_FORM}. The tag 'latest' is refused even with a digest."
     )
-    profile: Literal["web", "worker"] = Field(
+    profile: Literal["web", "worker", "cron"] = Field(
         "web",
         description="web (default): serves HTTP on port, gets HTTP probes, a Service and a "
-        "preStop drain. worker: serves no port, no Service, only exec probes.",
+        "preStop drain. worker: serves no port, no Service, only exec probes. cron: runs on "
+        "spec.cron's schedule (a CronJob): no port, probes, Service or replicas.",
     )
     replicas: int = Field(
         DEFAULT_REPLICAS,
@@ -1506,10 +1763,16 @@ class PythonAppSpec(Base):
         "the app's Service. Its acceptance shows in status.route.",
     )
 
+    cron: Cron | None = Field(
+        None,
+        description="The schedule and run settings of a scheduled app (profile: cron, where it "
+        "is required; refused on other profiles).",
+    )
+
     @property
     def effective_port(self) -> int | None:
-        """The served port, or None for workers."""
-        if self.profile == "worker":
+        """The served port, or None for workers and scheduled apps."""
+        if self.profile != "web":
             return None
         return self.port or DEFAULT_PORT
 
@@ -1520,7 +1783,10 @@ class PythonAppSpec(Base):
 
     @property
     def wants_disruption_budget(self) -> bool:
-        """A PodDisruptionBudget: asked for, or by default when more than one pod runs."""
+        """A PodDisruptionBudget: asked for, or by default when more than one pod runs (never
+        for a scheduled app: its runs are Jobs)."""
+        if self.profile == "cron":
+            return False
         enabled = self.disruption.enabled if self.disruption else None
         return self.min_pods > 1 if enabled is None else enabled
 
@@ -1529,7 +1795,7 @@ class PythonAppSpec(Base):
         """preStop drain, default applied by profile."""
         if self.pre_stop_sleep_seconds is not None:
             return self.pre_stop_sleep_seconds
-        return 0 if self.profile == "worker" else DEFAULT_PRESTOP_WEB_SECONDS
+        return DEFAULT_PRESTOP_WEB_SECONDS if self.profile == "web" else 0
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> PythonAppSpec:
@@ -1571,6 +1837,37 @@ class RouteStatus(Base):
     message: str = Field("", max_length=32768, description="Human-readable detail.")
     address: str | None = Field(
         None, max_length=1024, description="The load balancer's address (Ingress)."
+    )
+
+
+class CronRun(Base):
+    """One run of a scheduled app: its Job and how it went (kept after the Job is gone)."""
+
+    job: str = Field(max_length=253, description="Name of the run's Job.")
+    result: Literal["Running", "Succeeded", "Failed", "Stopped"] = Field(
+        description="Running, Succeeded, Failed, or Stopped (its Job was deleted before it "
+        "ended: by a person, or by concurrencyPolicy Replace)."
+    )
+    started_at: str | None = Field(None, description="When the Job was created (RFC 3339).")
+    finished_at: str | None = Field(None, description="When the Job ended (RFC 3339).")
+    message: str | None = Field(
+        None, max_length=4096, description="Why it failed (the Job's reason, an exit code)."
+    )
+
+
+class CronStatus(Base):
+    """What the CronJob of a scheduled app (profile: cron) reports, and its last run."""
+
+    last_schedule_time: str | None = Field(
+        None, description="When a run was last scheduled (the CronJob's lastScheduleTime)."
+    )
+    last_successful_time: str | None = Field(
+        None, description="When a run last succeeded (the CronJob's lastSuccessfulTime)."
+    )
+    active: int | None = Field(None, ge=0, description="Runs in progress now.")
+    suspended: bool | None = Field(None, description="True while spec.cron.suspend holds runs.")
+    last_run: CronRun | None = Field(
+        None, description="The newest run and its result (Running, Succeeded or Failed)."
     )
 
 
@@ -1619,6 +1916,10 @@ class PythonAppStatus(Base):
     )
     route: RouteStatus | None = Field(
         None, description="The route of spec.expose, and whether a controller accepted it."
+    )
+
+    cron: CronStatus | None = Field(
+        None, description="A scheduled app's CronJob and its last run (profile: cron)."
     )
 
 

@@ -28,8 +28,8 @@ sidecar injector: the app reports it instead (``HardeningDrift``). The reconcile
 apply's answer, so a field that a forced apply did not in fact remove is reported, never
 re-applied in a loop.
 
-Pure and cheap: a walk over one object's pod template, run only when the child's cached
-content changed.
+Pure and cheap: a walk over one object's pod template (a Deployment's or a CronJob's), run
+only when the child's cached content changed.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from ..render import POD_TEMPLATE_PATHS
 
 Obj = dict[str, Any]
 
@@ -83,8 +85,10 @@ APPARMOR_TYPES = frozenset({"RuntimeDefault", "Localhost"})
 APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 NETPOL_FIELDS = ("policyTypes", "ingress", "egress")
-TEMPLATE: tuple[Segment, ...] = ("spec", "template")
-POD: tuple[Segment, ...] = (*TEMPLATE, "spec")
+#: where each workload kind holds its pod template (:data:`..render.POD_TEMPLATE_PATHS`)
+TEMPLATES: dict[str, tuple[Segment, ...]] = {
+    kind: tuple(path) for kind, path in POD_TEMPLATE_PATHS.items()
+}
 
 
 @dataclass(frozen=True, order=True)
@@ -104,8 +108,8 @@ def check(desired: Obj, live: Obj) -> list[Finding]:
     rendered manifest), sorted by path; empty when nothing is weakened."""
     kind = desired.get("kind")
     found: list[tuple[tuple[Segment, ...], str]] = []
-    if kind == "Deployment":
-        found = list(_deployment(desired, live))
+    if kind in TEMPLATES:
+        found = list(_workload(desired, live, TEMPLATES[kind]))
     elif kind == "NetworkPolicy":
         found = list(_network_policy(desired, live))
     elif kind == "ServiceAccount":
@@ -175,25 +179,27 @@ def _automount(desired: Obj, live: Obj, at: tuple[Segment, ...]) -> Found:
         yield (*at, "automountServiceAccountToken"), "the service-account token is mounted"
 
 
-def _deployment(desired: Obj, live: Obj) -> Found:
-    pod = _map(_get(live, POD))
-    annotations = _map(_get(live, (*TEMPLATE, "metadata", "annotations")))
-    yield from _automount(desired, live, POD)
-    yield from _pod(pod)
+def _workload(desired: Obj, live: Obj, template: tuple[Segment, ...]) -> Found:
+    """A Deployment's or CronJob's pod template (``template``: where the kind holds it)."""
+    pod_at = (*template, "spec")
+    pod = _map(_get(live, pod_at))
+    annotations = _map(_get(live, (*template, "metadata", "annotations")))
+    yield from _automount(desired, live, pod_at)
+    yield from _pod(pod, pod_at)
     for key, value in annotations.items():
         if key.startswith(APPARMOR_ANNOTATION) and not (
             value in ("", "runtime/default") or str(value).startswith("localhost/")
         ):
             yield (
-                (*TEMPLATE, "metadata", "annotations", (key,)),
+                (*template, "metadata", "annotations", (key,)),
                 f"AppArmor profile {value!r} is not allowed",
             )
-    ours = {c.get("name") for c in _list(_get(desired, (*POD, "containers")))}
+    ours = {c.get("name") for c in _list(_get(desired, (*pod_at, "containers")))}
     for field in CONTAINER_LISTS:
         for container in _list(pod.get(field)):
             if not isinstance(container, dict):
                 continue
-            at = (*POD, (field, "name", str(container.get("name"))))
+            at = (*pod_at, (field, "name", str(container.get("name"))))
             yield from _container(pod, container, at)
             sc = _map(container.get("securityContext"))
             rendered = field == "containers" and container.get("name") in ours
@@ -207,12 +213,12 @@ def _relaxed(pod: Obj) -> bool:
     return pod.get("hostUsers") is False
 
 
-def _pod(pod: Obj) -> Found:
+def _pod(pod: Obj, pod_at: tuple[Segment, ...]) -> Found:
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         if pod.get(field) is True:
-            yield (*POD, field), "host namespaces are not allowed"
+            yield (*pod_at, field), "host namespaces are not allowed"
     sc = _map(pod.get("securityContext"))
-    at = (*POD, "securityContext")
+    at = (*pod_at, "securityContext")
     if sc.get("runAsNonRoot") is False and not _relaxed(pod):
         yield (*at, "runAsNonRoot"), "must not be false"
     if sc.get("runAsUser") == 0 and not _relaxed(pod):
@@ -230,7 +236,7 @@ def _pod(pod: Obj) -> Found:
         for source in volume:
             if source != "name" and source not in ALLOWED_VOLUMES:
                 yield (
-                    (*POD, ("volumes", "name", str(volume.get("name"))), source),
+                    (*pod_at, ("volumes", "name", str(volume.get("name"))), source),
                     f"{source} volumes are not allowed",
                 )
 

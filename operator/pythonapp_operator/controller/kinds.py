@@ -160,10 +160,18 @@ CHILD_KINDS: tuple[WatchedKind, ...] = (
     ),
     WatchedKind("apps", "v1", "deployments", "Deployment", keep_status=True, order=1),
     *ROUTE_KINDS,
+    # a scheduled app's workload, in the Deployment's place (its status feeds the app's)
+    WatchedKind("batch", "v1", "cronjobs", "CronJob", keep_status=True, order=1),
 )
+
+#: the kinds that run the app's pods, one per app: which one depends on the profile
+WORKLOAD_KINDS = ("Deployment", "CronJob")
 
 #: the label every child and pod carries naming its app (unique per app in a namespace)
 INSTANCE_LABEL = "app.kubernetes.io/instance"
+#: what part of the app an observed object belongs to (a scheduled run's Job and pods say
+#: ``cron``, a migration's ``migration``): kept so the two are told apart
+COMPONENT_LABEL = "app.kubernetes.io/component"
 
 
 def _trim_replicaset(body: Any) -> Obj:
@@ -250,9 +258,11 @@ def _observed_meta(meta: Any) -> Obj:
         for k in ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp")
         if meta.get(k) is not None
     }
-    app = (meta.get("labels") or {}).get(INSTANCE_LABEL)
-    if app is not None:
-        out["labels"] = {INSTANCE_LABEL: str(app)}
+    labels = meta.get("labels") or {}
+    if labels.get(INSTANCE_LABEL) is not None:
+        out["labels"] = {
+            k: str(labels[k]) for k in (INSTANCE_LABEL, COMPONENT_LABEL) if labels.get(k)
+        }
     refs = [
         {k: ref.get(k) for k in ("kind", "name", "uid", "controller")}
         for ref in meta.get("ownerReferences") or []
@@ -268,12 +278,15 @@ REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 
 def _trim_job(body: Any) -> Obj:
-    """A migration Job as the gate reads it (:mod:`.migration`): the image it migrates to,
-    whether it runs, and how it ended (the Complete or Failed condition, with its reason and
-    time), without the counters and times that move while it runs."""
+    """A Job as the migrations gate (:mod:`.migration`) and a scheduled app's status
+    (:mod:`.cron`) read it: the image a migration migrates to, when it was created (the newest
+    run is the last one), whether it runs, and how it ended (the Complete or Failed condition,
+    with its reason and time), without the counters and times that move while it runs."""
     meta = body.get("metadata") or {}
     status = body.get("status") or {}
     out_meta = _observed_meta(meta)
+    if meta.get("creationTimestamp"):
+        out_meta["creationTimestamp"] = str(meta["creationTimestamp"])
     image = (meta.get("annotations") or {}).get(MIGRATION_IMAGE_ANNOTATION)
     if image is not None:
         out_meta["annotations"] = {MIGRATION_IMAGE_ANNOTATION: str(image)}

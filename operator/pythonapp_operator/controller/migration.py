@@ -23,13 +23,13 @@ record goes (it names the newer one): the gate runs again.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.image import ImageError, parse_image
 from ..api.models import PythonApp
 from ..render import MIGRATED_ANNOTATION, MIGRATION_IMAGE_ANNOTATION, migration_job
+from .jobs import exit_words, finished, is_scheduled_run, waiting_words
 from .kinds import Obj, controller_of, is_controlled_by
 
 #: the most of the Job's own words a failure message carries
@@ -60,14 +60,6 @@ class Gate:
     record: dict[str, Any] | None = None
 
 
-def _finished(job: Obj) -> dict[str, Any] | None:
-    """The Job's Complete or Failed condition, if it ended."""
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("type") in ("Complete", "Failed") and cond.get("status") == "True":
-            return dict(cond)
-    return None
-
-
 def _short(image: str | None) -> str:
     if not image:
         return "none"
@@ -77,50 +69,18 @@ def _short(image: str | None) -> str:
         return image[:40]
 
 
-def _job_containers(pods: list[Obj], job_uid: str) -> Iterator[Obj]:
-    """The container statuses of the pods the Job with ``job_uid`` made."""
-    for pod in pods:
-        ref = controller_of(pod) or {}
-        if ref.get("kind") == "Job" and ref.get("uid") == job_uid:
-            yield from (pod.get("status") or {}).get("containerStatuses") or []
-
-
-def _exit(pods: list[Obj], job_uid: str) -> str:
-    """The last failed attempt's exit code, in words, from the Job's pods (no logs)."""
-    said = ""
-    for status in _job_containers(pods, job_uid):
-        term = (status.get("state") or {}).get("terminated") or {}
-        code = term.get("exitCode")
-        if code is not None and code != 0:
-            reason = term.get("reason")
-            said = f"exit code {code}" + (f" ({reason})" if reason else "")
-    return said
-
-
-def _waiting(pods: list[Obj], job_uid: str) -> str:
-    """Why the Job's pod does not run yet, in the kubelet's words (ImagePullBackOff,
-    CreateContainerConfigError, ...): the Job would only say so at its deadline."""
-    for status in _job_containers(pods, job_uid):
-        waiting = (status.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason")
-        if reason and reason != "ContainerCreating":
-            message = waiting.get("message")
-            return f"{reason}: {message}" if message else str(reason)
-    return ""
-
-
 def _failure_message(job: Obj, cond: dict[str, Any], pods: list[Obj]) -> str:
     name = job["metadata"]["name"]
     reason = cond.get("reason") or "Failed"
     words = f"{reason}: {cond['message']}" if cond.get("message") else reason
-    code = _exit(pods, job["metadata"].get("uid", ""))
+    code = exit_words(pods, job["metadata"].get("uid", ""))
     last = f"; last attempt: {code}" if code else ""
     # bounded: status.migration.message holds at most 4096 characters (the CRD's schema)
     return f"Migration Job {name} failed ({words[:_MAX_WORDS]}{last})."
 
 
 def _running(job: Obj) -> bool:
-    return _finished(job) is None
+    return finished(job) is None
 
 
 def _job_pods_left(pods: list[Obj]) -> list[str]:
@@ -129,7 +89,7 @@ def _job_pods_left(pods: list[Obj]) -> list[str]:
     left = []
     for pod in pods:
         ref = controller_of(pod) or {}
-        if ref.get("kind") == "Job":
+        if ref.get("kind") == "Job" and not is_scheduled_run(pod):
             phase = (pod.get("status") or {}).get("phase")
             if phase not in ("Succeeded", "Failed"):
                 left.append(pod["metadata"]["name"])
@@ -165,7 +125,7 @@ def decide(
         image=live_image, migrated=live_mark, deploy=live is not None, stale=stale
     )  # the running version, unchanged
     prev = previous if isinstance(previous, dict) else {}
-    ended = _finished(job) if job is not None else None
+    ended = finished(job) if job is not None else None
     record = None
     if job is not None and ended is not None:
         record = {
@@ -203,7 +163,7 @@ def decide(
             record=record,
         )
     if job is not None:
-        waiting = _waiting(pods, job["metadata"].get("uid", ""))
+        waiting = waiting_words(pods, job["metadata"].get("uid", ""))
         return _with(
             held,
             reason=MIGRATING,
@@ -254,17 +214,18 @@ def token(snap_app: Obj, live: Obj | None, jobs: list[Obj], pods: list[Obj]) -> 
     # the app as stored: a schema-less object may hold anything in spec and status
     spec, status = snap_app.get("spec"), snap_app.get("status")
     migrate = spec.get("migrate") if isinstance(spec, dict) else None
+    jobs = [j for j in jobs if not is_scheduled_run(j)]  # a scheduled run is not the gate's
     if migrate is None and not jobs:
         return None
     annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
     job_pods = [
         (p["metadata"]["name"], (p.get("status") or {}).get("phase"))
         for p in pods
-        if (controller_of(p) or {}).get("kind") == "Job"
+        if (controller_of(p) or {}).get("kind") == "Job" and not is_scheduled_run(p)
     ]
     return json.dumps(
         [
-            [(j["metadata"]["name"], j["metadata"].get("uid"), _finished(j)) for j in jobs],
+            [(j["metadata"]["name"], j["metadata"].get("uid"), finished(j)) for j in jobs],
             sorted(job_pods),
             _image(live),
             annotations.get(MIGRATED_ANNOTATION),

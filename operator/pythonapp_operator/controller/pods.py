@@ -221,3 +221,31 @@ def verdict(
     count = len(words)
     message = f"{count} of {len(live)} pods: {reason}: {words[0]}"
     return Verdict(reason, message, stalled=reason in STALLING)
+
+
+def run_verdict(pods: list[Obj], job_uid: str, job_name: str) -> Verdict | None:
+    """Why a scheduled run's pod has not started (the Job ``job_uid`` made it): the kubelet's
+    waiting reasons (an image that cannot be pulled, a Secret or key missing) and the
+    scheduler's Unschedulable, read from pods still Pending. A run's pod that started and
+    ended says nothing here (its Job's result does), and it has no probes to fail. Without
+    a deadline (``cron.activeDeadlineSeconds``) such a run would wait for ever, and with
+    ``concurrencyPolicy: Forbid`` hold every later run back: it is said at once."""
+    found: list[tuple[str, str]] = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        phase = (pod.get("status") or {}).get("phase")
+        if not _owned_by(pod, {job_uid}) or meta.get("deletionTimestamp") or phase != "Pending":
+            continue
+        said = _pod_reason(pod, None)
+        if said is not None and said[0] in (
+            IMAGE_PULL_BACK_OFF,
+            CREATE_CONTAINER_CONFIG_ERROR,
+            UNSCHEDULABLE,
+        ):
+            found.append((said[0], said[1]))
+    if not found:
+        return None
+    reason, words = min(found, key=lambda f: _PRIORITY.index(f[0]))
+    return Verdict(
+        reason, f"Run {job_name} cannot start: {reason}: {words}", stalled=reason in STALLING
+    )

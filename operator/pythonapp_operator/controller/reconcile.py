@@ -31,7 +31,10 @@ periodic resync, a retry) ends here, with the same steps each time:
    which image the Deployment is rendered with (the running one until the new image's Job is
    Complete; none for a new app before), and after the other children its Job is created
    (create-only) and a superseded running one deleted;
-6. the status is computed from the cached Deployment and patched only if it differs.
+   scheduled apps (``profile: cron``) get a CronJob in the Deployment's place; a switch of
+   profile removes the other workload with the rest of the stale children;
+6. the status is computed from the cached Deployment (or CronJob, with its runs:
+   :mod:`.cron`) and patched only if it differs.
 
 Reads come from the snapshot the caller took from the cache; the only GET is for a name
 conflict. A new app costs two round trips (its isolation, then its Deployment) and no read; a
@@ -58,11 +61,12 @@ from ..render import (
     SECRET_HASH_PREFIX,
     SECRET_VERSIONS_ANNOTATION,
     config_volume_name,
+    pod_template,
     render,
     volume_name,
 )
 from ..routing import Routing
-from . import failures, hardening, migration, pods, routes
+from . import cron, failures, hardening, migration, pods, routes
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
 from .fanout import Fanout, sequential
@@ -71,6 +75,7 @@ from .kinds import (
     APP,
     CHILD_KINDS,
     KINDS_BY_KIND,
+    WORKLOAD_KINDS,
     Obj,
     WatchedKind,
     apply_order,
@@ -78,7 +83,7 @@ from .kinds import (
     is_controlled_by,
 )
 from .secretrefs import Digests, SecretDigest, recall, recorded_versions
-from .status import Failure, compute_status, readable, status_differs
+from .status import Failure, compute_status, foreign_fields, readable, status_differs
 
 log = logging.getLogger(__name__)
 
@@ -266,20 +271,21 @@ def reconcile(
     if meta.get("deletionTimestamp"):
         run.out.gone = True  # garbage collection removes the children
         return run.out
-    deployment: Obj | None = None
+    workload_obj: Obj | None = None  # the live Deployment, or a scheduled app's CronJob
     run.gate_token = migration.token(
         snap.app,
         _owned(snap.children.get("Deployment"), meta["uid"]),
         snap.observed.get("Job", []),
         snap.observed.get("Pod", []),
     )
+    workload = workload_kind(snap.app)
     try:
         plan = _known_plan(run)
         if plan is not None and plan[2] is None:  # invalid, as already found
             run.out.problems = list(plan[3])
-            deployment = _owned(snap.children.get("Deployment"), meta["uid"])
+            workload_obj = _owned(snap.children.get(workload), meta["uid"])
         elif plan is not None and _all_verified(run, plan[2] or {}):
-            deployment = snap.children.get("Deployment")  # converged: nothing to compare
+            workload_obj = snap.children.get(workload)  # converged: nothing to compare
             run.gate = memory.gate[1]
             _report_hardening(run, plan[2] or {})
         else:
@@ -287,7 +293,7 @@ def reconcile(
             if app is None:
                 run.out.problems = [f"{p.path}: {p.message}" for p in problems]
                 memory.plan = (meta["uid"], meta.get("generation", 0), None, run.out.problems)
-                deployment = _owned(snap.children.get("Deployment"), meta["uid"])
+                workload_obj = _owned(snap.children.get(workload), meta["uid"])
             else:
                 checked = _check_references(run, app)
                 gate = run.gate = _decide_gate(run, app)
@@ -313,7 +319,7 @@ def reconcile(
                 memory.secrets = _secret_state(snap)
                 memory.routing = snap.routing
                 memory.gate = (run.gate_token, None)  # the decision is kept once carried out
-                deployment = _apply_children(run, desired, hashes)
+                workload_obj = _apply_children(run, desired, hashes)
                 _report_hardening(run, hashes)
                 _remove_stale(run, set(hashes))
                 _run_gate(run, gate)
@@ -321,8 +327,8 @@ def reconcile(
     except _Stop:
         if run.out.gone:
             return run.out
-        deployment = _owned(snap.children.get("Deployment"), meta["uid"])
-    _sync_status(run, deployment)
+        workload_obj = _owned(snap.children.get(workload), meta["uid"])
+    _sync_status(run, workload_obj)
     return run.out
 
 
@@ -399,7 +405,8 @@ def _check_references(run: _Run, app: PythonApp) -> _Checked:
     checked = _Checked()
     #: spec field -> what it names that is missing
     missing: dict[str, list[str]] = {}
-    live = _owned(run.snap.children.get("Deployment"), run.meta["uid"])
+    kind = workload_kind(run.snap.app)  # where the pods' hashes and versions are recorded
+    live = _owned(run.snap.children.get(kind), run.meta["uid"])
     if run.snap.secrets is not None and run.digests is not None:
         refs = [(r.name, [v.key for v in r.env], r.rotation) for r in app.spec.secrets]
         checked.secret_hashes, versions, missing["spec.secrets"] = _read_references(
@@ -430,7 +437,7 @@ def _check_references(run: _Run, app: PythonApp) -> _Checked:
     fields = [name for name, said in missing.items() if said]
     if fields:
         said = "; ".join(m for name in fields for m in missing[name])
-        running = run.snap.children.get("Deployment") is not None
+        running = run.snap.children.get(kind) is not None
         if fields == ["spec.config"]:
             run.fail(failures.config_missing(said, running=running))
         # a Secret first: what a person must create first is said by the reason
@@ -526,7 +533,7 @@ def _recorded_versions(
     already), so a change to an object's labels alone, which moves its resourceVersion,
     writes nothing; else the version just read."""
     recorded = recorded_versions(live, how.versions_annotation)
-    template = ((live or {}).get("spec") or {}).get("template") or {}
+    template = pod_template(live)
     live_hashes = (template.get("metadata") or {}).get("annotations") or {}
     out: dict[str, str] = {}
     for name, version in versions.items():
@@ -593,7 +600,8 @@ class _NotOwned(Exception):
 
 
 def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Obj | None:
-    """Apply what is missing, changed or drifted, stage by stage; returns the live Deployment.
+    """Apply what is missing, changed or drifted, stage by stage; returns the live workload
+    (the Deployment, or a scheduled app's CronJob).
 
     The children of one stage are applied at once; a later stage is applied only when every
     child before it was written: the Deployment, last, never runs without its isolation.
@@ -631,7 +639,7 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
         if why is None:
             if live is not None:
                 run.memory.verified[step.memo_key] = (digest, version)
-            if kind == "Deployment":
+            if kind in WORKLOAD_KINDS:
                 deployment = live
             continue
         run.memory.verified.pop(step.memo_key, None)
@@ -646,7 +654,7 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
                 refused = refused or (step, result)
                 continue
             live = _record(run, step, *result)
-            if step.kind == "Deployment":
+            if step.kind in WORKLOAD_KINDS:
                 deployment = live
         if refused is not None:
             step, exc = refused
@@ -905,20 +913,46 @@ def _remove_stale(run: _Run, wanted: set[str]) -> None:
         run.out.deleted.append(f"{kind.kind}/{smeta['name']}")
 
 
-def _sync_status(run: _Run, deployment: Obj | None) -> None:
-    """Patch the status if it changed; post a Warning event for a new verdict or failure."""
+def workload_kind(app: Obj) -> str:
+    """The kind that runs the app's pods, by its stored spec's profile (a scheduled app's
+    CronJob, else the Deployment); read from the object as stored, valid or not."""
+    spec = app.get("spec")
+    profile = spec.get("profile") if isinstance(spec, dict) else None
+    return "CronJob" if profile == "cron" else "Deployment"
+
+
+def _sync_status(run: _Run, workload: Obj | None) -> None:
+    """Patch the status if it changed; post a Warning event for a new verdict or failure.
+    ``workload``: the app's live Deployment, or a scheduled app's CronJob."""
     meta, previous = run.meta, readable(run.snap.app.get("status"))
+    scheduled = workload_kind(run.snap.app) == "CronJob"
+    deployment = None if scheduled else workload
+    cronjob = workload if scheduled else None
+    runs = (
+        cron.observe(
+            cronjob,
+            run.snap.observed.get("Job", []),
+            run.snap.observed.get("Pod", []),
+            previous.get("cron"),
+        )
+        if scheduled
+        else None
+    )
     failure = run.out.failure
     if failure is None and run.out.hardening:
         # a verdict, not a failure of this reconcile: nothing to retry, the child's next
         # change (the field removed) brings the app back here
         failure = failures.hardening_drift(run.out.hardening)
     now = run.now()
-    said = pods.verdict(
-        deployment,
-        run.snap.observed.get("ReplicaSet", []),
-        run.snap.observed.get("Pod", []),
-        now,
+    said = (
+        cron.waiting(cronjob, run.snap.observed.get("Job", []), run.snap.observed.get("Pod", []))
+        if scheduled
+        else pods.verdict(
+            deployment,
+            run.snap.observed.get("ReplicaSet", []),
+            run.snap.observed.get("Pod", []),
+            now,
+        )
     )
     if said is not None:
         run.out.recheck_after = said.recheck_after
@@ -944,10 +978,15 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
         route_refused=None
         if route is None or not route.refused
         else Failure(routes.ROUTE_NOT_ACCEPTED, route.message, stalled=True),
+        cronjob=cronjob,
+        cron=runs,
     )
-    # status.route goes when spec.expose does (the whole status is written: drop it)
-    route_gone = "route" in previous and "route" not in status
-    if not status_differs(previous, status) and not route_gone:
+    # fields the status no longer has, to drop from the whole written: what the other
+    # workload kind wrote (after a switch of profile), status.route when spec.expose went
+    foreign = [key for key in foreign_fields(scheduled) if key in previous]
+    if "route" in previous and "route" not in status:
+        foreign.append("route")
+    if not status_differs(previous, status) and not foreign:
         return
     if _verdict(previous) != _verdict(status):
         # once per new verdict or failure, not per pod change or retry
@@ -959,11 +998,12 @@ def _sync_status(run: _Run, deployment: Obj | None) -> None:
             run.event("Warning", gate.reason, gate.message)
         elif said is not None and said.reason:
             run.event("Warning", said.reason, said.message)
+        elif (verdict := _verdict(status)) is not None:
+            run.event("Warning", verdict[1], verdict[2])  # a scheduled app's last run failed
     try:
         # the whole status: what a merge patch of ``status`` onto ``previous`` would leave
-        whole = {**previous, **status}
-        if route_gone:
-            del whole["route"]
+        # (less the fields the status no longer has, above)
+        whole = {k: v for k, v in {**previous, **status}.items() if k not in foreign}
         result = run.api.patch_status(meta["namespace"], meta["name"], whole, meta["uid"])
     except ApiError as err:
         if err.status == 404 or err.app_replaced:

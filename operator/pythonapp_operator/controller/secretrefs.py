@@ -52,6 +52,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..render import pod_template
+
 
 @dataclass(frozen=True)
 class SecretDigest:
@@ -141,7 +143,7 @@ def recall(
     applied, and the Secret has not changed since); the hash is its pod template's, if any."""
     if recorded_versions(deployment, versions_annotation).get(name) != version:
         return None
-    template = (deployment.get("spec") or {}).get("template") or {}
+    template = pod_template(deployment)  # a Deployment's, or a scheduled app's CronJob's
     pod = template.get("spec") or {}
     keys: set[str] = set()
     for container in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api.image import ImageError, parse_image
+from ..render import pod_template
 from .pods import Verdict
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
@@ -65,13 +66,24 @@ def assess(
     pods: Verdict | None = None,
     gate: Failure | None = None,
     route: Failure | None = None,
+    cronjob: dict[str, Any] | None = None,
+    cron: dict[str, Any] | None = None,
 ) -> tuple[dict[str, tuple[str, str, str]], dict[str, Any]]:
     """(conditions as {type: (status, reason, message)}, other status fields).
 
     ``pods`` is what the app's pods and ReplicaSets say (:func:`.pods.verdict`): while the
     Deployment has not converged, it says why, in the cluster's words, before the rollout's
-    ten-minute deadline would."""
+    ten-minute deadline would. ``cron`` (a scheduled app's ``status.cron``, :func:`.cron.observe`)
+    marks a scheduled app, whose workload is ``cronjob`` instead of a Deployment."""
     fields: dict[str, Any] = {"observedGeneration": generation}
+    workload = "Deployment" if cron is None else "CronJob"
+    running = deployment if cron is None else cronjob
+    if cron is not None:
+        fields["cron"] = cron
+        if cronjob is not None:
+            containers = (pod_template(cronjob).get("spec") or {}).get("containers") or [{}]
+            image = containers[0].get("image")
+            fields.update(image=image, shortImage=_short(image))
     desired = 0
     if deployment is not None:
         st = deployment.get("status") or {}
@@ -92,7 +104,7 @@ def assess(
 
     if problems:
         message = "; ".join(problems)
-        kept = "" if deployment is None else " The existing Deployment is left as it was."
+        kept = "" if running is None else f" The existing {workload} is left as it was."
         return {
             READY: ("False", "InvalidSpec", f"The spec is invalid: {message}.{kept}"),
             RECONCILING: ("False", "InvalidSpec", "Waiting for a corrected spec."),
@@ -100,7 +112,7 @@ def assess(
         }, fields
 
     if failure is not None:
-        kept = "" if deployment is None else " The existing Deployment keeps running."
+        kept = "" if running is None else f" The existing {workload} keeps running."
         if failure.stalled:
             return {
                 READY: ("False", failure.reason, failure.message + kept),
@@ -128,6 +140,9 @@ def assess(
             RECONCILING: ("True", gate.reason, gate.message),
             STALLED: ("False", gate.reason, "Not stalled."),
         }, fields
+
+    if cron is not None:
+        return _assess_cron(cronjob, cron, pods), fields
 
     if deployment is None:
         return {
@@ -213,6 +228,87 @@ def assess(
     }, fields
 
 
+def _assess_cron(
+    cronjob: dict[str, Any] | None, cron: dict[str, Any], waiting: Verdict | None = None
+) -> dict[str, tuple[str, str, str]]:
+    """A scheduled app's conditions: Ready once its CronJob exists (runs start on schedule),
+    Stalled while its last run failed (a person must look: the next run may fail alike; a
+    run that succeeds clears it). A run in progress is not Reconciling: the app is as its
+    spec says, and GitOps tools waiting for it would otherwise wait for the run. A run whose
+    pod cannot start (``waiting``: :func:`.pods.run_verdict`) is said as the Deployment's
+    pods would say it: stalled for what needs a person, Reconciling for what may pass."""
+    if waiting is not None and cronjob is not None:
+        if waiting.stalled:
+            return {
+                READY: ("False", waiting.reason, waiting.message),
+                RECONCILING: ("False", waiting.reason, "The run cannot start; needs a person."),
+                STALLED: ("True", waiting.reason, waiting.message),
+            }
+        return {
+            READY: ("False", waiting.reason, waiting.message),
+            RECONCILING: ("True", waiting.reason, waiting.message),
+            STALLED: ("False", waiting.reason, "Not stalled."),
+        }
+    if cronjob is None:
+        return {
+            READY: ("False", "Creating", "The CronJob is being created."),
+            RECONCILING: ("True", "Creating", "The CronJob is being created."),
+            STALLED: ("False", "Creating", "Not stalled."),
+        }
+    spec = cronjob.get("spec") or {}
+    when = f"'{spec.get('schedule')}'" + (f" ({spec['timeZone']})" if spec.get("timeZone") else "")
+    last = cron.get("lastRun") if isinstance(cron.get("lastRun"), dict) else None
+    if last is not None and last.get("result") == RUN_FAILED:
+        message = (
+            f"{last.get('message') or 'The last run failed.'} Runs go on at {when}; the next "
+            "run that succeeds clears this."
+        )
+        return {
+            READY: ("False", "RunFailed", message),
+            RECONCILING: ("False", "RunFailed", "The last run failed; needs a person."),
+            STALLED: ("True", "RunFailed", message),
+        }
+    if cron.get("suspended"):
+        return {
+            READY: ("True", "Suspended", "Suspended (spec.cron.suspend): no new run starts."),
+            RECONCILING: ("False", "Suspended", "Up to date."),
+            STALLED: ("False", "Suspended", "Not stalled."),
+        }
+    if last is None:
+        said = "no run yet"
+    elif last.get("result") == "Running":
+        said = f"run {last.get('job')} is in progress"
+    elif last.get("result") == "Stopped":
+        said = f"the last run ({last.get('job')}) was stopped before it ended"
+    else:
+        said = f"the last run ({last.get('job')}) succeeded"
+    return {
+        READY: ("True", "Scheduled", f"Runs at {when}; {said}."),
+        RECONCILING: ("False", "Scheduled", "Up to date."),
+        STALLED: ("False", "Scheduled", "Not stalled."),
+    }
+
+
+RUN_FAILED = "Failed"
+#: status fields only a Deployment gives, and only a CronJob: a profile switch drops the
+#: other workload's (:func:`foreign_fields`)
+DEPLOYMENT_FIELDS = (
+    "replicas",
+    "readyReplicas",
+    "updatedReplicas",
+    "availableReplicas",
+    "ready",
+    "selector",
+)
+CRON_FIELDS = ("cron",)
+
+
+def foreign_fields(scheduled: bool) -> tuple[str, ...]:
+    """The status fields the other workload kind wrote, which a switch of profile leaves
+    behind: a scheduled app has no replicas, a web app or worker no runs."""
+    return DEPLOYMENT_FIELDS if scheduled else CRON_FIELDS
+
+
 def _converged(deployment: dict[str, Any]) -> bool:
     """Every desired pod is updated and available, and no old pod is left."""
     st = deployment.get("status") or {}
@@ -257,13 +353,16 @@ def compute_status(
     migration: dict[str, Any] | None = None,
     route: dict[str, Any] | None = None,
     route_refused: Failure | None = None,
+    cronjob: dict[str, Any] | None = None,
+    cron: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole status; ``previous`` keeps transition times stable, ``now`` stamps new ones.
 
     ``gate`` is the migrations gate's verdict while it holds a new image back (Migrating,
     MigrationFailed); ``migration`` a migration Job's result that just ended (else the last
     one recorded stays). ``route`` is ``status.route`` (spec.expose), ``route_refused`` the
-    Gateway's explicit refusal of it (:mod:`.routes`)."""
+    Gateway's explicit refusal of it (:mod:`.routes`). ``cronjob`` and ``cron``: a scheduled
+    app's (see :func:`assess`)."""
     conditions, fields = assess(
         generation=generation,
         problems=problems,
@@ -272,6 +371,8 @@ def compute_status(
         pods=pods,
         gate=gate,
         route=route_refused,
+        cronjob=cronjob,
+        cron=cron,
     )
     before = {c.get("type"): c for c in readable(previous).get("conditions") or []}
     out_conditions = []
