@@ -41,6 +41,7 @@ from .informer import Delta, Died, Event, Forbidden, Informer, Listed, Missing
 from .kinds import (
     APP,
     CHILD_KINDS,
+    KINDS_BY_KIND,
     OBSERVED_KINDS,
     SECRET,
     WATCHED_KINDS,
@@ -51,10 +52,12 @@ from .kinds import (
 )
 from .metrics import Metrics
 from .reconcile import Memory, Outcome, Snapshot, reconcile
+from .rollouts import DEFAULT_MAX_ROLLOUTS, RolloutGate, paced_generation, rollout_finished
 from .secretrefs import Digests
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("pythonapp_operator")
+DEPLOYMENT = KINDS_BY_KIND["Deployment"]
 
 
 def fanout_threads(workers: int) -> int:
@@ -83,6 +86,11 @@ class Settings:
     crd_poll_seconds: float = 60.0
     #: status-only child changes within this window make one reconcile (one status write)
     status_coalesce_seconds: float = 1.0
+    #: render-only rollouts (an operator upgrade) at once; 0: no bound (:mod:`.rollouts`)
+    max_rollouts: int = DEFAULT_MAX_ROLLOUTS
+    #: the test seam PYTHONAPP_RENDER_EPOCH: a pod template annotation standing for a new
+    #: release's render (:data:`.rollouts.RENDER_EPOCH_ANNOTATION`); None in production
+    render_epoch: str | None = None
 
 
 def secret_names(app: Mapping[str, Any]) -> tuple[str, ...]:
@@ -113,8 +121,16 @@ class Controller:
         )
         #: per app, what its reconciles remember (:class:`Memory`); kept on the loop's thread
         self.memories: dict[Key, Memory] = {}
+        #: paces render-only rollouts (an operator upgrade); None: no bound
+        self.pacer = RolloutGate(settings.max_rollouts) if settings.max_rollouts > 0 else None
         self.metrics = Metrics()
-        self.metrics.watch(self.queue, self.store, self.flags, lambda: Counter(api.requests))
+        self.metrics.watch(
+            self.queue,
+            self.store,
+            self.flags,
+            lambda: Counter(api.requests),
+            rollouts=self.pacer.counts if self.pacer is not None else None,
+        )
         self.synced = asyncio.Event()
         #: set while this replica may write (it leads, or leader election is off): the workers,
         #: the only writers, take no key while it is clear; the cache fills regardless (leader.py)
@@ -384,12 +400,45 @@ class Controller:
         self.queue.forget(key)
         self._last_failure.pop(key, None)
         self.memories.pop(key, None)
+        if self.pacer is not None and self.pacer.forget(key):
+            self._offer_slots()
+
+    def _offer_slots(self) -> None:
+        """A rollout slot was freed: the apps waiting longest are looked at now."""
+        if self.pacer is None:
+            return
+        for waiting in self.pacer.next_waiting():
+            if self.store.has(APP, *waiting):
+                self.queue.add(waiting, urgent=True)
+            else:
+                self.pacer.forget(waiting)
+
+    def _adopt_rollouts(self) -> None:
+        """At start-up, from the cache (the API server's state, not a memory): every paced
+        rollout a previous operator admitted and that has not finished holds a slot again."""
+        if self.pacer is None:
+            return
+        adopted = 0
+        for key in self.store.keys(APP):
+            deployment = self.store.get(DEPLOYMENT, *key)
+            if deployment is None:
+                continue
+            generation = paced_generation(deployment)
+            if generation is not None and not rollout_finished(deployment):
+                self.pacer.adopt(key, generation)
+                adopted += 1
+        if adopted:
+            log.info(
+                "operator upgrade: unfinished paced rollouts found at start-up hold their slots",
+                extra={"active": adopted, "limit": self.pacer.limit},
+            )
 
     def mark_synced(self) -> None:
         """Every informer has listed once: enqueue every app, let the workers run."""
         if not self.synced.is_set():
             self.synced.set()
             log.info("cache synced", extra={"apps": self.store.count(APP)})
+            self._adopt_rollouts()
             for key in self.store.keys(APP):
                 self.queue.add(key)
 
@@ -459,6 +508,8 @@ class Controller:
                         memory,
                         fanout=self._fanout,
                         digests=self.digests,
+                        pacer=self.pacer,
+                        epoch=self.settings.render_epoch,
                     ),
                 )
                 self._absorb(key, outcome)
@@ -517,6 +568,8 @@ class Controller:
             self.queue.forget(key)
             return "success"
         failure = outcome.failure
+        if outcome.released:
+            self._offer_slots()
         if failure is None:
             self.queue.forget(key)
             if outcome.recheck_after is not None:

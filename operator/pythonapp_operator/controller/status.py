@@ -64,12 +64,16 @@ def assess(
     failure: Failure | None = None,
     pods: Verdict | None = None,
     gate: Failure | None = None,
+    queued: str | None = None,
 ) -> tuple[dict[str, tuple[str, str, str]], dict[str, Any]]:
     """(conditions as {type: (status, reason, message)}, other status fields).
 
     ``pods`` is what the app's pods and ReplicaSets say (:func:`.pods.verdict`): while the
     Deployment has not converged, it says why, in the cluster's words, before the rollout's
-    ten-minute deadline would."""
+    ten-minute deadline would. ``queued`` says why an operator upgrade's rollout of a
+    converged app waits for a slot (:mod:`.rollouts`): the app stays Ready and not
+    Reconciling (kstatus Current, Argo CD Healthy), because its spec is in effect and a GitOps
+    wait must not hang on the operator's own pacing; the reason says it waits."""
     fields: dict[str, Any] = {"observedGeneration": generation}
     desired = 0
     if deployment is not None:
@@ -197,6 +201,12 @@ def assess(
             STALLED: ("False", "Unavailable", "Not stalled."),
         }, fields
     message = f"{fields['ready']} pods ready, running {fields.get('shortImage')}."
+    if queued is not None:
+        return {
+            READY: ("True", "RolloutQueued", f"{message} {queued}"),
+            RECONCILING: ("False", "RolloutQueued", queued),
+            STALLED: ("False", "RolloutQueued", "Not stalled."),
+        }, fields
     return {
         READY: ("True", "Available", message),
         RECONCILING: ("False", "Available", "Up to date."),
@@ -246,6 +256,7 @@ def compute_status(
     pods: Verdict | None = None,
     gate: Failure | None = None,
     migration: dict[str, Any] | None = None,
+    queued: str | None = None,
 ) -> dict[str, Any]:
     """The whole status; ``previous`` keeps transition times stable, ``now`` stamps new ones.
 
@@ -259,6 +270,7 @@ def compute_status(
         failure=failure,
         pods=pods,
         gate=gate,
+        queued=queued,
     )
     before = {c.get("type"): c for c in readable(previous).get("conditions") or []}
     out_conditions = []
