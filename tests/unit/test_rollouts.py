@@ -436,3 +436,22 @@ def test_a_deleted_app_frees_its_slot_for_the_app_waiting_longest() -> None:
         assert await controller.queue.get() == ("team-a", "second")
 
     asyncio.run(main())
+
+
+def test_a_standby_that_takes_over_adopts_what_its_predecessor_left_rolling() -> None:
+    """Its cache was synced long before: the adoption is made again when it starts leading."""
+    controller = Controller(FakeApi(), Settings(workers=1, max_rollouts=1), [])  # type: ignore[arg-type]
+    controller.leading.clear()  # a standby
+    controller.observe(APP, cached_app("rolling"), "ADDED")
+    controller.observe(
+        DEPLOYMENT, cached_deployment("rolling", paced=False, finished=True), "ADDED"
+    )
+    controller.mark_synced()
+    assert controller.pacer is not None and controller.pacer.holds(("team-a", "rolling")) is None
+    # meanwhile the leader admitted a paced rollout of it
+    later = cached_deployment("rolling", paced=True, finished=False)
+    later["metadata"]["resourceVersion"] = "3"
+    controller.observe(DEPLOYMENT, later, "MODIFIED")
+    controller.start_leading()
+    assert controller.leading.is_set()
+    assert controller.pacer.holds(("team-a", "rolling")) == 4

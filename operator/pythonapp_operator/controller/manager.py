@@ -433,6 +433,13 @@ class Controller:
                 extra={"active": adopted, "limit": self.pacer.limit},
             )
 
+    def start_leading(self) -> None:
+        """This replica now leads (on the loop's thread, before its workers take a key): the
+        paced rollouts its predecessor left unfinished hold their slots here too."""
+        if self.synced.is_set():
+            self._adopt_rollouts()
+        self.leading.set()
+
     def mark_synced(self) -> None:
         """Every informer has listed once: enqueue every app, let the workers run."""
         if not self.synced.is_set():

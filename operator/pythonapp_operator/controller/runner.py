@@ -187,7 +187,7 @@ def run_operator(
         handlers.HOLDER.controller = running.controller = controller
         if election.enabled:
             elector = running.elector = Elector(
-                api, election, on_started_leading=controller.leading.set
+                api, election, on_started_leading=controller.start_leading
             )
             controller.leading.clear()
             api.fence = elector.may_write
