@@ -455,3 +455,25 @@ def test_a_standby_that_takes_over_adopts_what_its_predecessor_left_rolling() ->
     controller.start_leading()
     assert controller.leading.is_set()
     assert controller.pacer.holds(("team-a", "rolling")) == 4
+
+
+def test_a_slot_the_app_offered_it_leaves_unused_goes_to_the_next_one_waiting() -> None:
+    async def main() -> None:
+        controller = Controller(FakeApi(), Settings(workers=1, max_rollouts=1), [])  # type: ignore[arg-type]
+        for name in ("a", "b", "c"):
+            controller.observe(APP, cached_app(name), "ADDED")
+        controller.mark_synced()
+        for _ in range(3):  # the start-up's keys: not what this test looks at
+            controller.queue.done(await controller.queue.get())
+        pacer = controller.pacer
+        assert pacer is not None and pacer.admit(("team-a", "a"), 4)
+        assert not pacer.admit(("team-a", "b"), 4)
+        assert not pacer.admit(("team-a", "c"), 4)
+        pacer.release(("team-a", "a"), "rollout finished")
+        # b, offered the slot, is reconciled: its author changed the spec, it no longer waits
+        pacer.withdraw(("team-a", "b"))
+        controller._finish(("team-a", "b"), Outcome())  # the worker's step after a reconcile
+        assert len(controller.queue) == 1
+        assert await controller.queue.get() == ("team-a", "c")
+
+    asyncio.run(main())

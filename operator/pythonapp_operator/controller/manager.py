@@ -404,7 +404,9 @@ class Controller:
             self._offer_slots()
 
     def _offer_slots(self) -> None:
-        """A rollout slot was freed: the apps waiting longest are looked at now."""
+        """While a rollout slot is free and apps wait, the apps waiting longest (as many as
+        there are free slots) are looked at now. Cheap when none waits; a key already queued
+        is queued once."""
         if self.pacer is None:
             return
         for waiting in self.pacer.next_waiting():
@@ -575,8 +577,9 @@ class Controller:
             self.queue.forget(key)
             return "success"
         failure = outcome.failure
-        if outcome.released:
-            self._offer_slots()
+        # a slot freed (this app's rollout finished), or one offered before went unused (the
+        # app offered it no longer waits): the apps waiting longest are looked at now
+        self._offer_slots()
         if failure is None:
             self.queue.forget(key)
             if outcome.recheck_after is not None:

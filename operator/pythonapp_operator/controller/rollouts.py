@@ -61,8 +61,9 @@ PACED_ANNOTATION = "pythonapp.dev/paced-rollout"
 RENDER_EPOCH_ANNOTATION = "pythonapp.dev/render-epoch"
 #: the Ready/Reconciling reason of an app whose render-only rollout waits for a slot
 ROLLOUT_QUEUED = "RolloutQueued"
-#: a waiting app is looked at again after this long even if no slot was freed for it
-QUEUED_RECHECK_SECONDS = 60.0
+#: a waiting app is looked at again after this long even if no slot was offered to it (a
+#: fallback: a freed slot is offered to the apps waiting longest at once)
+QUEUED_RECHECK_SECONDS = 300.0
 #: ``--max-rollouts`` when not given: bounded by default (0 means no bound)
 DEFAULT_MAX_ROLLOUTS = 10
 
@@ -265,7 +266,9 @@ class RolloutGate:
 
     def next_waiting(self) -> list[Key]:
         """The oldest waiting keys, as many as there are free slots: the ones to look at
-        again now that a slot was freed."""
+        again now that a slot is free."""
+        if not self._waiting:  # a cheap look first: nothing waits but during an upgrade
+            return []
         with self._lock:
             free = len(self._waiting) if not self.limit else self.limit - len(self._active)
             return list(self._waiting)[: max(0, free)]
