@@ -15,6 +15,9 @@ The way controller-runtime's manager runs a controller:
 - no worker starts before every informer has listed once, so a restart over converged apps
   reconciles from a complete cache, at once, and writes nothing;
 - the resync enqueues every app with jitter over a window rather than walking them in turn;
+- the rollout gate (:mod:`.rollouts`, ``--max-rollouts``) is shared by the workers: rebuilt
+  from the cached Deployments when the cache is synced and when this replica starts leading,
+  and a free slot is offered to the apps waiting longest after every reconcile;
 - a task or informer that dies makes the controller unhealthy, with the cause (``/healthz``
   fails and the kubelet restarts the pod), never a silent operator with nothing running.
 """

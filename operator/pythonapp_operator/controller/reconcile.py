@@ -31,6 +31,10 @@ periodic resync, a retry) ends here, with the same steps each time:
    which image the Deployment is rendered with (the running one until the new image's Job is
    Complete; none for a new app before), and after the other children its Job is created
    (create-only) and a superseded running one deleted;
+   operator upgrades (:mod:`.rollouts`): a Deployment whose pod template changes for no change
+   of the app's own (same generation, image and Secret checksums, hardening intact) is applied
+   only with a slot of the shared rollout gate; without one it is left as it is, the app says
+   ``RolloutQueued`` and waits; the slot is given back once its rollout finished;
 6. the status is computed from the cached Deployment and patched only if it differs.
 
 Reads come from the snapshot the caller took from the cache; the only GET is for a name
