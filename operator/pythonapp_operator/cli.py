@@ -224,6 +224,17 @@ def add_route_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def non_negative(value: str) -> int:
+    """An integer >= 0 (``--max-rollouts``)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (0 means no bound)")
+    return number
+
+
 def cmd_operator(args: argparse.Namespace) -> int:
     # kopf is imported only when the operator runs
     from .controller.runner import run_operator  # noqa: PLC0415
@@ -244,6 +255,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         leader_elect=args.leader_elect,
         leader_election_id=args.leader_election_id,
         leader_election_namespace=args.leader_election_namespace,
+        max_rollouts=args.max_rollouts,
     )
 
 
@@ -393,6 +405,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="apps reconciled at once, and most requests in flight (16; PYTHONAPP_WORKERS)",
+    )
+    p.add_argument(
+        "--max-rollouts",
+        type=non_negative,
+        default=None,
+        metavar="N",
+        help="rollouts an operator upgrade alone causes (a new render, not a spec change or a "
+        "Secret rotation) run N apps at a time, each until its Deployment finished "
+        "(10; 0 = no bound; PYTHONAPP_MAX_ROLLOUTS)",
     )
     p.add_argument(
         "--leader-elect",

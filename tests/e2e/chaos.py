@@ -43,6 +43,7 @@ from pythonapp_operator.controller import hardening
 from pythonapp_operator.controller.client import RestApi
 from pythonapp_operator.controller.compare import HASH_ANNOTATION, desired_hash
 from pythonapp_operator.controller.kinds import APP, CHILD_KINDS, controller_of, is_controlled_by
+from pythonapp_operator.controller.rollouts import stamp
 from pythonapp_operator.render import render
 
 Obj = dict[str, Any]
@@ -177,7 +178,8 @@ class Chaos:
                 problems.append(f"{where}: invalid spec (the run creates only valid ones)")
                 continue
             wanted = set()
-            for manifest in render(model):
+            for rendered in render(model):
+                manifest = stamp(rendered, meta.get("generation"))  # the operator's records
                 kind = manifest["kind"]
                 wanted.add(kind)
                 live = children[kind].get(manifest["metadata"]["name"])

@@ -14,6 +14,7 @@ from tests.operator_process import OperatorProcess
 
 from pythonapp_operator.api.validation import validate_document
 from pythonapp_operator.controller.compare import HASH_ANNOTATION, desired_hash, is_subset
+from pythonapp_operator.controller.rollouts import stamp
 from pythonapp_operator.render import render
 
 pytestmark = pytest.mark.cluster
@@ -111,10 +112,12 @@ def test_apply_creates_exactly_the_rendered_children_and_becomes_ready(
     )
     assert pod["automountServiceAccountToken"] is False
     assert pod["serviceAccountName"] == "shop"
-    # and the renderer's own view agrees, with the operator's hash on each child
+    # and the renderer's own view agrees, with the operator's hash on each child (and its
+    # records of what the Deployment was rendered from: controller/rollouts.py)
     parsed, problems = validate_document({**app, "status": None})
     assert parsed is not None, problems
-    for desired in render(parsed):
+    for rendered in render(parsed):
+        desired = stamp(rendered, app["metadata"]["generation"])
         live = wait(lambda d=desired: k.get(d["kind"], "shop", namespace), 30, desired["kind"])
         assert is_subset(desired, live), f"{desired['kind']} differs from the render"
         assert live["metadata"]["annotations"][HASH_ANNOTATION] == desired_hash(desired)

@@ -6,10 +6,11 @@ resourceVersion only when something changed; ``metadata.uid`` in an apply is a p
 without one only creates (409 when the name is held, as the operator's create-only
 resourceVersion makes the real server answer); deletes honour the uid precondition; a status
 write replaces the whole status, of the app with its uid only (422 on a same-name successor,
-404 when none is there); errors can be injected per kind. A Deployment's ``spec.replicas``
-keeps its managers as server-side apply does: an apply that stops carrying it removes it (the
-server then defaults it to 1) unless another manager (the hand-over, an autoscaler: see
-:meth:`FakeApi.scale`) still holds it. Behaviour only the real server has
+404 when none is there); a Deployment whose spec an apply changes gets a new generation; errors
+can be injected per kind. A Deployment's ``spec.replicas`` keeps its managers as server-side
+apply does: an apply that stops carrying it removes it (the server then defaults it to 1)
+unless another manager (the hand-over, an autoscaler: see :meth:`FakeApi.scale`) still holds
+it. Behaviour only the real server has
 (defaults, admission, garbage collection) is tested on the real API server in tests/e2e.
 """
 
@@ -122,6 +123,12 @@ class FakeApi:
             self._replicas(manifest, live, new)
         if self.normalise is not None:
             self.normalise(new)
+        if kind == "Deployment":  # a new spec is a new generation, as the real server counts
+            before = (live or {}).get("metadata") or {}
+            if live is None or new.get("spec") != live.get("spec"):
+                new["metadata"]["generation"] = before.get("generation", 0) + 1
+            elif "generation" in before:
+                new["metadata"]["generation"] = before["generation"]
         comparable = {k: v for k, v in new["metadata"].items() if k != "resourceVersion"}
         if live is not None and {
             **live,

@@ -11,6 +11,7 @@ import yaml
 from tests.unit.factories import IMAGE, make_doc
 
 from pythonapp_operator.cli import build_parser, main
+from pythonapp_operator.controller.runner import settings_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,3 +129,22 @@ def test_operator_takes_exact_namespace_names_only(
     assert "exact names only" in capsys.readouterr().err
     parsed = build_parser().parse_args(["operator", "-n", "team-a", "-n", "b" * 63])
     assert parsed.namespace == ["team-a", "b" * 63]
+
+
+def test_max_rollouts_takes_a_whole_number_of_zero_or_more(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--max-rollouts N: 0 means no bound; a negative or non-number is refused before anything
+    starts; without the flag, PYTHONAPP_MAX_ROLLOUTS, else 10."""
+    assert build_parser().parse_args(["operator", "--max-rollouts", "0"]).max_rollouts == 0
+    assert build_parser().parse_args(["operator"]).max_rollouts is None
+    for bad, said in (("-1", "negative"), ("two", "not a whole number")):
+        with pytest.raises(SystemExit) as exc:
+            main(["operator", "--max-rollouts", bad])
+        assert exc.value.code == 2
+        assert said in capsys.readouterr().err
+    monkeypatch.delenv("PYTHONAPP_MAX_ROLLOUTS", raising=False)
+    assert settings_from_env().max_rollouts == 10
+    monkeypatch.setenv("PYTHONAPP_MAX_ROLLOUTS", "4")
+    assert settings_from_env().max_rollouts == 4
+    assert settings_from_env(max_rollouts=0).max_rollouts == 0  # the flag wins

@@ -15,6 +15,9 @@ The way controller-runtime's manager runs a controller:
 - no worker starts before every informer has listed once, so a restart over converged apps
   reconciles from a complete cache, at once, and writes nothing;
 - the resync enqueues every app with jitter over a window rather than walking them in turn;
+- the rollout gate (:mod:`.rollouts`, ``--max-rollouts``) is shared by the workers: rebuilt
+  from the cached Deployments when the cache is synced and when this replica starts leading,
+  and a free slot is offered to the apps waiting longest after every reconcile;
 - a task or informer that dies makes the controller unhealthy, with the cause (``/healthz``
   fails and the kubelet restarts the pod), never a silent operator with nothing running.
 """
@@ -45,6 +48,7 @@ from .kinds import (
     CHILD_KINDS,
     CONFIGMAP,
     HTTPROUTE_KIND,
+    KINDS_BY_KIND,
     OBSERVED_KINDS,
     ROUTE_KINDS,
     SECRET,
@@ -57,9 +61,11 @@ from .kinds import (
 from .metrics import Metrics
 from .reconcile import Memory, Outcome, Snapshot, reconcile
 from .referenced import References, config_names, secret_names
+from .rollouts import DEFAULT_MAX_ROLLOUTS, RolloutGate, paced_generation, rollout_finished
 from .workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("pythonapp_operator")
+DEPLOYMENT = KINDS_BY_KIND["Deployment"]
 
 #: the reason an app reports for a missing object of each referenced kind
 _MISSING_REASON = {SECRET.kind: SECRET_MISSING, CONFIGMAP.kind: CONFIG_MISSING}
@@ -94,6 +100,11 @@ class Settings:
     status_coalesce_seconds: float = 1.0
     #: the platform's defaults for spec.expose (:mod:`..routing`; the operator's options)
     route_defaults: RouteDefaults = field(default_factory=RouteDefaults)
+    #: render-only rollouts (an operator upgrade) at once; 0: no bound (:mod:`.rollouts`)
+    max_rollouts: int = DEFAULT_MAX_ROLLOUTS
+    #: the test seam PYTHONAPP_RENDER_EPOCH: a pod template annotation standing for a new
+    #: release's render (:data:`.rollouts.RENDER_EPOCH_ANNOTATION`); None in production
+    render_epoch: str | None = None
 
 
 class Controller:
@@ -115,8 +126,16 @@ class Controller:
         )
         #: per app, what its reconciles remember (:class:`Memory`); kept on the loop's thread
         self.memories: dict[Key, Memory] = {}
+        #: paces render-only rollouts (an operator upgrade); None: no bound
+        self.pacer = RolloutGate(settings.max_rollouts) if settings.max_rollouts > 0 else None
         self.metrics = Metrics()
-        self.metrics.watch(self.queue, self.store, self.flags, lambda: Counter(api.requests))
+        self.metrics.watch(
+            self.queue,
+            self.store,
+            self.flags,
+            lambda: Counter(api.requests),
+            rollouts=self.pacer.counts if self.pacer is not None else None,
+        )
         self.synced = asyncio.Event()
         #: set while this replica may write (it leads, or leader election is off): the workers,
         #: the only writers, take no key while it is clear; the cache fills regardless (leader.py)
@@ -458,12 +477,54 @@ class Controller:
         self.queue.forget(key)
         self._last_failure.pop(key, None)
         self.memories.pop(key, None)
+        if self.pacer is not None and self.pacer.forget(key):
+            self._offer_slots()
+
+    def _offer_slots(self) -> None:
+        """While a rollout slot is free and apps wait, the apps waiting longest (as many as
+        there are free slots) are looked at now. Cheap when none waits; a key already queued
+        is queued once."""
+        if self.pacer is None:
+            return
+        for waiting in self.pacer.next_waiting():
+            if self.store.has(APP, *waiting):
+                self.queue.add(waiting, urgent=True)
+            else:
+                self.pacer.forget(waiting)
+
+    def _adopt_rollouts(self) -> None:
+        """At start-up, from the cache (the API server's state, not a memory): every paced
+        rollout a previous operator admitted and that has not finished holds a slot again."""
+        if self.pacer is None:
+            return
+        adopted = 0
+        for key in self.store.keys(APP):
+            deployment = self.store.get(DEPLOYMENT, *key)
+            if deployment is None:
+                continue
+            generation = paced_generation(deployment)
+            if generation is not None and not rollout_finished(deployment):
+                self.pacer.adopt(key, generation)
+                adopted += 1
+        if adopted:
+            log.info(
+                "operator upgrade: unfinished paced rollouts found at start-up hold their slots",
+                extra={"active": adopted, "limit": self.pacer.limit},
+            )
+
+    def start_leading(self) -> None:
+        """This replica now leads (on the loop's thread, before its workers take a key): the
+        paced rollouts its predecessor left unfinished hold their slots here too."""
+        if self.synced.is_set():
+            self._adopt_rollouts()
+        self.leading.set()
 
     def mark_synced(self) -> None:
         """Every informer has listed once: enqueue every app, let the workers run."""
         if not self.synced.is_set():
             self.synced.set()
             log.info("cache synced", extra={"apps": self.store.count(APP)})
+            self._adopt_rollouts()
             for key in self.store.keys(APP):
                 self.queue.add(key)
 
@@ -538,6 +599,8 @@ class Controller:
                         fanout=self._fanout,
                         digests=self.secrets.digests,
                         config_digests=self.configmaps.digests,
+                        pacer=self.pacer,
+                        epoch=self.settings.render_epoch,
                     ),
                 )
                 self._absorb(key, outcome)
@@ -606,6 +669,9 @@ class Controller:
             self.queue.forget(key)
             return "success"
         failure = outcome.failure
+        # a slot freed (this app's rollout finished), or one offered before went unused (the
+        # app offered it no longer waits): the apps waiting longest are looked at now
+        self._offer_slots()
         if failure is None:
             self.queue.forget(key)
             if outcome.recheck_after is not None:

@@ -13,7 +13,11 @@ Exported (``controller``/``name`` label ``pythonapp``):
   benchmark wait on), ``pythonapp_crd_installed``;
 - ``pythonapp_leader``: 1 while this replica may write (it holds the Lease, or leader election
   is off), 0 on a standby: ``sum(pythonapp_leader)`` over the replicas should be 1;
-- ``pythonapp_api_requests_total{method,code}``: every request the controller made.
+- ``pythonapp_api_requests_total{method,code}``: every request the controller made;
+- ``pythonapp_rollouts_active``, ``pythonapp_rollouts_pending``, ``pythonapp_rollouts_limit``,
+  ``pythonapp_rollouts_admitted_total``: the operator-upgrade rollout gate (:mod:`.rollouts`):
+  render-only rollouts running, apps waiting for a slot, the bound, rollouts admitted so far
+  (absent when ``--max-rollouts 0`` turns the bound off).
 
 Queue and cache figures are read when scraped (a collector), so the hot path only counts.
 """
@@ -32,6 +36,7 @@ from .kinds import APP, WATCHED_KINDS
 
 if TYPE_CHECKING:
     from .cache import Store
+    from .rollouts import Counts
     from .workqueue import WorkQueue
 
 NAME = "pythonapp"
@@ -94,11 +99,12 @@ class Metrics:
         store: Store,
         state: Callable[[], dict[str, bool]],
         requests: Callable[[], Tally[tuple[str, int]]],
+        rollouts: Callable[[], Counts] | None = None,
     ) -> None:
-        """Read the queue, cache and flags at scrape time."""
+        """Read the queue, cache, flags and the rollout gate at scrape time."""
         queue.on_get = self.queue_duration.labels(NAME).observe
         queue.on_done = self.work_duration.labels(NAME).observe
-        self.registry.register(_StateCollector(queue, store, state, requests))
+        self.registry.register(_StateCollector(queue, store, state, requests, rollouts))
 
 
 class _StateCollector(Collector):
@@ -108,8 +114,10 @@ class _StateCollector(Collector):
         store: Store,
         state: Callable[[], dict[str, bool]],
         requests: Callable[[], Tally[tuple[str, int]]],
+        rollouts: Callable[[], Counts] | None = None,
     ) -> None:
         self.queue, self.store, self.state, self.requests = queue, store, state, requests
+        self.rollouts = rollouts
 
     def collect(self) -> Iterator[Metric]:
         q = self.queue
@@ -174,3 +182,19 @@ class _StateCollector(Collector):
         for (method, code), count in sorted(self.requests().items()):
             reqs.add_metric([method, str(code)], count)
         yield reqs
+
+        if self.rollouts is not None:
+            counts = self.rollouts()
+            for name, doc, value in (
+                ("active", "Render-only rollouts (an operator upgrade) running", counts.active),
+                ("pending", "Apps whose render-only rollout waits for a slot", counts.pending),
+                ("limit", "Render-only rollouts allowed at once (--max-rollouts)", counts.limit),
+            ):
+                g = GaugeMetricFamily(f"pythonapp_rollouts_{name}", doc)
+                g.add_metric([], value)
+                yield g
+            admitted = CounterMetricFamily(
+                "pythonapp_rollouts_admitted", "Render-only rollouts admitted by the gate"
+            )
+            admitted.add_metric([], counts.admitted)
+            yield admitted

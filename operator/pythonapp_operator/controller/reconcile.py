@@ -32,7 +32,11 @@ periodic resync, a retry) ends here, with the same steps each time:
    Complete; none for a new app before), and after the other children its Job is created
    (create-only) and a superseded running one deleted;
    scheduled apps (``profile: cron``) get a CronJob in the Deployment's place; a switch of
-   profile removes the other workload with the rest of the stale children;
+   profile removes the other workload with the rest of the stale children; operator upgrades
+   (:mod:`.rollouts`): a Deployment whose pod template changes for no change of the app's own
+   (same generation, image and Secret checksums, hardening intact) is applied only with a slot
+   of the shared rollout gate; without one it is left as it is, the app says
+   ``RolloutQueued`` and waits; the slot is given back once its rollout finished;
 6. the status is computed from the cached Deployment (or CronJob, with its runs:
    :mod:`.cron`) and patched only if it differs.
 
@@ -66,7 +70,7 @@ from ..render import (
     volume_name,
 )
 from ..routing import Routing
-from . import cron, failures, hardening, migration, pods, routes
+from . import cron, failures, hardening, migration, pods, rollouts, routes
 from .client import ApiError, KubeApi
 from .compare import desired_hash, fingerprint, is_subset, needs_apply, with_hash
 from .fanout import Fanout, sequential
@@ -181,6 +185,10 @@ class Outcome:
     gone: bool = False
     #: look again after this many seconds though nothing changes (a readiness grace running out)
     recheck_after: float | None = None
+    #: the Deployment was left as it is: its render-only rollout waits for a slot
+    queued: bool = False
+    #: this app gave back a rollout slot: the controller offers it to a waiting app
+    released: bool = False
     written: list[tuple[WatchedKind, Obj]] = field(default_factory=list)
     removed: list[tuple[WatchedKind, str, str, str]] = field(default_factory=list)
 
@@ -208,6 +216,10 @@ class _Run:
     gate: migration.Gate | None = None
     #: the gate's inputs beyond the spec, read once per reconcile
     gate_token: str | None = None
+    #: the operator-upgrade rollout gate (None: render-only rollouts are not paced)
+    pacer: rollouts.RolloutGate | None = None
+    #: the test seam's render epoch (:data:`.rollouts.RENDER_EPOCH_ANNOTATION`), if any
+    epoch: str | None = None
 
     @property
     def meta(self) -> Obj:
@@ -226,6 +238,10 @@ class _Run:
     @property
     def key(self) -> str:
         return f"{self.meta['namespace']}/{self.meta['name']}"
+
+    @property
+    def app_key(self) -> tuple[str, str]:
+        return (self.meta["namespace"], self.meta["name"])
 
     def fail(self, failure: Failure) -> NoReturn:
         self.out.failure = failure
@@ -247,13 +263,16 @@ def reconcile(
     *,
     digests: Digests | None = None,
     config_digests: Digests | None = None,
+    pacer: rollouts.RolloutGate | None = None,
+    epoch: str | None = None,
 ) -> Outcome:
     """Bring one PythonApp's children and status in line with its spec (see the module doc).
 
     ``fanout`` makes the calls that do not depend on each other (the applies of one stage);
     :func:`~.fanout.sequential` makes them in turn. ``digests`` holds what is known of the
     referenced Secrets (:mod:`.secretrefs`), shared between apps; ``config_digests`` of the
-    referenced ConfigMaps.
+    referenced ConfigMaps. ``pacer`` paces render-only rollouts (:mod:`.rollouts`), shared
+    between apps; ``epoch`` is its test seam.
     """
     # not `digests or ...`: an empty Digests is falsy (it has a length), and a fresh one per
     # reconcile would read every Secret again each time
@@ -266,6 +285,7 @@ def reconcile(
         Digests() if digests is None else digests,
         Digests() if config_digests is None else config_digests,
     )
+    run.pacer, run.epoch = pacer, epoch
     meta = run.meta
     memory.claim(meta["uid"])
     if meta.get("deletionTimestamp"):
@@ -297,9 +317,10 @@ def reconcile(
             else:
                 checked = _check_references(run, app)
                 gate = run.gate = _decide_gate(run, app)
+                generation = meta.get("generation")
                 desired = apply_order(
                     [
-                        m
+                        rollouts.stamp(m, generation, epoch)
                         for m in render(
                             app,
                             checked.secret_hashes,
@@ -328,8 +349,33 @@ def reconcile(
         if run.out.gone:
             return run.out
         workload_obj = _owned(snap.children.get(workload), meta["uid"])
+    _settle_rollout(run, workload_obj if workload == "Deployment" else None)
     _sync_status(run, workload_obj)
     return run.out
+
+
+def _settle_rollout(run: _Run, deployment: Obj | None) -> None:
+    """The app's place in the rollout gate after this reconcile: a slot is given back once
+    its rollout finished, the Deployment went or the spec moved on (a new generation: the
+    author's change, never paced, took over); an app that no longer waits stops waiting."""
+    pacer = run.pacer
+    if pacer is None:
+        return
+    key = run.app_key
+    if not run.out.queued:
+        pacer.withdraw(key)
+    held = pacer.holds(key)
+    if held is None:
+        return
+    if deployment is None:
+        why = "the Deployment is gone"
+    elif held != run.meta.get("generation"):
+        why = "the spec changed"
+    elif rollouts.rollout_finished(deployment):
+        why = "rollout finished"
+    else:
+        return
+    run.out.released = pacer.release(key, why)
 
 
 def _known_plan(run: _Run) -> tuple[str, int, dict[str, str] | None, list[str]] | None:
@@ -570,6 +616,8 @@ class _Step:
     manifest: Obj
     live: Obj | None
     why: str
+    #: a render-only rollout the gate admitted: the apply records it (a restart finds it)
+    paced: bool = False
 
     @property
     def kind(self) -> str:
@@ -621,6 +669,7 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
             live = step.live = _confirm_not_owned(run, step, uid)
             version = -1  # not the cached object: compare it afresh
         why: str | None
+        found: list[Finding] = []
         if live is not None and run.memory.verified.get(step.memo_key) == (digest, version):
             why = None  # found in sync before, and only its status changed since
         else:
@@ -642,6 +691,12 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
             if kind in WORKLOAD_KINDS:
                 deployment = live
             continue
+        if kind == "Deployment" and live is not None and why == "changed":
+            paced = _pace(run, manifest, live, weakened=any(f.restore for f in found))
+            if paced is None:
+                deployment = live  # its render-only rollout waits for a slot: left as it is
+                continue
+            step.paced = paced
         run.memory.verified.pop(step.memo_key, None)
         step.why = why
         steps.append(step)
@@ -666,6 +721,33 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
                 run.api_error(exc, step.kind, step.name, "apply")
             raise exc
     return deployment
+
+
+def _pace(run: _Run, manifest: Obj, live: Obj, *, weakened: bool) -> bool | None:
+    """Whether the Deployment's change is a render-only rollout (:func:`.rollouts.render_only`)
+    and may go now: True, it may (it holds a slot); False, it is not paced (the author's
+    change, a new image, a Secret rotation, or weakened hardening, which is put back at once
+    whatever else changes with it); None, it waits for a slot and the Deployment is left as
+    it is."""
+    pacer = run.pacer
+    if pacer is None or not pacer.bounded or weakened:
+        return False
+    generation = run.meta.get("generation")
+    observed = readable(run.snap.app.get("status")).get("observedGeneration")
+    if not isinstance(generation, int) or not rollouts.render_only(
+        manifest,
+        live,
+        generation=generation,
+        observed_generation=observed if isinstance(observed, int) else None,
+    ):
+        return False
+    if pacer.admit(run.app_key, generation):
+        return True
+    run.out.queued = True
+    run.out.recheck_after = min(
+        run.out.recheck_after or rollouts.QUEUED_RECHECK_SECONDS, rollouts.QUEUED_RECHECK_SECONDS
+    )
+    return None
 
 
 def _confirm_not_owned(run: _Run, step: _Step, app_uid: str) -> Obj | None:
@@ -771,6 +853,13 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     fan-out thread and changes nothing shared; returns (result, the object the apply replaced).
     """
     applied = with_hash(step.manifest)
+    if step.paced:  # the record a restarted operator rebuilds its gate from (not hashed)
+        meta = applied["metadata"]
+        generation = meta["annotations"].get(rollouts.GENERATION_ANNOTATION, "")
+        applied["metadata"] = {
+            **meta,
+            "annotations": {**meta["annotations"], rollouts.PACED_ANNOTATION: generation},
+        }
     live = step.live
     try:
         _hand_over_replicas(api, step.manifest, live)
@@ -980,6 +1069,7 @@ def _sync_status(run: _Run, workload: Obj | None) -> None:
         else Failure(routes.ROUTE_NOT_ACCEPTED, route.message, stalled=True),
         cronjob=cronjob,
         cron=runs,
+        queued=_queued_message(run) if run.out.queued else None,
     )
     # fields the status no longer has, to drop from the whole written: what the other
     # workload kind wrote (after a switch of profile), status.route when spec.expose went
@@ -1018,6 +1108,16 @@ def _sync_status(run: _Run, workload: Obj | None) -> None:
         return
     run.out.written.append((APP, result))
     run.out.status_patched = True
+
+
+def _queued_message(run: _Run) -> str:
+    """What a waiting app says: no count that moves (the status would be written as the
+    queue moves), only the bound."""
+    limit = run.pacer.limit if run.pacer is not None else 0
+    return (
+        "An operator upgrade renders the pod template differently; the pods are rolled to it "
+        f"when a rollout slot frees ({limit} apps at a time). The spec is in effect."
+    )
 
 
 def _was_reconciled(previous: dict[str, Any]) -> bool:

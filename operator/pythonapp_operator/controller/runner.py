@@ -26,6 +26,7 @@ from .client import ApiError, RestApi
 from .kinds import WATCHED_KINDS
 from .leader import ElectionConfig, Elector, default_identity, default_namespace
 from .manager import Controller, Settings, http_connections
+from .rollouts import DEFAULT_MAX_ROLLOUTS
 
 log = logging.getLogger("pythonapp_operator")
 EXIT_UNAVAILABLE = 2
@@ -37,14 +38,22 @@ class PreflightError(Exception):
     """Nothing to run against: the message says what is missing."""
 
 
-def settings_from_env(workers: int | None = None) -> Settings:
-    """Settings from flags and the environment (``PYTHONAPP_*``)."""
+def settings_from_env(workers: int | None = None, max_rollouts: int | None = None) -> Settings:
+    """Settings from flags and the environment (``PYTHONAPP_*``).
+
+    ``PYTHONAPP_RENDER_EPOCH`` is a test seam, not a setting: it puts an annotation on every
+    pod template, standing for a new release that renders differently (tests and upgrade
+    rehearsals of ``--max-rollouts``, docs/operations.md)."""
     env = os.environ
+    if max_rollouts is None:
+        max_rollouts = int(env.get("PYTHONAPP_MAX_ROLLOUTS", str(DEFAULT_MAX_ROLLOUTS)))
     return Settings(
         workers=workers or int(env.get("PYTHONAPP_WORKERS", "16")),
         resync_seconds=float(env.get("PYTHONAPP_RESYNC_SECONDS", "300")),
         backoff_base=float(env.get("PYTHONAPP_BACKOFF_BASE_SECONDS", "1")),
         backoff_max=float(env.get("PYTHONAPP_BACKOFF_MAX_SECONDS", "300")),
+        max_rollouts=max_rollouts,
+        render_epoch=env.get("PYTHONAPP_RENDER_EPOCH") or None,
     )
 
 
@@ -130,6 +139,7 @@ def run_operator(
     leader_election_id: str | None = None,
     leader_election_namespace: str | None = None,
     route_defaults: RouteDefaults | None = None,
+    max_rollouts: int | None = None,
 ) -> int:
     """Start kopf with the controller; returns the exit code when the operator stops.
 
@@ -147,7 +157,10 @@ def run_operator(
     bad = [ns for ns in namespaces if not re.match(DNS1123_LABEL, ns)]
     if bad:
         raise ValueError(f"not a namespace name (exact names only, no patterns): {bad}")
-    conf = settings_from_env(workers)
+    conf = settings_from_env(workers, max_rollouts)
+    if conf.max_rollouts < 0:
+        print("pythonapp operator: --max-rollouts must be >= 0 (0: no bound)", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     if route_defaults is not None:
         conf.route_defaults = route_defaults
     try:
@@ -178,7 +191,7 @@ def run_operator(
         handlers.HOLDER.controller = running.controller = controller
         if election.enabled:
             elector = running.elector = Elector(
-                api, election, on_started_leading=controller.leading.set
+                api, election, on_started_leading=controller.start_leading
             )
             controller.leading.clear()
             api.fence = elector.may_write

@@ -68,13 +68,18 @@ def assess(
     route: Failure | None = None,
     cronjob: dict[str, Any] | None = None,
     cron: dict[str, Any] | None = None,
+    queued: str | None = None,
 ) -> tuple[dict[str, tuple[str, str, str]], dict[str, Any]]:
     """(conditions as {type: (status, reason, message)}, other status fields).
 
     ``pods`` is what the app's pods and ReplicaSets say (:func:`.pods.verdict`): while the
     Deployment has not converged, it says why, in the cluster's words, before the rollout's
     ten-minute deadline would. ``cron`` (a scheduled app's ``status.cron``, :func:`.cron.observe`)
-    marks a scheduled app, whose workload is ``cronjob`` instead of a Deployment."""
+    marks a scheduled app, whose workload is ``cronjob`` instead of a Deployment. ``queued``
+    says why an operator upgrade's rollout of a converged app waits for a slot
+    (:mod:`.rollouts`): the app stays Ready and not Reconciling (kstatus Current, Argo CD
+    Healthy), because its spec is in effect and a GitOps wait must not hang on the
+    operator's own pacing; the reason says it waits."""
     fields: dict[str, Any] = {"observedGeneration": generation}
     workload = "Deployment" if cron is None else "CronJob"
     running = deployment if cron is None else cronjob
@@ -221,6 +226,12 @@ def assess(
             STALLED: ("True", route.reason, route.message),
         }, fields
     message = f"{fields['ready']} pods ready, running {fields.get('shortImage')}."
+    if queued is not None:
+        return {
+            READY: ("True", "RolloutQueued", f"{message} {queued}"),
+            RECONCILING: ("False", "RolloutQueued", queued),
+            STALLED: ("False", "RolloutQueued", "Not stalled."),
+        }, fields
     return {
         READY: ("True", "Available", message),
         RECONCILING: ("False", "Available", "Up to date."),
@@ -355,6 +366,7 @@ def compute_status(
     route_refused: Failure | None = None,
     cronjob: dict[str, Any] | None = None,
     cron: dict[str, Any] | None = None,
+    queued: str | None = None,
 ) -> dict[str, Any]:
     """The whole status; ``previous`` keeps transition times stable, ``now`` stamps new ones.
 
@@ -373,6 +385,7 @@ def compute_status(
         route=route_refused,
         cronjob=cronjob,
         cron=cron,
+        queued=queued,
     )
     before = {c.get("type"): c for c in readable(previous).get("conditions") or []}
     out_conditions = []
