@@ -53,6 +53,8 @@ tools:
 crd: venv
 	$(BIN)/pythonapp crd > crds/pythonapps.yaml
 	cp crds/pythonapps.yaml deploy/base/crds/pythonapps.yaml
+	$(BIN)/pythonapp crd --policy > crds/pythonapppolicies.yaml
+	cp crds/pythonapppolicies.yaml deploy/base/crds/pythonapppolicies.yaml
 
 # The admission policy has one validation per Secret an app may name: generated (a test fails
 # when deploy/admission/admissionpolicy.yaml drifts).

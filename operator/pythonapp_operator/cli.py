@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .advice import advise
-from .api.crd import crd
+from .api.crd import crd, policy_crd
 from .api.models import DNS1123_LABEL, PythonApp
 from .api.validation import find_pythonapps, validate_document
 from .render import render
@@ -159,8 +159,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_crd(_args: argparse.Namespace) -> int:
-    sys.stdout.write(dump_all([crd()]))
+def cmd_crd(args: argparse.Namespace) -> int:
+    sys.stdout.write(dump_all([policy_crd() if args.policy else crd()]))
     return EXIT_OK
 
 
@@ -378,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("crd", help="print the PythonApp CustomResourceDefinition")
+    p.add_argument(
+        "--policy",
+        action="store_true",
+        help="print the PythonAppPolicy CRD instead (the platform policy, crds/"
+        "pythonapppolicies.yaml)",
+    )
     p.set_defaults(func=cmd_crd)
 
     p = sub.add_parser("operator", help="run the operator in the foreground")

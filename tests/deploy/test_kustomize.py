@@ -124,12 +124,24 @@ def test_crd_copies_are_generated_never_edited() -> None:
             f"{copy_path.relative_to(REPO)} differs from `pythonapp crd`: run `make crd` "
             "(pythonapp crd > crds/pythonapps.yaml && cp crds/pythonapps.yaml deploy/base/crds/)"
         )
+    policy = subprocess.run(
+        [str(cli), "crd", "--policy"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    for copy_path in (
+        REPO / "crds" / "pythonapppolicies.yaml",
+        DEPLOY / "base/crds/pythonapppolicies.yaml",
+    ):
+        assert copy_path.read_text() == policy, (
+            f"{copy_path.relative_to(REPO)} differs from `pythonapp crd --policy`: run `make crd`"
+        )
 
 
 def test_every_kustomization_builds_with_the_crd(built: dict[str, list[dict[str, Any]]]) -> None:
     for name, objs in built.items():
-        crd = find(objs, "CustomResourceDefinition")
-        assert crd["metadata"]["name"] == "pythonapps.pythonapp.dev", name
+        crd = find(objs, "CustomResourceDefinition", "pythonapps.pythonapp.dev")
+        assert crd["spec"]["scope"] == "Namespaced", name
+        policy = find(objs, "CustomResourceDefinition", "pythonapppolicies.pythonapp.dev")
+        assert policy["spec"]["scope"] == "Cluster", name
 
 
 # --- namespace, service account --------------------------------------------------------------
