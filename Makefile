@@ -60,6 +60,7 @@ crd: venv
 # when deploy/admission/admissionpolicy.yaml drifts).
 admission: venv
 	$(BIN)/python -m pythonapp_operator.api.admission > deploy/admission/admissionpolicy.yaml
+	$(BIN)/python -m pythonapp_operator.api.policyadmission > deploy/admission/platformpolicy.yaml
 
 # The field reference is generated from the models too (a test fails when it drifts).
 docs: venv

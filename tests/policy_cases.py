@@ -14,7 +14,7 @@ POLICY_SPEC: dict[str, Any] = {
     "resources": {
         "defaultRequests": {"cpu": "200m"},
         "defaultLimits": {"cpu": "500m"},
-        "maxLimits": {"cpu": "2", "memory": "2Gi"},
+        "maxLimits": {"cpu": "2", "memory": "2Gi", "ephemeral-storage": "4Gi"},
     },
     "imagePullSecrets": [{"name": "platform-pull"}],
     "expose": {"allowedNamespaces": ["web"]},
@@ -63,6 +63,11 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
         "memory-limit-above",
         app(resources={"limits": {"memory": "3Gi"}}),
         [("spec.resources.limits.memory", "maxLimits")],
+    ),
+    (
+        "ephemeral-storage-limit-above",
+        app(resources={"limits": {"memory": "512Mi", "ephemeral-storage": "8Gi"}}),
+        [("spec.resources.limits.ephemeral-storage", "maxLimits")],
     ),
     (
         "cpu-request-above",

@@ -460,3 +460,23 @@ def test_kind_overlay_only_swaps_the_image(built: dict[str, Any]) -> None:
 def test_kustomizations_exist_where_documented() -> None:
     for path in (BASE, DEPLOY / "base", DEPLOY / "admission", KIND, NAMESPACED):
         assert (path / "kustomization.yaml").is_file(), path
+
+
+def test_every_kustomization_installs_the_platform_policy_bound_to_its_params(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    """deploy/admission/platformpolicy.yaml in every installation: the PythonAppPolicy is its
+    params, the binding names the one object `cluster` and admits everything without it.
+    Behaviour: tests/deploy/test_platform_admission.py on a real API server."""
+    for name, objs in built.items():
+        policy = find(objs, "ValidatingAdmissionPolicy", "pythonapp-platform-policy")
+        binding = find(objs, "ValidatingAdmissionPolicyBinding", "pythonapp-platform-policy")
+        assert "namespace" not in policy["metadata"], name
+        assert policy["spec"]["paramKind"] == {
+            "apiVersion": "pythonapp.dev/v1alpha1",
+            "kind": "PythonAppPolicy",
+        }
+        assert binding["spec"]["paramRef"] == {
+            "name": "cluster",
+            "parameterNotFoundAction": "Allow",
+        }
