@@ -124,7 +124,10 @@ def _check_file(
     for doc in found.apps:
         app, problems = validate_document(doc)
         if app is not None:
-            problems = (violations(app, policy) if policy else []) + advise(app)
+            # advice on the app as it would run: a policy's default CPU request is a request
+            problems = (violations(app, policy) if policy else []) + advise(
+                with_defaults(app, policy)
+            )
             checked.apps.append(app)
         for problem in problems:
             report(problem.format(source), warning=problem.warning)

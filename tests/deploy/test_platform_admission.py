@@ -26,11 +26,12 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from pydantic import ValidationError
 from tests.conftest import wait_for
 from tests.deploy.tools import BASE, kustomize, remove_policy, run
 from tests.policy_cases import CASES, FOREIGN_IMAGE, POLICY_SPEC, app, policy_doc
 
-from pythonapp_operator.api.policy import PythonAppPolicySpec
+from pythonapp_operator.api.policy import PythonAppPolicySpec, policy_from
 from pythonapp_operator.api.validation import validate_document
 from pythonapp_operator.platformpolicy import violations
 
@@ -219,3 +220,33 @@ def test_without_a_policy_object_everything_is_admitted(cluster_policy: Cluster)
             assert c.refused(c.placed(doc)) is None, _id
     finally:
         c.set_policy(c.policy_spec(POLICY_SPEC))
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "said"),
+    [
+        ("team-a", {}, "must be 'cluster'"),
+        ("cluster", {"allowedRegistries": ["ghcr.io/acme"]}, "must be a registry prefix"),
+        ("cluster", {"expose": {"allowedNamespaces": ["Bad_NS"]}}, "must be a namespace name"),
+        ("cluster", {"resources": {"maxLimits": {"memory": "1.5"}}}, "whole number of bytes"),
+    ],
+)
+def test_the_policy_crd_refuses_what_the_models_refuse(
+    cluster_policy: Cluster, name: str, spec: dict[str, Any], said: str
+) -> None:
+    """The CRD's CEL twins of the models' checks, with the same messages (dry run: the module's
+    own policy object is left as it is)."""
+    doc = policy_doc(spec)
+    doc["metadata"]["name"] = name
+    with pytest.raises(ValidationError) as offline:
+        policy_from(doc)
+    assert said in str(offline.value)
+    try:
+        cluster_policy.api.create_cluster_custom_object(
+            GROUP, VERSION, "pythonapppolicies", doc, dry_run="All"
+        )
+    except ApiException as e:
+        assert e.status == 422, e.body
+        assert said in str(json.loads(e.body)["message"]), e.body
+        return
+    pytest.fail("the API server admitted a policy the models refuse")

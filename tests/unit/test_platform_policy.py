@@ -162,3 +162,13 @@ def test_a_bad_policy_file_is_a_usage_error_in_one_line(
     err = capsys.readouterr().err
     assert said in err and "Traceback" not in err
     assert err.startswith("pythonapp validate: --policy: ")
+
+
+def test_advice_looks_at_the_app_as_it_would_run(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No CPU request of its own: a warning, unless the policy's defaultRequests gives one."""
+    assert main(["validate", str(files["good"])]) == 0
+    assert "no CPU request" in capsys.readouterr().err
+    assert main(["validate", "--policy", str(files["policy"]), str(files["good"])]) == 0
+    assert "no CPU request" not in capsys.readouterr().err

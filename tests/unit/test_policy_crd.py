@@ -102,6 +102,8 @@ def test_an_empty_policy_says_nothing() -> None:
         (_policy(expose={"allowedNamespaces": ["Not_A_Namespace"]}), "allowedNamespaces"),
         (_policy(expose={"routeApi": "gateway"}), "routeApi"),
         (_policy(registries=["ghcr.io/"]), "registries"),
+        # every app sets limits.memory: a default would never apply
+        (_policy(resources={"defaultLimits": {"memory": "1Gi"}}), "defaultLimits.memory"),
     ],
 )
 def test_a_bad_policy_is_refused(doc: dict[str, Any], where: str) -> None:
