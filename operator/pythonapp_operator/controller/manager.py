@@ -299,11 +299,14 @@ class Controller:
         return spec
 
     def _without_policy(self, why: str, message: str, error: str | None = None) -> None:
-        """The operator works without the platform policy (no CRD, no RBAC): said once."""
+        """The operator works without the platform policy (no CRD, no RBAC): said once; a
+        warning when RBAC refuses it (an install may have lost a grant it meant to give),
+        information when the CRD is not installed (a cluster that has no policy)."""
         if why in self._policy_said:
             return
         self._policy_said.add(why)
-        log.warning(message, extra={"error": error} if error else {})
+        level = logging.WARNING if error else logging.INFO
+        log.log(level, message, extra={"error": error} if error else {})
         self._policy_changed()
 
     def _policy_changed(self) -> None:
