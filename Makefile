@@ -53,11 +53,14 @@ tools:
 crd: venv
 	$(BIN)/pythonapp crd > crds/pythonapps.yaml
 	cp crds/pythonapps.yaml deploy/base/crds/pythonapps.yaml
+	$(BIN)/pythonapp crd --policy > crds/pythonapppolicies.yaml
+	cp crds/pythonapppolicies.yaml deploy/base/crds/pythonapppolicies.yaml
 
 # The admission policy has one validation per Secret an app may name: generated (a test fails
 # when deploy/admission/admissionpolicy.yaml drifts).
 admission: venv
 	$(BIN)/python -m pythonapp_operator.api.admission > deploy/admission/admissionpolicy.yaml
+	$(BIN)/python -m pythonapp_operator.api.policyadmission > deploy/admission/platformpolicy.yaml
 
 # The field reference is generated from the models too (a test fails when it drifts).
 docs: venv

@@ -20,11 +20,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+
 from . import __version__
 from .advice import advise
-from .api.crd import crd
+from .api.crd import crd, policy_crd
 from .api.models import DNS1123_LABEL, PythonApp
-from .api.validation import find_pythonapps, validate_document
+from .api.policy import POLICY_KIND, PythonAppPolicySpec, policy_from
+from .api.validation import find_pythonapps, format_path, validate_document
+from .platformpolicy import route_defaults as policy_route_defaults
+from .platformpolicy import violations, with_defaults
 from .render import render
 from .routing import RouteDefaults, RouteOptionError, Routing, defaults_from
 from .yamlio import MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH, YamlError, decode, dump_all, load_all
@@ -85,7 +90,15 @@ def _no_app_message(documents: int, other_kinds: list[str]) -> str:
     return f"no PythonApp found (only {kinds}): this command checks PythonApps"
 
 
-def _check_file(path: str, source: str, checked: Checked, err: TextIO, allow_empty: bool) -> None:
+def _check_file(
+    path: str,
+    source: str,
+    checked: Checked,
+    err: TextIO,
+    allow_empty: bool,
+    *,
+    policy: PythonAppPolicySpec | None,
+) -> None:
     def report(line: str, warning: bool = False) -> None:
         print(line, file=err)
         if warning:
@@ -111,19 +124,29 @@ def _check_file(path: str, source: str, checked: Checked, err: TextIO, allow_emp
     for doc in found.apps:
         app, problems = validate_document(doc)
         if app is not None:
-            problems = advise(app)
+            # advice on the app as it would run: a policy's default CPU request is a request
+            problems = (violations(app, policy) if policy else []) + advise(
+                with_defaults(app, policy)
+            )
             checked.apps.append(app)
         for problem in problems:
             report(problem.format(source), warning=problem.warning)
 
 
-def check_files(paths: Sequence[str], err: TextIO, *, allow_empty: bool = False) -> Checked:
-    """Validate every PythonApp in every file; one line per problem or warning to ``err``."""
+def check_files(
+    paths: Sequence[str],
+    err: TextIO,
+    *,
+    allow_empty: bool = False,
+    policy: PythonAppPolicySpec | None = None,
+) -> Checked:
+    """Validate every PythonApp in every file; one line per problem or warning to ``err``.
+    With ``policy``, an app that breaks one of its rules is a problem too."""
     checked = Checked()
     for path in paths:
         source = "<stdin>" if path == "-" else path
         try:
-            _check_file(path, source, checked, err, allow_empty)
+            _check_file(path, source, checked, err, allow_empty, policy=policy)
         except Exception as exc:  # a bug must fail the gate, in one line, never pass it
             print(
                 f"{source}: internal error, please report it: {type(exc).__name__}: {exc}",
@@ -137,8 +160,50 @@ def _failed(checked: Checked, strict: bool) -> bool:
     return checked.errors > 0 or (strict and checked.warnings > 0)
 
 
+class PolicyFileError(ValueError):
+    """A ``--policy`` file that holds no usable PythonAppPolicy; the message says why."""
+
+
+def load_policy(path: str | None) -> PythonAppPolicySpec | None:
+    """The spec of the one PythonAppPolicy in ``path`` (``--policy``; None: no option)."""
+    if path is None:
+        return None
+    source = "<stdin>" if path == "-" else path
+    try:
+        documents = load_all(decode(_read(path)))
+    except OSError as exc:
+        raise PolicyFileError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    except YamlError as exc:
+        raise PolicyFileError(f"{source}: {exc}") from None
+    found = [d for d in documents if isinstance(d, dict) and d.get("kind") == POLICY_KIND]
+    if len(found) != 1:
+        raise PolicyFileError(
+            f"{source}: must hold exactly one {POLICY_KIND} (found {len(found)}): the cluster "
+            "has one, named cluster"
+        )
+    try:
+        return policy_from(found[0]).spec
+    except ValidationError as exc:
+        lines = [
+            f"{source}: {POLICY_KIND}: {format_path(tuple(e['loc']))}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        ]
+        raise PolicyFileError("\n".join(lines)) from None
+
+
+def _policy_or_report(args: argparse.Namespace) -> tuple[bool, PythonAppPolicySpec | None]:
+    try:
+        return True, load_policy(args.policy)
+    except PolicyFileError as exc:
+        print(f"pythonapp {args.command}: --policy: {exc}", file=sys.stderr)
+        return False, None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    checked = check_files(args.files, sys.stderr, allow_empty=args.allow_empty)
+    ok, policy = _policy_or_report(args)
+    if not ok:
+        return EXIT_USAGE
+    checked = check_files(args.files, sys.stderr, allow_empty=args.allow_empty, policy=policy)
     if _failed(checked, args.strict):
         return EXIT_INVALID
     warnings = f", {checked.warnings} warning(s)" if checked.warnings else ""
@@ -147,20 +212,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    ok, policy = _policy_or_report(args)
+    if not ok:
+        return EXIT_USAGE
     try:
-        routing = Routing(route_defaults(args))
+        routing = Routing(policy_route_defaults(route_defaults(args), policy))
     except RouteOptionError as exc:
         print(f"pythonapp render: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    checked = check_files([args.file], sys.stderr)
+    checked = check_files([args.file], sys.stderr, policy=policy)
     if _failed(checked, args.strict):
         return EXIT_INVALID
-    sys.stdout.write(dump_all(obj for app in checked.apps for obj in render(app, routing=routing)))
+    sys.stdout.write(
+        dump_all(
+            obj
+            for app in checked.apps
+            for obj in render(with_defaults(app, policy), routing=routing)
+        )
+    )
     return EXIT_OK
 
 
-def cmd_crd(_args: argparse.Namespace) -> int:
-    sys.stdout.write(dump_all([crd()]))
+def cmd_crd(args: argparse.Namespace) -> int:
+    sys.stdout.write(dump_all([policy_crd() if args.policy else crd()]))
     return EXIT_OK
 
 
@@ -221,6 +295,23 @@ def add_route_options(p: argparse.ArgumentParser) -> None:
         help="auto (default): an HTTPRoute where the cluster serves the Gateway API (render: "
         "assumes it does) and a Gateway is set, else an Ingress; ingress: always an Ingress "
         "($PYTHONAPP_ROUTE_API)",
+    )
+
+
+def add_policy_option(p: argparse.ArgumentParser, *, render: bool = False) -> None:
+    """``--policy FILE``: the platform policy (a PythonAppPolicy) offline, as in the cluster."""
+    what = (
+        "apply its defaults (resources, imagePullSecrets, routes; the route options above win) "
+        "and refuse"
+        if render
+        else "also refuse"
+    )
+    p.add_argument(
+        "--policy",
+        metavar="FILE",
+        help=f"a PythonAppPolicy (the platform policy, e.g. `kubectl get pythonapppolicy "
+        f"cluster -o yaml`): {what} apps that break its rules, with the admission policy's "
+        "messages",
     )
 
 
@@ -360,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a file with no PythonApp is not an error (for globs over a whole repository)",
     )
     p.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
+    add_policy_option(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser(
@@ -375,9 +467,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="YAML file, or - for stdin")
     p.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
     add_route_options(p)
+    add_policy_option(p, render=True)
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("crd", help="print the PythonApp CustomResourceDefinition")
+    p.add_argument(
+        "--policy",
+        action="store_true",
+        help="print the PythonAppPolicy CRD instead (the platform policy, crds/"
+        "pythonapppolicies.yaml)",
+    )
     p.set_defaults(func=cmd_crd)
 
     p = sub.add_parser("operator", help="run the operator in the foreground")

@@ -1,4 +1,5 @@
-"""The PythonApp field reference (docs/reference.md), generated from the CRD schema.
+"""The PythonApp field reference (docs/reference.md), generated from the CRD schema; the
+platform policy's (PythonAppPolicy) follows it, from its own CRD.
 
 The CRD schema is itself generated from the models (:mod:`.crd`), so this page says exactly
 what ``kubectl explain`` and the API server say: the same descriptions, bounds and validation
@@ -12,7 +13,8 @@ import sys
 from typing import Any
 
 from . import GROUP, KIND, PLURAL, VERSION
-from .api.crd import crd
+from .api.crd import crd, policy_crd
+from .api.policy import POLICY_KIND, POLICY_NAME, POLICY_PLURAL
 
 Schema = dict[str, Any]
 
@@ -105,7 +107,11 @@ def _section(path: str, node: Schema) -> str:
 
 
 def reference() -> str:
-    """The whole page, as Markdown."""
+    """The whole page, as Markdown: the PythonApp, then the platform policy."""
+    return _pythonapp_reference() + "\n" + policy_reference()
+
+
+def _pythonapp_reference() -> str:
     version = crd()["spec"]["versions"][0]
     root: Schema = version["schema"]["openAPIV3Schema"]
     parts = [HEADER, _cell(root["description"]) + "\n", "Checks:\n"]
@@ -119,6 +125,25 @@ def reference() -> str:
         wide = "yes" if column.get("priority", 0) > 0 else ""
         columns.append(f"| {column['name']} | `{column['jsonPath']}` | {wide} |")
     parts.append("\n".join(columns) + "\n")
+    return "\n".join(parts)
+
+
+POLICY_HEADER = f"""\
+# {POLICY_KIND} field reference
+
+`apiVersion: {GROUP}/{VERSION}`, `kind: {POLICY_KIND}`, plural `{POLICY_PLURAL}`,
+cluster-scoped, one object named `{POLICY_NAME}` (docs/operations.md, "Platform policy";
+`kubectl explain {POLICY_PLURAL}.spec`). Every section is optional; an absent one says nothing.
+"""
+
+
+def policy_reference() -> str:
+    """The platform policy's part of the page."""
+    root: Schema = policy_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    parts = [POLICY_HEADER, _cell(root["description"]) + "\n", "Checks:\n"]
+    parts += [f"- {_cell(message)}\n" for message in _rules(root)]
+    for path, node in _objects(root["properties"]["spec"], "spec"):
+        parts.append(_section(path, node).replace("## `spec", f"## `{POLICY_KIND}.spec", 1))
     return "\n".join(parts)
 
 

@@ -51,6 +51,8 @@ CHILD_VERBS = frozenset({"get", "list", "watch", "create", "patch", "delete"})
 EXPECTED_CLUSTER_RULES: set[Rule] = {
     ("pythonapp.dev", "pythonapps", frozenset({"get", "list", "watch"})),
     ("pythonapp.dev", "pythonapps/status", frozenset({"patch"})),
+    # the platform policy: one cluster-scoped object, read only (a Role cannot grant it)
+    ("pythonapp.dev", "pythonapppolicies", frozenset({"get", "list", "watch"})),
     ("apps", "deployments", CHILD_VERBS),
     ("", "services", CHILD_VERBS),
     ("", "serviceaccounts", CHILD_VERBS),
@@ -124,12 +126,24 @@ def test_crd_copies_are_generated_never_edited() -> None:
             f"{copy_path.relative_to(REPO)} differs from `pythonapp crd`: run `make crd` "
             "(pythonapp crd > crds/pythonapps.yaml && cp crds/pythonapps.yaml deploy/base/crds/)"
         )
+    policy = subprocess.run(
+        [str(cli), "crd", "--policy"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    for copy_path in (
+        REPO / "crds" / "pythonapppolicies.yaml",
+        DEPLOY / "base/crds/pythonapppolicies.yaml",
+    ):
+        assert copy_path.read_text() == policy, (
+            f"{copy_path.relative_to(REPO)} differs from `pythonapp crd --policy`: run `make crd`"
+        )
 
 
 def test_every_kustomization_builds_with_the_crd(built: dict[str, list[dict[str, Any]]]) -> None:
     for name, objs in built.items():
-        crd = find(objs, "CustomResourceDefinition")
-        assert crd["metadata"]["name"] == "pythonapps.pythonapp.dev", name
+        crd = find(objs, "CustomResourceDefinition", "pythonapps.pythonapp.dev")
+        assert crd["spec"]["scope"] == "Namespaced", name
+        policy = find(objs, "CustomResourceDefinition", "pythonapppolicies.pythonapp.dev")
+        assert policy["spec"]["scope"] == "Cluster", name
 
 
 # --- namespace, service account --------------------------------------------------------------
@@ -207,7 +221,13 @@ def test_namespaced_overlay_grants_the_same_rules_per_namespace(built: dict[str,
         if b["metadata"]["name"] == NAME
     }
     assert set(roles) == watched == set(bindings), (watched, set(roles), set(bindings))
-    namespaced_rules = {r for r in EXPECTED_CLUSTER_RULES if r[1] != "customresourcedefinitions"}
+    # cluster-scoped kinds cannot be granted by a Role: the CRDs (kopf), the platform policy
+    # (the operator works without it, said once)
+    namespaced_rules = {
+        r
+        for r in EXPECTED_CLUSTER_RULES
+        if r[1] not in ("customresourcedefinitions", "pythonapppolicies")
+    }
     for ns, role in roles.items():
         assert_safe_rules(role["rules"], f"Role in {ns}")
         assert flatten(role["rules"]) == namespaced_rules, ns
@@ -448,3 +468,23 @@ def test_kind_overlay_only_swaps_the_image(built: dict[str, Any]) -> None:
 def test_kustomizations_exist_where_documented() -> None:
     for path in (BASE, DEPLOY / "base", DEPLOY / "admission", KIND, NAMESPACED):
         assert (path / "kustomization.yaml").is_file(), path
+
+
+def test_every_kustomization_installs_the_platform_policy_bound_to_its_params(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    """deploy/admission/platformpolicy.yaml in every installation: the PythonAppPolicy is its
+    params, the binding names the one object `cluster` and admits everything without it.
+    Behaviour: tests/deploy/test_platform_admission.py on a real API server."""
+    for name, objs in built.items():
+        policy = find(objs, "ValidatingAdmissionPolicy", "pythonapp-platform-policy")
+        binding = find(objs, "ValidatingAdmissionPolicyBinding", "pythonapp-platform-policy")
+        assert "namespace" not in policy["metadata"], name
+        assert policy["spec"]["paramKind"] == {
+            "apiVersion": "pythonapp.dev/v1alpha1",
+            "kind": "PythonAppPolicy",
+        }
+        assert binding["spec"]["paramRef"] == {
+            "name": "cluster",
+            "parameterNotFoundAction": "Allow",
+        }

@@ -87,6 +87,8 @@ def kinds(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 #: the admission policy deploy/ installs (deploy/admission), and its binding
 POLICY = "pythonapp-secret-references"
+#: the platform policy's admission policy (deploy/admission/platformpolicy.yaml), and its binding
+PLATFORM_POLICY = "pythonapp-platform-policy"
 
 
 def remove_policy(kubectl: Path, kubeconfig_path: Path) -> None:
@@ -94,7 +96,8 @@ def remove_policy(kubectl: Path, kubeconfig_path: Path) -> None:
     the session's cluster is shared, and tests elsewhere store objects the policy would judge
     (junk under a schemaless CRD, which it cannot evaluate and so refuses)."""
     kinds = "validatingadmissionpolicybinding,validatingadmissionpolicy"
-    proc = run(
-        [kubectl, "--kubeconfig", kubeconfig_path, "delete", kinds, POLICY, "--ignore-not-found"]
-    )
-    assert proc.returncode == 0, proc.stderr
+    for name in (POLICY, PLATFORM_POLICY):
+        proc = run(
+            [kubectl, "--kubeconfig", kubeconfig_path, "delete", kinds, name, "--ignore-not-found"]
+        )
+        assert proc.returncode == 0, proc.stderr

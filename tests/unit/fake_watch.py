@@ -43,7 +43,7 @@ class FakeWatchServer:
             obj = copy.deepcopy(obj)
             meta = obj["metadata"]
             meta.setdefault("uid", str(uuid.uuid4()))
-            key = (plural, meta["namespace"], meta["name"])
+            key = (plural, meta.get("namespace", ""), meta["name"])  # "": cluster-scoped
             kind = "MODIFIED" if key in self.objects else "ADDED"
             self.rv = next(self._rv)
             meta["resourceVersion"] = str(self.rv)
@@ -123,7 +123,7 @@ class FakeWatchServer:
                 batch = [e for e in self.log if e[0] > since]
             for rv, p, kind, obj in batch:
                 since = rv
-                if p == plural and namespace in (None, obj["metadata"]["namespace"]):
+                if p == plural and namespace in (None, obj["metadata"].get("namespace", "")):
                     yield json.dumps({"type": kind, "object": obj}).encode()
 
     def close_streams(self) -> None:

@@ -52,3 +52,15 @@ def test_angle_brackets_are_escaped_outside_code() -> None:
         if line.startswith("<!--") or line.endswith("-->"):
             continue
         assert not re.search(r"<[a-z]", outside_code), line
+
+
+def test_the_platform_policy_is_in_the_reference() -> None:
+    page = reference()
+    assert "# PythonAppPolicy field reference" in page
+    for section in (
+        "PythonAppPolicy.spec",
+        "PythonAppPolicy.spec.resources",
+        "PythonAppPolicy.spec.expose",
+    ):
+        assert f"## `{section}`" in page, section
+    assert "| `allowedRegistries` |" in page and "| `allowedNamespaces` |" in page

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from .. import GROUP, KIND, PLURAL, VERSION
+from . import policy
 from .models import DNS1035_LABEL, MSG_NAME, PythonAppSpec, PythonAppStatus, cel
 
 Schema = dict[str, Any]
@@ -90,7 +93,7 @@ def _ordered(schema: Schema) -> Schema:
     return dict(sorted(schema.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
 
 
-def openapi_schema(model: type[PythonAppSpec] | type[PythonAppStatus]) -> Schema:
+def openapi_schema(model: type[BaseModel]) -> Schema:
     """Structural schema of one model."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.pop("$defs", {})
@@ -183,6 +186,55 @@ def crd() -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}, "scale": scale_subresource()},
                     "additionalPrinterColumns": printer_columns(),
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
+def policy_crd() -> dict[str, Any]:
+    """The PythonAppPolicy CustomResourceDefinition (``pythonapp crd --policy``): cluster-scoped,
+    one object named ``cluster`` (:mod:`.policy` says why), no status (nothing reports on it:
+    the apps it refuses say so on their own status)."""
+    root: Schema = {
+        "description": "PythonAppPolicy is the platform's policy for every PythonApp of the "
+        "cluster, said once: allowed image registries, default and maximum resources, default "
+        "image pull Secrets, route defaults and the namespaces that may expose apps. Read by "
+        "the operator (defaults; an app it no longer admits is Stalled with reason "
+        "PolicyViolation, never torn down) and by the pythonapp-platform-policy admission "
+        "policy (refused at apply). One object, named cluster.",
+        "type": "object",
+        "properties": {
+            "apiVersion": {"description": "APIVersion of this object.", "type": "string"},
+            "kind": {"description": "Kind of this object.", "type": "string"},
+            "metadata": {"type": "object"},
+            "spec": openapi_schema(policy.PythonAppPolicySpec),
+        },
+        "x-kubernetes-validations": [policy.NAME_RULE],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{policy.POLICY_PLURAL}.{GROUP}",
+            "labels": {"app.kubernetes.io/name": "pythonapp-operator"},
+        },
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": policy.POLICY_KIND,
+                "listKind": f"{policy.POLICY_KIND}List",
+                "plural": policy.POLICY_PLURAL,
+                "singular": policy.POLICY_KIND.lower(),
+                "shortNames": ["pyapppolicy"],
+            },
+            "scope": "Cluster",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
                     "schema": {"openAPIV3Schema": root},
                 }
             ],

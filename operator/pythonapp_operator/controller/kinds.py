@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import GROUP, KIND, PLURAL, VERSION
+from ..api.policy import POLICY_KIND, POLICY_PLURAL
 from ..render import MANAGED_BY, MIGRATION_IMAGE_ANNOTATION
 
 #: only objects carrying this label reach the operator (a server-side label selector)
@@ -59,6 +60,8 @@ class WatchedKind:
     may_be_unserved: bool = False
     #: with ``keep_status``: what of the status the cache keeps (default: all of it)
     status_view: Callable[[Any], Obj] | None = None
+    #: a cluster-scoped kind: one informer over the cluster, whatever namespaces are watched
+    cluster_scoped: bool = False
 
     @property
     def api_version(self) -> str:
@@ -377,8 +380,30 @@ CONFIGMAP = WatchedKind(
 #: kinds the apps reference by name (never children): optional, watched by metadata
 REFERENCED_KINDS: tuple[WatchedKind, ...] = (SECRET, CONFIGMAP)
 
-#: every kind the controller lists and watches (one informer each per scope)
-WATCHED_KINDS: tuple[WatchedKind, ...] = (APP, *CHILD_KINDS, *OBSERVED_KINDS, *REFERENCED_KINDS)
+#: the platform policy (PythonAppPolicy ``cluster``, :mod:`..api.policy`): one cluster-scoped
+#: object, cheap to watch; optional (an installation whose RBAC predates it, or the namespaced
+#: one, which grants nothing cluster-wide, works without it) and maybe unserved (its CRD not
+#: installed): either way, no policy, said once
+POLICY = WatchedKind(
+    GROUP,
+    VERSION,
+    POLICY_PLURAL,
+    POLICY_KIND,
+    selector="",
+    optional=True,
+    may_be_unserved=True,
+    cluster_scoped=True,
+)
+
+#: every kind the controller lists and watches (one informer each per scope; one in all for a
+#: cluster-scoped kind)
+WATCHED_KINDS: tuple[WatchedKind, ...] = (
+    APP,
+    *CHILD_KINDS,
+    *OBSERVED_KINDS,
+    *REFERENCED_KINDS,
+    POLICY,
+)
 
 KINDS_BY_KIND: dict[str, WatchedKind] = {k.kind: k for k in WATCHED_KINDS}
 

@@ -36,7 +36,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from .. import GROUP, VERSION
+from ..api.policy import POLICY_NAME, PythonAppPolicySpec, policy_from
+from ..platformpolicy import describe as describe_policy
+from ..platformpolicy import route_defaults as policy_route_defaults
 from ..routing import RouteDefaults, Routing
 from .cache import Change, Entry, Store
 from .client import RestApi
@@ -50,6 +55,7 @@ from .kinds import (
     HTTPROUTE_KIND,
     KINDS_BY_KIND,
     OBSERVED_KINDS,
+    POLICY,
     ROUTE_KINDS,
     SECRET,
     WATCHED_KINDS,
@@ -153,6 +159,14 @@ class Controller:
         self.gateway_api_served = False
         #: route kinds RBAC refused to list, said once each
         self._routes_refused: set[str] = set()
+        #: the platform policy as last parsed: ((uid, resourceVersion) of the object, its spec)
+        self._policy: tuple[tuple[str | None, str | None] | None, PythonAppPolicySpec | None] = (
+            None,
+            None,
+        )
+        #: why the operator works without a platform policy (no CRD, no RBAC), said once each
+        self._policy_said: set[str] = set()
+        self._policy_announced = False
         #: why the controller can no longer do its job (a task or an informer died), if so
         self.dead: str | None = None
         self._last_failure: dict[Key, str] = {}
@@ -176,7 +190,7 @@ class Controller:
                 else settings.crd_poll_seconds,
             )
             for kind in WATCHED_KINDS
-            for scope in scopes
+            for scope in ([None] if kind.cluster_scoped else scopes)
         ]
         self._unlisted = {id(i) for i in self.informers}
         self._by_scope = {(i.kind.kind, i.namespace): id(i) for i in self.informers}
@@ -242,6 +256,14 @@ class Controller:
         as synced without it (apps must not wait for what they will never get)."""
         if delta.kind in ROUTE_KINDS:
             self._routes_forbidden(delta)
+        if delta.kind is POLICY:
+            self._without_policy(
+                "forbidden",
+                f"the operator may not list {POLICY.plural}.{GROUP}: the platform policy is "
+                "not applied (its defaults, PolicyViolation); grant get, list and watch on "
+                "them (deploy/README.md)",
+                delta.message,
+            )
         refs = self.references.get(delta.kind.kind)
         if refs is not None and refs.readable:
             refs.readable = False
@@ -255,10 +277,58 @@ class Controller:
                 self._enqueue_app(APP, key, Change.OTHER)
         self._mark_listed(delta.kind, None)
 
+    # -- the platform policy ------------------------------------------------------------------
+    def policy(self) -> PythonAppPolicySpec | None:
+        """The platform policy now: the spec of the PythonAppPolicy ``cluster`` as cached
+        (parsed once per version), None without one."""
+        entry = self.store.objects.get(POLICY.kind, {}).get(("", POLICY_NAME))
+        version = None if entry is None else (entry.uid, entry.rv_text)
+        if version == self._policy[0]:
+            return self._policy[1]
+        spec: PythonAppPolicySpec | None = None
+        obj = self.store.get(POLICY, "", POLICY_NAME)
+        if obj is not None:
+            try:
+                spec = policy_from(obj).spec
+            except ValidationError as exc:  # the CRD refuses what the models refuse: a bug
+                log.error(
+                    "the platform policy cannot be read; working without it",
+                    extra={"error": str(exc).replace("\n", "; ")},
+                )
+        self._policy = (version, spec)
+        return spec
+
+    def _without_policy(self, why: str, message: str, error: str | None = None) -> None:
+        """The operator works without the platform policy (no CRD, no RBAC): said once; a
+        warning when RBAC refuses it (an install may have lost a grant it meant to give),
+        information when the CRD is not installed (a cluster that has no policy)."""
+        if why in self._policy_said:
+            return
+        self._policy_said.add(why)
+        level = logging.WARNING if error else logging.INFO
+        log.log(level, message, extra={"error": error} if error else {})
+        self._policy_changed()
+
+    def _policy_changed(self) -> None:
+        """The policy object appeared, changed or went: said, and every app is reconciled
+        (its defaults and its verdict may change; nothing is torn down)."""
+        before = self._policy[1]
+        now = self.policy()
+        if before == now and self._policy_announced:
+            return  # a new version of the same policy (its metadata): nothing to do
+        self._policy_announced = True
+        log.info("platform policy", extra={"policy": dict(describe_policy(now))})
+        if not self.synced.is_set():
+            return  # every app is reconciled once the cache is synced
+        for key in self.store.keys(APP):
+            self._enqueue_app(APP, key, Change.OTHER)
+
     # -- spec.expose: is the Gateway API served? ---------------------------------------------
     def routing(self) -> Routing:
-        """What decides the apps' routes now (:mod:`..routing`)."""
-        return Routing(self.settings.route_defaults, self.gateway_api_served)
+        """What decides the apps' routes now (:mod:`..routing`): the operator's options, the
+        platform policy filling what they leave unset."""
+        defaults = policy_route_defaults(self.settings.route_defaults, self.policy())
+        return Routing(defaults, self.gateway_api_served)
 
     def _unserved(self, delta: Missing) -> None:
         """A kind that may be unserved is not (its CRD is not installed, or was removed): the
@@ -268,6 +338,12 @@ class Controller:
         if self.synced.is_set():
             for key, entry in removed:
                 self._gone(delta.kind, key, entry)
+        if delta.kind is POLICY:
+            self._without_policy(
+                "unserved",
+                f"the {POLICY.plural}.{GROUP} CRD is not installed: no platform policy "
+                "(kubectl apply -f crds/pythonapppolicies.yaml to have one)",
+            )
         if delta.kind is HTTPROUTE_KIND:
             self._gateway_api(False, "the cluster does not serve the Gateway API's HTTPRoutes")
         self._mark_listed(delta.kind, delta.namespace)
@@ -377,6 +453,8 @@ class Controller:
         status-only changes."""
         if kind is APP:
             self._forget(key)
+        elif kind is POLICY:
+            self._policy_changed()
         elif kind.app_label is not None:
             if entry.app is not None:
                 self._enqueue_app(kind, (key[0], entry.app), Change.STATUS)
@@ -448,6 +526,9 @@ class Controller:
             self.mark_synced()
 
     def _enqueue(self, kind: WatchedKind, key: Key, change: Change) -> None:
+        if kind is POLICY:
+            self._policy_changed()
+            return
         if not self.synced.is_set():
             return  # every app is enqueued once every kind is listed
         if kind is APP:
@@ -627,7 +708,16 @@ class Controller:
         secrets, configmaps = (
             self._referenced(refs, key, app) for refs in self.references.values()
         )
-        return Snapshot(app, children, versions, observed, secrets, configmaps, self.routing())
+        return Snapshot(
+            app,
+            children,
+            versions,
+            observed,
+            secrets,
+            configmaps,
+            self.routing(),
+            policy=self.policy(),
+        )
 
     def _referenced(
         self, refs: References, key: Key, app: Mapping[str, Any]

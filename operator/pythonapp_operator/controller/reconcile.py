@@ -4,7 +4,10 @@ Every cause (the app created, changed or listed at start-up, a child changed or 
 periodic resync, a retry) ends here, with the same steps each time:
 
 1. validate the cached app with the models; invalid -> report it (Stalled/InvalidSpec, one
-   Warning event per verdict) and touch nothing else: what runs keeps running;
+   Warning event per verdict) and touch nothing else: what runs keeps running. The same for a
+   valid app the platform policy (:mod:`..platformpolicy`) does not admit, e.g. one created
+   before the policy said so (Stalled/PolicyViolation); an admitted one is rendered with the
+   policy's defaults;
 2. render the full desired set (pure) and apply it in stages, the Deployment last: a child
    that is missing, changed or drifted is server-side applied (one field manager, force).
    The ServiceAccount, NetworkPolicy, Service and PodDisruptionBudget are one stage, applied
@@ -58,7 +61,9 @@ from typing import Any, NoReturn
 
 from .. import GROUP, KIND
 from ..api.models import PythonApp
+from ..api.policy import PythonAppPolicySpec
 from ..api.validation import validate_document
+from ..platformpolicy import violations, with_defaults
 from ..render import (
     CONFIG_HASH_PREFIX,
     CONFIG_VERSIONS_ANNOTATION,
@@ -87,7 +92,15 @@ from .kinds import (
     is_controlled_by,
 )
 from .secretrefs import Digests, SecretDigest, recall, recorded_versions
-from .status import Failure, compute_status, foreign_fields, readable, status_differs
+from .status import (
+    INVALID_SPEC,
+    POLICY_VIOLATION,
+    Failure,
+    compute_status,
+    foreign_fields,
+    readable,
+    status_differs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +145,10 @@ class Memory:
     gate: tuple[str | None, migration.Gate | None] = (None, None)
     #: what decided the route of spec.expose when the plan was made (a change makes a new one)
     routing: Routing | None = None
+    #: the platform policy the plan was made under (a change makes a new one), and the reason
+    #: of a plan's problems (InvalidSpec, or PolicyViolation)
+    policy: PythonAppPolicySpec | None = None
+    problems_reason: str = INVALID_SPEC
 
     def claim(self, uid: str) -> None:
         """Start afresh when the app under this name is another object (deleted, re-created)."""
@@ -168,6 +185,8 @@ class Snapshot:
     #: what decides the route of spec.expose: the platform's defaults, and whether the cluster
     #: serves the Gateway API (:mod:`..routing`)
     routing: Routing = field(default_factory=Routing)
+    #: the platform policy (PythonAppPolicy ``cluster``), None without one
+    policy: PythonAppPolicySpec | None = None
 
 
 @dataclass
@@ -178,6 +197,8 @@ class Outcome:
     deleted: list[str] = field(default_factory=list)
     status_patched: bool = False
     problems: list[str] = field(default_factory=list)
+    #: why ``problems`` stop the app: InvalidSpec, or PolicyViolation
+    problems_reason: str = INVALID_SPEC
     failure: Failure | None = None
     #: hardening others weakened where putting it back would fight them: (kind, name, finding)
     hardening: list[tuple[str, str, Finding]] = field(default_factory=list)
@@ -303,6 +324,7 @@ def reconcile(
         plan = _known_plan(run)
         if plan is not None and plan[2] is None:  # invalid, as already found
             run.out.problems = list(plan[3])
+            run.out.problems_reason = memory.problems_reason
             workload_obj = _owned(snap.children.get(workload), meta["uid"])
         elif plan is not None and _all_verified(run, plan[2] or {}):
             workload_obj = snap.children.get(workload)  # converged: nothing to compare
@@ -310,11 +332,20 @@ def reconcile(
             _report_hardening(run, plan[2] or {})
         else:
             app, problems = validate_document({k: v for k, v in snap.app.items() if k != "status"})
-            if app is None:
+            memory.policy = snap.policy
+            if app is not None and snap.policy is not None:
+                problems = violations(app, snap.policy)
+                memory.problems_reason = POLICY_VIOLATION
+            else:
+                memory.problems_reason = INVALID_SPEC
+            if app is None or problems:
                 run.out.problems = [f"{p.path}: {p.message}" for p in problems]
+                run.out.problems_reason = memory.problems_reason
                 memory.plan = (meta["uid"], meta.get("generation", 0), None, run.out.problems)
                 workload_obj = _owned(snap.children.get(workload), meta["uid"])
             else:
+                # the Secret check is the app's own references; the policy's default pull
+                # Secrets are the platform's to provide (:mod:`..platformpolicy`)
                 checked = _check_references(run, app)
                 gate = run.gate = _decide_gate(run, app)
                 generation = meta.get("generation")
@@ -322,7 +353,7 @@ def reconcile(
                     [
                         rollouts.stamp(m, generation, epoch)
                         for m in render(
-                            app,
+                            with_defaults(app, snap.policy),
                             checked.secret_hashes,
                             checked.secret_versions,
                             config_hashes=checked.config_hashes,
@@ -383,6 +414,8 @@ def _known_plan(run: _Run) -> tuple[str, int, dict[str, str] | None, list[str]] 
     plan = run.memory.plan
     if plan is None or plan[:2] != (meta["uid"], meta.get("generation", 0)):
         return None
+    if run.memory.policy != run.snap.policy:
+        return None  # the platform policy changed: its defaults and its verdict may too
     if plan[2] is not None and (
         run.memory.gate[0] != run.gate_token
         or (run.gate_token is not None and run.memory.gate[1] is None)
@@ -1054,6 +1087,7 @@ def _sync_status(run: _Run, workload: Obj | None) -> None:
     status = compute_status(
         generation=meta.get("generation"),
         problems=run.out.problems,
+        problems_reason=run.out.problems_reason,
         deployment=deployment,
         previous=previous,
         now=now,
@@ -1081,7 +1115,7 @@ def _sync_status(run: _Run, workload: Obj | None) -> None:
     if _verdict(previous) != _verdict(status):
         # once per new verdict or failure, not per pod change or retry
         if run.out.problems:
-            run.event("Warning", "InvalidSpec", "; ".join(run.out.problems))
+            run.event("Warning", run.out.problems_reason, "; ".join(run.out.problems))
         elif failure is not None:
             run.event("Warning", failure.reason, failure.message)
         elif gate is not None and gate.reason == migration.MIGRATION_FAILED:
@@ -1137,7 +1171,8 @@ def _verdict(status: dict[str, Any]) -> tuple[str, str, str] | None:
 
 _FAILURE_REASONS = frozenset(
     {
-        "InvalidSpec",
+        INVALID_SPEC,
+        POLICY_VIOLATION,
         failures.NOT_OWNED,
         failures.QUOTA_EXCEEDED,
         failures.FORBIDDEN,

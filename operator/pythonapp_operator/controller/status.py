@@ -57,10 +57,39 @@ def _selector(deployment: dict[str, Any]) -> str | None:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
 
 
+#: the spec breaks the models' rules (the schema let it through: an old CRD, no CEL)
+INVALID_SPEC = "InvalidSpec"
+#: the spec is valid, and the platform policy does not admit it (a policy newer than the app)
+POLICY_VIOLATION = "PolicyViolation"
+
+
+def _problem_conditions(reason: str, message: str, kept: str) -> dict[str, tuple[str, str, str]]:
+    if reason == POLICY_VIOLATION:
+        return {
+            READY: (
+                "False",
+                reason,
+                f"The platform policy does not admit the spec: {message}.{kept}",
+            ),
+            RECONCILING: (
+                "False",
+                reason,
+                "Waiting for a spec within the platform policy, or a policy that admits it.",
+            ),
+            STALLED: ("True", reason, message),
+        }
+    return {
+        READY: ("False", reason, f"The spec is invalid: {message}.{kept}"),
+        RECONCILING: ("False", reason, "Waiting for a corrected spec."),
+        STALLED: ("True", reason, message),
+    }
+
+
 def assess(
     *,
     generation: int | None,
     problems: list[str],
+    problems_reason: str = INVALID_SPEC,
     deployment: dict[str, Any] | None,
     failure: Failure | None = None,
     pods: Verdict | None = None,
@@ -110,11 +139,7 @@ def assess(
     if problems:
         message = "; ".join(problems)
         kept = "" if running is None else f" The existing {workload} is left as it was."
-        return {
-            READY: ("False", "InvalidSpec", f"The spec is invalid: {message}.{kept}"),
-            RECONCILING: ("False", "InvalidSpec", "Waiting for a corrected spec."),
-            STALLED: ("True", "InvalidSpec", message),
-        }, fields
+        return _problem_conditions(problems_reason, message, kept), fields
 
     if failure is not None:
         kept = "" if running is None else f" The existing {workload} keeps running."
@@ -355,6 +380,7 @@ def compute_status(
     *,
     generation: int | None,
     problems: list[str],
+    problems_reason: str = INVALID_SPEC,
     deployment: dict[str, Any] | None,
     previous: dict[str, Any] | None,
     now: str,
@@ -378,6 +404,7 @@ def compute_status(
     conditions, fields = assess(
         generation=generation,
         problems=problems,
+        problems_reason=problems_reason,
         deployment=deployment,
         failure=failure,
         pods=pods,
