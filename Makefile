@@ -31,6 +31,10 @@ lint: venv
 	$(BIN)/ruff format --check operator tests bench examples
 	$(BIN)/mypy
 	$(BIN)/mypy --strict examples/app/app.py
+	@# pytest imports test modules by basename (tests/ holds no packages): two of one name
+	@# stop the whole run at collection, so say it here, in seconds, with the names
+	@dups=$$(find tests -name 'test_*.py' -exec basename {} \; | sort | uniq -d); \
+	  if [ -n "$$dups" ]; then echo "test modules sharing a basename: $$dups (rename one)"; exit 1; fi
 
 # The control plane's binaries (built from Go modules once, cached by version).
 controlplane: venv

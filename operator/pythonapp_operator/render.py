@@ -225,8 +225,10 @@ def _volume_name(prefix: str, name: str) -> str:
 def image_pull_secrets(app: PythonApp) -> list[Manifest]:
     """The pods' ``imagePullSecrets``: the app's ``spec.imagePullSecrets``, in its order.
 
-    The one place the list is made (the Deployment's pods and the migration Job's share it):
-    a platform-wide default (issue 21's platform policy) joins here, after the app's own."""
+    The one place the list is made (the Deployment's, the CronJob's and the migration Job's
+    pods share it). The platform policy's default pull Secrets are already in that list,
+    after the app's own: the operator renders the app with the policy's defaults applied
+    (:func:`.platformpolicy.with_defaults`)."""
     return [{"name": ref.name} for ref in app.spec.image_pull_secrets]
 
 
