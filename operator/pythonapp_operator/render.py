@@ -485,6 +485,25 @@ def _versions(versions: Mapping[str, str]) -> str:
     return json.dumps(dict(sorted(versions.items())), separators=(",", ":"))
 
 
+def _pod_metadata(
+    app: PythonApp,
+    labels: Mapping[str, str],
+    secret_hashes: Mapping[str, str] | None,
+    config_hashes: Mapping[str, str] | None,
+) -> Manifest:
+    """The pod template's metadata of a Deployment or a CronJob's runs: the app's labels, the
+    default container, and the hashes that roll the pods (or reach the next run) when a
+    Secret or ConfigMap with ``rotation: restart`` changes."""
+    return {
+        "labels": labels,
+        "annotations": {
+            "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
+            **secret_annotations(app, secret_hashes or {}),
+            **config_annotations(app, config_hashes or {}),
+        },
+    }
+
+
 def _workload_annotations(
     app: PythonApp,
     secret_versions: Mapping[str, str] | None,
@@ -569,14 +588,7 @@ def deployment(
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
             "template": {
-                "metadata": {
-                    "labels": labels,
-                    "annotations": {
-                        "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
-                        **secret_annotations(app, secret_hashes or {}),
-                        **config_annotations(app, config_hashes or {}),
-                    },
-                },
+                "metadata": _pod_metadata(app, labels, secret_hashes, config_hashes),
                 "spec": _pod_spec(app, _container(app, image or app.spec.image)),
             },
         },
@@ -906,14 +918,7 @@ def cron_job(
     if cron.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = cron.active_deadline_seconds
     job_spec["template"] = {
-        "metadata": {
-            "labels": labels,
-            "annotations": {
-                "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
-                **secret_annotations(app, secret_hashes or {}),
-                **config_annotations(app, config_hashes or {}),
-            },
-        },
+        "metadata": _pod_metadata(app, labels, secret_hashes, config_hashes),
         "spec": _pod_spec(app, _container(app, app.spec.image), spread=False),
     }
     spec.update(

@@ -127,6 +127,20 @@ def _validation(index: int) -> dict[str, Any]:
     }
 
 
+#: what both admission policies match: every PythonApp created or updated, in any version
+#: (:mod:`.policyadmission` shares it)
+MATCH_PYTHONAPPS: dict[str, Any] = {
+    "resourceRules": [
+        {
+            "apiGroups": [GROUP],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": [PLURAL],
+        }
+    ]
+}
+
+
 def policy() -> list[dict[str, Any]]:
     """The ValidatingAdmissionPolicy and its binding."""
     return [
@@ -138,16 +152,7 @@ def policy() -> list[dict[str, Any]]:
                 # an expression that cannot be evaluated refuses the request: the safe side
                 # for a check whose absence hands out Secrets
                 "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": [GROUP],
-                            "apiVersions": ["*"],
-                            "operations": ["CREATE", "UPDATE"],
-                            "resources": [PLURAL],
-                        }
-                    ]
-                },
+                "matchConstraints": MATCH_PYTHONAPPS,
                 "variables": [
                     {"name": "mountedNames", "expression": MOUNTED_NAMES},
                     {"name": "pullNames", "expression": PULL_NAMES},

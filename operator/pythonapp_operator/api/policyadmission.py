@@ -28,10 +28,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .. import GROUP, PLURAL, VERSION
+from .. import GROUP, VERSION
 from ..platformpolicy import RULES_NAME, msg_expose, msg_max, msg_registry
 from ..yamlio import dump_all
-from .admission import LABELS
+from .admission import LABELS, MATCH_PYTHONAPPS
 from .models import RESOURCE_NAMES
 from .policy import POLICY_KIND, POLICY_NAME
 
@@ -171,16 +171,7 @@ def policy() -> list[dict[str, Any]]:
             "spec": {
                 "failurePolicy": "Fail",
                 "paramKind": {"apiVersion": f"{GROUP}/{VERSION}", "kind": POLICY_KIND},
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": [GROUP],
-                            "apiVersions": ["*"],
-                            "operations": ["CREATE", "UPDATE"],
-                            "resources": [PLURAL],
-                        }
-                    ]
-                },
+                "matchConstraints": MATCH_PYTHONAPPS,
                 "validations": validations(),
             },
         },

@@ -488,7 +488,7 @@ def _check_references(run: _Run, app: PythonApp) -> _Checked:
     live = _owned(run.snap.children.get(kind), run.meta["uid"])
     if run.snap.secrets is not None and run.digests is not None:
         refs = [(r.name, [v.key for v in r.env], r.rotation) for r in app.spec.secrets]
-        checked.secret_hashes, versions, missing["spec.secrets"] = _read_references(
+        checked.secret_hashes, checked.secret_versions, missing["spec.secrets"] = _read_references(
             run,
             _SECRETS,
             refs,
@@ -497,13 +497,10 @@ def _check_references(run: _Run, app: PythonApp) -> _Checked:
             read=run.api.secret_digest,
             live=live,
         )
-        checked.secret_versions = _recorded_versions(
-            live, _SECRETS, checked.secret_hashes, versions
-        )
         missing["spec.imagePullSecrets"] = _missing_pull_secrets(run, app, run.snap.secrets)
     if run.snap.configmaps is not None and run.config_digests is not None:
         refs = [(r.name, [v.key for v in r.env], r.rotation) for r in app.spec.config]
-        checked.config_hashes, versions, missing["spec.config"] = _read_references(
+        checked.config_hashes, checked.config_versions, missing["spec.config"] = _read_references(
             run,
             _CONFIG,
             refs,
@@ -512,7 +509,6 @@ def _check_references(run: _Run, app: PythonApp) -> _Checked:
             read=run.api.configmap_digest,
             live=live,
         )
-        checked.config_versions = _recorded_versions(live, _CONFIG, checked.config_hashes, versions)
     fields = [name for name, said in missing.items() if said]
     if fields:
         said = "; ".join(m for name in fields for m in missing[name])
@@ -535,7 +531,8 @@ def _read_references(
     live: Obj | None,
 ) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """For each (name, mapped keys, rotation): the hash of its data (for ``rotation:
-    restart``), the version it was read at, and what is missing. An object is read only for
+    restart``), the version to record on the workload (:func:`_recorded_versions`), and what
+    is missing. An object is read only for
     what needs its content (mapped keys, rotation), once per version; not at all when the
     app's Deployment recorded this version already (:func:`.secretrefs.recall`)."""
     namespace = run.meta["namespace"]
@@ -582,7 +579,7 @@ def _read_references(
         if needs_hash and found.hash is not None:
             hashes[name] = found.hash
         versions[name] = found.resource_version
-    return hashes, versions, missing
+    return hashes, _recorded_versions(live, how, hashes, versions), missing
 
 
 def _missing_pull_secrets(
