@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ from .cluster import (
     delete_namespaces,
     pods,
 )
-from .process import BenchError, CaughtUp, Operator, Sampler
+from .process import BenchError, CaughtUp, Operator, Sampler, cpu_between, cpu_seconds
 from .profile import Profiler
 from .report import latency
 
@@ -167,6 +168,15 @@ class Run:
         deps = watch.start(watch.deployments(self.harness, namespace))
         return apps, deps
 
+    def processes(self) -> dict[str, int]:
+        """The cluster's processes, the harness (its watches, and the bare client in the
+        baseline) and the operator when it runs: whose CPU a window is read against."""
+        pids = {c.name: c.pid for c in self.cluster.status.components if c.pid is not None}
+        pids["harness"] = os.getpid()
+        if self.operator is not None:
+            pids["operator"] = self.operator.proc.pid
+        return pids
+
     def sampler(self) -> Sampler:
         assert self.operator is not None
         return self.samplers[-1]
@@ -183,10 +193,12 @@ class Run:
             self.cluster.baseline, self.opts.concurrency, autoscaled=self.opts.autoscaling
         )
         self.say(f"baseline: bare client, {self.opts.concurrency} in flight")
+        cpu0 = cpu_seconds(self.processes())
         t0 = time.time()
         batch = bare.start(ns, images)
         timeout = self.opts.timeout(self.n)
         self.wait("baseline Deployments", lambda: self._progress(deps.seen, batch), timeout)
+        cpu = cpu_between(cpu0, cpu_seconds(self.processes()))
         batch.wait()
         t_deps = deps.seen.last_added(self.names) - t0
         t_done = max(batch.returned.values())
@@ -201,6 +213,7 @@ class Run:
             "deployments_s": round(t_deps, 2),
             "all_done_s": round(t_done - t0, 2),
             "deployments_available_s": round(t_avail, 2),
+            "cluster_cpu_s": cpu,
             "latency_ms": latency(self._created_latency(apps.seen, deps.seen, batch.returned)),
             "calls": counts.to_json(self.n),
         }
@@ -306,6 +319,7 @@ class Run:
         self.say(f"burst: creating {self.n} PythonApps, {self.opts.concurrency} in flight")
         images = {name: load.image(f"n{self.n}-{i}") for i, name in enumerate(self.names)}
         ns = self.namespace
+        cpu0 = cpu_seconds(self.processes())
         t0 = time.time()
         batch = load.Batch(
             load.keyed(images),
@@ -314,6 +328,7 @@ class Run:
         )
         timeout = self.opts.timeout(self.n)
         self.wait("burst Deployments", lambda: self._progress(deps, batch), timeout)
+        cpu = cpu_between(cpu0, cpu_seconds(self.processes()))
         t_deps = deps.last_added(self.names) - t0
         self.say(f"burst: all Deployments after {t_deps:.1f}s; waiting for every app Ready")
         self._wait_ready("burst apps Ready", apps, dict.fromkeys(self.names), timeout)
@@ -322,6 +337,7 @@ class Run:
         result: Result = {
             "deployments_s": round(t_deps, 2),
             "ready_s": round(t_ready, 2),
+            "cluster_cpu_s": cpu,
             "latency_ms": latency(self._created_latency(apps, deps, created)),
         }
         if profiler is not None:

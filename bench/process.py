@@ -75,6 +75,25 @@ def read_sample(pid: int) -> Sample | None:
     return Sample(time.time(), mem.get("VmRSS", 0), mem.get("VmHWM", 0), cpu)
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process (absent: gone)."""
+    out = {}
+    for name, pid in pids.items():
+        sample = read_sample(pid)
+        if sample is not None:
+            out[name] = sample.cpu_s
+    return out
+
+
+def cpu_between(start: dict[str, float], end: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each process used between two :func:`cpu_seconds` readings, and their sum:
+    on two shared cores the cluster's own CPU is what a client's extra work slows, so a ratio
+    is read beside where the machine's CPU went in the same window."""
+    used = {n: round(end[n] - start[n], 1) for n in start if n in end}
+    used["total"] = round(sum(used.values()), 1)
+    return used
+
+
 @dataclass(frozen=True)
 class Usage:
     """CPU and memory of one process over one window."""

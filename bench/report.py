@@ -150,6 +150,18 @@ def _merged(
     return merged, {**old_kept, **samples}
 
 
+CPU_COMPONENTS = (
+    "kube-apiserver",
+    "etcd",
+    "kube-controller-manager",
+    "kwok",
+    "harness",
+    "operator",
+    "total",
+)
+"""Whose CPU the burst and the baseline report (``cluster_cpu_s``), in the report's order."""
+
+
 def _get(r: Result, path: str) -> Any:
     value: Any = r
     for part in path.split("."):
@@ -189,6 +201,12 @@ def _rows(meta: Result) -> list[Row]:
     def pair(a: str, b: str, digits: int = 1) -> Callable[[Result], str]:
         return lambda r: f"{_num(_get(r, a), digits)} / {_num(_get(r, b), digits)}"
 
+    def _cpu_pair(r: Result, name: str) -> str:
+        return (
+            f"{_num(_get(r, f'burst.cluster_cpu_s.{name}'))} / "
+            f"{_num(_get(r, f'baseline.cluster_cpu_s.{name}'))}"
+        )
+
     def triple(a: str, b: str, c: str) -> Callable[[Result], str]:
         return lambda r: " / ".join(_num(_get(r, p)) for p in (a, b, c))
 
@@ -225,6 +243,8 @@ def _rows(meta: Result) -> list[Row]:
         ("operator CPU s: burst / whole run",
          pair("burst.usage.cpu_s", "operator.cpu_s")),
         ("operator CPU ms per app in the burst", lambda r: _num(_get(r, "burst.cpu_ms_per_app"))),
+        ("CPU s to all Deployments, operator run / bare client run: " + ", ".join(CPU_COMPONENTS),
+         lambda r: " ; ".join(_cpu_pair(r, n) for n in CPU_COMPONENTS)),
         ("in the cluster after the burst: pods / referenced Secrets",
          pair("burst.pods", "burst.referenced_secrets")),
         (f"idle {_num(idle, 0)}s incl. a resync: writes / reads / CPU s",

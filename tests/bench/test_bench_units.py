@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from bench.calls import Counts
-from bench.process import BenchError, Sampler, read_sample
+from bench.process import BenchError, Sampler, cpu_between, cpu_seconds, read_sample
 from bench.profile import package, summarize
 
 from bench import baseline, load, report, run, watch
@@ -47,10 +47,15 @@ def result_for(n: int) -> dict[str, Any]:
     return {
         "apps": n,
         "ratio_to_baseline": 2.5,
-        "baseline": {"deployments_s": 4.0, "calls": counts.to_json(n)},
+        "baseline": {
+            "deployments_s": 4.0,
+            "calls": counts.to_json(n),
+            "cluster_cpu_s": {"kube-apiserver": 6.0, "total": 9.5},
+        },
         "burst": {
             "deployments_s": 10.0,
             "ready_s": 20.0,
+            "cluster_cpu_s": {"kube-apiserver": 7.5, "operator": 2.0, "total": 13.0},
             "latency_ms": report.latency([float(i) for i in range(n)]),
             "calls": Counts(
                 {"pythonapp-operator/0.1.0": Counter({"get deployments": 3 * n, "patch x": n})}
@@ -74,6 +79,7 @@ def test_report_files(tmp_path: Path) -> None:
     assert "| apps | 10 | 20 |" in table
     assert "**2.50**" in table and "12.3s" in table  # ratio, a long latency in seconds
     assert "get deployments 3" in table
+    assert "7.5 / 6.0 ; - / - ; - / - ; - / - ; - / - ; 2.0 / - ; 13.0 / 9.5" in table
     # a later run at another size keeps the earlier one with --merge
     report.write(tmp_path, meta, [result_for(30)], merge=True)
     data = json.loads((tmp_path / "result.json").read_text())
@@ -201,6 +207,17 @@ def test_sampler_reads_this_process() -> None:
     sampler.stop()
     assert usage.rss_peak_mib > 0 and usage.cpu_s >= 0
     assert sampler.peak_mib > 0
+
+
+def test_cpu_between_reads_each_process_and_sums() -> None:
+    import os
+
+    start = cpu_seconds({"me": os.getpid(), "gone": 2**22 + 1})
+    assert set(start) == {"me"}  # a process that is not there is left out, not an error
+    sum(i * i for i in range(300_000))  # some CPU of our own
+    used = cpu_between({"me": start["me"], "other": 1.0}, {"me": start["me"] + 2.5, "other": 3.0})
+    assert used == {"me": 2.5, "other": 2.0, "total": 4.5}
+    assert cpu_between(start, cpu_seconds({"me": os.getpid()}))["me"] >= 0
 
 
 def test_command_line_options() -> None:
