@@ -176,6 +176,27 @@ def test_autoscaling_on_off_on_keeps_the_count_and_the_operator_leaves_the_hpas(
     wait(lambda: ready(k, namespace), 90, "Ready at 4")
 
 
+def test_a_new_autoscaled_app_starts_at_the_autoscalers_floor(
+    operator: OperatorProcess, k: Kubectl, namespace: str, *, wait: Wait
+) -> None:
+    """Created at minReplicas, not at the API server's default of one pod that the HPA raises
+    a sync later (a second rollout step and a moment below the floor)."""
+    floor = {"minReplicas": 3, "maxReplicas": 6}
+    k.apply(doc_without_replicas(namespace, autoscaling=floor))
+    wait(lambda: ready(k, namespace), 90, "Ready at the floor")
+    dep = deployment(k, namespace)
+    assert dep["spec"]["replicas"] == 3
+    # one spec write only: nobody (the HPA) had to raise the count after the creation
+    assert dep["metadata"]["generation"] == 1, dep["metadata"]
+    # a later apply without replicas lets go of the field and the count stays (hand-over)
+    k.apply(
+        doc_without_replicas(namespace, autoscaling=floor, env=[{"name": "MARK", "value": "1"}])
+    )
+    dep = wait(lambda: env_applied(k, namespace, "1"), 60, "the env change applied")
+    assert dep["spec"]["replicas"] == 3
+    assert FIELD_MANAGER not in replicas_managers(dep), replicas_managers(dep)
+
+
 def scale_of(custom: client.CustomObjectsApi, namespace: str) -> dict[str, Any]:
     scale: dict[str, Any] = custom.get_namespaced_custom_object_scale(
         GROUP, VERSION, namespace, PLURAL, "shop"

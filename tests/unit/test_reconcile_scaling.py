@@ -52,6 +52,27 @@ def test_switching_on_hands_the_count_over_once_and_leaves_it_to_the_autoscaler(
     assert world.reconcile().writes == 0  # and nothing to do after
 
 
+def test_a_new_autoscaled_deployment_starts_at_the_floor_and_then_belongs_to_the_autoscaler() -> (
+    None
+):
+    world = World(autoscaling={"minReplicas": 3, "maxReplicas": 10})
+    assert world.reconcile().failure is None
+    assert replicas(world) == 3  # not the API server's default of 1, raised a sync later
+    world.sync()
+    assert world.reconcile().writes == 0  # the count is not in the hash: in sync as created
+    # a spec change while the count is still the creating apply's: it stays
+    change_spec(world, env=[{"name": "A", "value": "1"}])
+    world.reconcile()
+    assert replicas(world) == 3
+    assert "operator" not in world.api.replicas_managers["team-a", "shop"]
+    world.sync()
+    # the autoscaler scales; the next apply leaves its count
+    world.api.scale("team-a", "shop", 5)
+    change_spec(world, env=[{"name": "A", "value": "2"}])
+    world.reconcile()
+    assert replicas(world) == 5
+
+
 def test_switching_off_applies_replicas_again_and_removes_the_hpa() -> None:
     world = World(autoscaling=SCALING)
     world.reconcile()

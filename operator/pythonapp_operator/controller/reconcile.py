@@ -648,6 +648,8 @@ class _Step:
     why: str
     #: a render-only rollout the gate admitted: the apply records it (a restart finds it)
     paced: bool = False
+    #: an autoscaled Deployment's count when the apply creates it: the HPA's minReplicas
+    initial_replicas: int | None = None
 
     @property
     def kind(self) -> str:
@@ -690,7 +692,12 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
     for manifest in desired:
         kind = manifest["kind"]
         digest = hashes[kind]
-        step = _Step(manifest, run.snap.children.get(kind), "")
+        step = _Step(
+            manifest,
+            run.snap.children.get(kind),
+            "",
+            initial_replicas=_initial_replicas(manifest, desired),
+        )
         live = step.live
         version = run.snap.versions.get(kind, 0)
         if live is not None and not is_controlled_by(live, uid):
@@ -847,6 +854,31 @@ def _left_by_predecessor(found: Obj, manifest: Obj) -> bool:
     )
 
 
+def _initial_replicas(manifest: Obj, desired: list[Obj]) -> int | None:
+    """The count an autoscaled Deployment is created with: its HPA's ``minReplicas``.
+
+    Rendered without ``replicas`` (the autoscaler owns them), a new Deployment would start at
+    the API server's default of one pod and the HPA raise it a sync later: a second rollout
+    step, more pod events and status writes per app, and a moment at one pod that the HPA's
+    floor says must not be. So the creating apply alone carries ``replicas: minReplicas`` (not
+    in the hash: the next reconcile finds the Deployment in sync); every later apply without
+    ``replicas`` is preceded by the hand-over (:func:`_hand_over_replicas`), so the field
+    stays at whatever the autoscaler sets."""
+    if manifest["kind"] != "Deployment" or "replicas" in manifest["spec"]:
+        return None
+    for other in desired:
+        if other["kind"] == "HorizontalPodAutoscaler":
+            return int(other["spec"]["minReplicas"])
+    return None
+
+
+def _creating(applied: Obj, step: _Step) -> Obj:
+    """What a create-only apply of ``step`` sends: with the initial count, if it has one."""
+    if step.initial_replicas is None:
+        return applied
+    return {**applied, "spec": {**applied["spec"], "replicas": step.initial_replicas}}
+
+
 def _hand_over_replicas(api: KubeApi, manifest: Obj, live: Obj | None) -> None:
     """Before the operator applies a Deployment without ``replicas`` (autoscaling on), hand the
     field over at its running value, as the Kubernetes docs on field management say for an
@@ -893,7 +925,9 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     live = step.live
     try:
         _hand_over_replicas(api, step.manifest, live)
-        return api.apply(applied, uid=live["metadata"]["uid"] if live else None), live
+        if live is None:
+            return api.apply(_creating(applied, step), uid=None), live
+        return api.apply(applied, uid=live["metadata"]["uid"]), live
     except ApiError as err:
         if live is None and err.status in (400, 403, 422) and not err.namespace_terminating:
             # A create-only apply onto an existing object is merged with it and goes through
@@ -908,7 +942,9 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     other = _look(api, step, app_uid)
     try:
         _hand_over_replicas(api, step.manifest, other)
-        return api.apply(applied, uid=other["metadata"]["uid"] if other else None), other
+        if other is None:
+            return api.apply(_creating(applied, step), uid=None), other
+        return api.apply(applied, uid=other["metadata"]["uid"]), other
     except ApiError as err:
         if not err.precondition_failed:
             raise
