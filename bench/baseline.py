@@ -48,7 +48,7 @@ from pythonapp_operator.api.validation import validate_document
 from pythonapp_operator.controller.client import CREATE_ONLY, apply_body
 from pythonapp_operator.controller.compare import with_hash
 from pythonapp_operator.controller.kinds import APP, KINDS_BY_KIND, apply_order
-from pythonapp_operator.controller.reconcile import utc_now
+from pythonapp_operator.controller.reconcile import creating, initial_replicas, utc_now
 from pythonapp_operator.controller.status import compute_status
 from pythonapp_operator.render import render
 
@@ -114,10 +114,12 @@ def status_patch(uid: str, status: Obj) -> list[Obj]:
     ]
 
 
-def create_only(manifest: Obj) -> Obj:
+def create_only(manifest: Obj, replicas: int | None = None) -> Obj:
     """The operator's apply body for a child it does not hold yet: hash annotation set,
-    create-only precondition (refused with 409 if anything holds the name)."""
-    hashed = with_hash(manifest)
+    create-only precondition (refused with 409 if anything holds the name), and an autoscaled
+    Deployment's initial count (``replicas``, :func:`~pythonapp_operator.controller.reconcile.
+    initial_replicas`)."""
+    hashed = creating(with_hash(manifest), replicas)
     return {**hashed, "metadata": {**hashed["metadata"], "resourceVersion": CREATE_ONLY}}
 
 
@@ -232,9 +234,19 @@ class BareClient:
         created = await self._send("POST", APP.path(namespace), body, JSON, CREATE, parse=True)
         assert created is not None  # parsed
         deployment: Obj | None = None
-        for step, stage in enumerate(stages(created), start=1):
+        grouped = stages(created)
+        every = [m for stage in grouped for m in stage]
+        for step, stage in enumerate(grouped, start=1):
             lives = await asyncio.gather(
-                *(self._apply(m, step, parse=m["kind"] == "Deployment") for m in stage)
+                *(
+                    self._apply(
+                        m,
+                        step,
+                        parse=m["kind"] == "Deployment",
+                        replicas=initial_replicas(m, every),
+                    )
+                    for m in stage
+                )
             )
             for manifest, live in zip(stage, lives, strict=True):
                 if manifest["kind"] == "Deployment":
@@ -250,11 +262,13 @@ class BareClient:
         await self._send("PATCH", APP.path(namespace, name) + "/status", patch, JSON_PATCH, STATUS)
         apps.finished(name)
 
-    async def _apply(self, manifest: Obj, step: int, parse: bool) -> Obj | None:
+    async def _apply(
+        self, manifest: Obj, step: int, parse: bool, replicas: int | None = None
+    ) -> Obj | None:
         meta = manifest["metadata"]
         path = KINDS_BY_KIND[manifest["kind"]].path(meta["namespace"], meta["name"])
         query = {"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Strict"}
-        body = apply_body(create_only(manifest))
+        body = apply_body(create_only(manifest, replicas))
         return await self._send("PATCH", path, body, APPLY, step, query=query, parse=parse)
 
     async def _send(

@@ -296,6 +296,24 @@ def test_bare_client_writes_the_operators_children_in_its_stages() -> None:
         baseline.stages(bad)
 
 
+def test_bare_client_creates_an_autoscaled_deployment_at_the_floor_as_the_operator_does() -> None:
+    from pythonapp_operator.controller.reconcile import initial_replicas
+
+    created = _created_app()
+    created["spec"].pop("replicas", None)
+    created["spec"]["autoscaling"] = {"minReplicas": 3, "maxReplicas": 5}
+    every = [m for s in baseline.stages(created) for m in s]
+    (deployment,) = (m for m in every if m["kind"] == "Deployment")
+    assert "replicas" not in deployment["spec"]  # the render leaves the count to the HPA
+    count = initial_replicas(deployment, every)
+    assert count == 3
+    body = baseline.create_only(deployment, count)
+    assert body["spec"]["replicas"] == 3
+    # the hash is the render's: the operator's next reconcile finds it in sync
+    assert body["metadata"]["annotations"][HASH_ANNOTATION] == desired_hash(deployment)
+    assert all(initial_replicas(m, every) is None for m in every if m is not deployment)
+
+
 def test_status_patch_tests_the_uid_first() -> None:
     patch = baseline.status_patch("u-1", {"observedGeneration": 1})
     assert patch[0] == {"op": "test", "path": "/metadata/uid", "value": "u-1"}

@@ -696,7 +696,7 @@ def _apply_children(run: _Run, desired: list[Obj], hashes: dict[str, str]) -> Ob
             manifest,
             run.snap.children.get(kind),
             "",
-            initial_replicas=_initial_replicas(manifest, desired),
+            initial_replicas=initial_replicas(manifest, desired),
         )
         live = step.live
         version = run.snap.versions.get(kind, 0)
@@ -854,7 +854,7 @@ def _left_by_predecessor(found: Obj, manifest: Obj) -> bool:
     )
 
 
-def _initial_replicas(manifest: Obj, desired: list[Obj]) -> int | None:
+def initial_replicas(manifest: Obj, desired: list[Obj]) -> int | None:
     """The count an autoscaled Deployment is created with: its HPA's ``minReplicas``.
 
     Rendered without ``replicas`` (the autoscaler owns them), a new Deployment would start at
@@ -872,11 +872,11 @@ def _initial_replicas(manifest: Obj, desired: list[Obj]) -> int | None:
     return None
 
 
-def _creating(applied: Obj, step: _Step) -> Obj:
-    """What a create-only apply of ``step`` sends: with the initial count, if it has one."""
-    if step.initial_replicas is None:
+def creating(applied: Obj, count: int | None) -> Obj:
+    """What a create-only apply sends: with the initial count (:func:`initial_replicas`)."""
+    if count is None:
         return applied
-    return {**applied, "spec": {**applied["spec"], "replicas": step.initial_replicas}}
+    return {**applied, "spec": {**applied["spec"], "replicas": count}}
 
 
 def _hand_over_replicas(api: KubeApi, manifest: Obj, live: Obj | None) -> None:
@@ -926,7 +926,7 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     try:
         _hand_over_replicas(api, step.manifest, live)
         if live is None:
-            return api.apply(_creating(applied, step), uid=None), live
+            return api.apply(creating(applied, step.initial_replicas), uid=None), live
         return api.apply(applied, uid=live["metadata"]["uid"]), live
     except ApiError as err:
         if live is None and err.status in (400, 403, 422) and not err.namespace_terminating:
@@ -943,7 +943,7 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     try:
         _hand_over_replicas(api, step.manifest, other)
         if other is None:
-            return api.apply(_creating(applied, step), uid=None), other
+            return api.apply(creating(applied, step.initial_replicas), uid=None), other
         return api.apply(applied, uid=other["metadata"]["uid"]), other
     except ApiError as err:
         if not err.precondition_failed:
