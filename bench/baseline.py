@@ -15,6 +15,9 @@ must keep, and nothing else (no reads, no waiting):
    The Deployment's stage follows its isolation stage (ServiceAccount, NetworkPolicy, Service,
    PodDisruptionBudget), the rule the operator must keep so pods never run without it: one
    round trip per app, not throughput;
+   With ``--migrate`` (``spec.migrate`` on every app) the migration Job, create-only as the
+   operator's gate makes it, follows the isolation, and the Deployment waits until the Job is
+   Complete (one watch of the namespace's Jobs tells; kwok's pods complete at once);
 3. patch the app's status once (the operator's JSON patch with the uid test), computed by the
    operator's own status function from the applied Deployment.
 
@@ -137,6 +140,74 @@ def stages(app_obj: Obj) -> list[list[Obj]]:
     ]
 
 
+class Jobs:
+    """One watch of a namespace's Jobs: which are Complete (a Job that fails is an error)."""
+
+    def __init__(self, base: str, context: ssl.SSLContext, namespace: str) -> None:
+        self.base, self.ssl, self.namespace = base, context, namespace
+        self.done: set[str] = set()
+        self.failed: dict[str, str] = {}
+        self.changed = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1, ssl=self.ssl),
+            headers={"User-Agent": AGENT},
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
+        )
+        self.task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        await self.session.close()
+
+    async def complete(self, name: str) -> None:
+        while name not in self.done:
+            if name in self.failed:
+                raise BenchError(f"migration Job {name} failed: {self.failed[name]}")
+            self.changed.clear()
+            await self.changed.wait()
+
+    async def _watch(self) -> None:
+        version = ""
+        path = f"{self.base}/apis/batch/v1/namespaces/{self.namespace}/jobs"
+        while True:
+            query = {"watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
+            if version:
+                query["resourceVersion"] = version
+            try:
+                async with self.session.get(path, params=query) as resp:
+                    if resp.status == 410:
+                        version = ""
+                        continue
+                    async for line in resp.content:
+                        event = json.loads(line)
+                        obj = event.get("object") or {}
+                        version = (obj.get("metadata") or {}).get("resourceVersion", version)
+                        if event.get("type") == "ERROR":
+                            version = ""
+                            break
+                        self._saw(obj)
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                await asyncio.sleep(0.5)
+
+    def _saw(self, job: Obj) -> None:
+        name = (job.get("metadata") or {}).get("name", "")
+        for cond in (job.get("status") or {}).get("conditions") or []:
+            if cond.get("status") != "True":
+                continue
+            if cond.get("type") == "Complete":
+                self.done.add(name)
+                self.changed.set()
+            elif cond.get("type") == "Failed":
+                self.failed[name] = cond.get("message") or cond.get("reason") or "Failed"
+                self.changed.set()
+
+
 def ssl_context(kubeconfig: Path) -> tuple[str, ssl.SSLContext]:
     """(API server URL, TLS context with the kubeconfig's CA and client certificate)."""
     cfg = client.Configuration()
@@ -184,10 +255,19 @@ class BareClient:
     """The bare client: an event loop in its own thread, one aiohttp session, ``concurrency``
     requests in flight across everything it is given (:meth:`start`)."""
 
-    def __init__(self, kubeconfig: Path, concurrency: int, *, autoscaled: bool = False) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        concurrency: int,
+        *,
+        autoscaled: bool = False,
+        migrate: bool = False,
+    ) -> None:
         self.base, self.ssl = ssl_context(kubeconfig)
         self.concurrency = concurrency
         self.autoscaled = autoscaled
+        self.migrate = migrate
+        self.jobs: Jobs | None = None
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="bare-client")
         self.thread.daemon = True
@@ -207,6 +287,8 @@ class BareClient:
         return session, Slots(self.concurrency)
 
     def close(self) -> None:
+        if self.jobs is not None:
+            self._run(self.jobs.stop()).result()
         self._run(self.session.close()).result()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
@@ -221,6 +303,9 @@ class BareClient:
     async def _all(
         self, apps: Apps, namespace: str, images: dict[str, str], rate: float | None
     ) -> None:
+        if self.migrate and self.jobs is None:
+            self.jobs = Jobs(self.base, self.ssl, namespace)
+            await self.jobs.start()
         t0 = time.time()
         async with asyncio.TaskGroup() as tasks:  # the first error cancels the rest
             for i, (name, image_ref) in enumerate(images.items()):
@@ -229,14 +314,24 @@ class BareClient:
                 tasks.create_task(self._one(apps, namespace, name, image_ref))
 
     async def _one(self, apps: Apps, namespace: str, name: str, image_ref: str) -> None:
-        app = pythonapp(namespace, name, image_ref, autoscaled=self.autoscaled)
+        app = pythonapp(
+            namespace, name, image_ref, autoscaled=self.autoscaled, migrate=self.migrate
+        )
         body = json.dumps(app).encode()
         created = await self._send("POST", APP.path(namespace), body, JSON, CREATE, parse=True)
         assert created is not None  # parsed
         deployment: Obj | None = None
         grouped = stages(created)
         every = [m for stage in grouped for m in stage]
+        jobs = [m for m in every if m["kind"] == "Job"]
+        grouped = [s for s in ([m for m in st if m["kind"] != "Job"] for st in grouped) if s]
         for step, stage in enumerate(grouped, start=1):
+            if jobs and any(m["kind"] == "Deployment" for m in stage):
+                # the gate: the new image's migration Job first, the Deployment once it is done
+                assert self.jobs is not None
+                for job in jobs:
+                    await self._apply(job, step, parse=False)
+                    await self.jobs.complete(job["metadata"]["name"])
             lives = await asyncio.gather(
                 *(
                     self._apply(

@@ -47,17 +47,23 @@ def secret_name(app: str) -> str:
     return f"{app}-secret"
 
 
-def pythonapp(namespace: str, name: str, image_ref: str, *, autoscaled: bool = False) -> Obj:
+def pythonapp(
+    namespace: str, name: str, image_ref: str, *, autoscaled: bool = False, migrate: bool = False
+) -> Obj:
     """The benchmark's app: a web app with two replicas, a memory limit and a Secret of its
     own mounted (so the cluster holds one referenced Secret per app; :func:`secret`).
     ``autoscaled``: its replicas are an HorizontalPodAutoscaler's, from two to four (a sixth
     child; kube-controller-manager then polls a metrics API the dev cluster lacks, every 15 s
-    for every app, as an autoscaled cluster's control plane does)."""
+    for every app, as an autoscaled cluster's control plane does). ``migrate``: a migration
+    Job runs with each new image before its Deployment (``spec.migrate``; kwok's Job pods
+    complete at once), and stays an hour (its TTL) with its pod: Jobs in the cluster."""
     spec: Obj = {
         "image": image_ref,
         "resources": {"limits": {"memory": "128Mi"}},
         "secrets": [{"name": secret_name(name)}],
     }
+    if migrate:
+        spec["migrate"] = {"command": ["python", "manage.py", "migrate"]}
     if autoscaled:
         spec["autoscaling"] = {"minReplicas": REPLICAS, "maxReplicas": 2 * REPLICAS}
     else:

@@ -91,6 +91,8 @@ class Options:
     prefix: str = "bench"
     #: every app autoscaled (an HPA child each; ``--autoscaling``)
     autoscaling: bool = False
+    #: a migration Job before every new image (``--migrate``)
+    migrate: bool = False
 
     def timeout(self, apps: int) -> float:
         """How long anything may take at this size before the run fails."""
@@ -142,7 +144,13 @@ class Run:
 
     def app(self, namespace: str, name: str, image_ref: str) -> dict[str, Any]:
         """One benchmark PythonApp, as the options say (:func:`.load.pythonapp`)."""
-        return load.pythonapp(namespace, name, image_ref, autoscaled=self.opts.autoscaling)
+        return load.pythonapp(
+            namespace,
+            name,
+            image_ref,
+            autoscaled=self.opts.autoscaling,
+            migrate=self.opts.migrate,
+        )
 
     def secrets(self, namespace: str, apps: list[str]) -> None:
         """Each app's Secret, made by the harness before the app (outside any timed window)."""
@@ -190,7 +198,10 @@ class Run:
         images = {name: load.image(f"n{self.n}-{i}") for i, name in enumerate(self.names)}
         self.secrets(ns, self.names)
         bare = BareClient(
-            self.cluster.baseline, self.opts.concurrency, autoscaled=self.opts.autoscaling
+            self.cluster.baseline,
+            self.opts.concurrency,
+            autoscaled=self.opts.autoscaling,
+            migrate=self.opts.migrate,
         )
         self.say(f"baseline: bare client, {self.opts.concurrency} in flight")
         cpu0 = cpu_seconds(self.processes())
@@ -617,7 +628,7 @@ class Run:
         t0 = time.time()
 
         def settled() -> tuple[bool, str]:
-            count, terminating = pods(self.harness, ns)
+            count, terminating = pods(self.harness, ns, jobs=False)
             return count == want and not terminating, f"{count} pods, {terminating} terminating"
 
         self.wait(f"{want} settled pods", settled, self.opts.timeout(self.n))

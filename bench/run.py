@@ -55,6 +55,13 @@ def notes(opts: Options) -> list[str]:
             "spec.autoscaling from 2 to 4 replicas, so an HPA child each."
             if opts.autoscaling
             else ""
+        )
+        + (
+            " --migrate: every app (operator and bare client alike) has spec.migrate, so its "
+            "Deployment waits for a migration Job's success (kwok completes its pod at once); "
+            "the Jobs stay, with their pods, for their TTL."
+            if opts.migrate
+            else ""
         ),
     ]
 
@@ -119,6 +126,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--autoscaling", action="store_true",
         help="every app autoscaled from 2 to 4 replicas (an HPA each, operator and bare client)",
+    )  # fmt: skip
+    p.add_argument(
+        "--migrate", action="store_true",
+        help="a migration Job before every app's Deployment (spec.migrate; operator and bare "
+        "client), finished Jobs kept an hour with their pods",
     )  # fmt: skip
     p.add_argument("--nodes", type=int, help="resize the dev cluster: kwok nodes")
     p.add_argument("--pods-per-node", type=int, help="resize the dev cluster: pods per node")
@@ -192,6 +204,7 @@ def meta(opts: Options, status: devcluster.ClusterStatus) -> dict[str, Any]:
             "noise_secret_kib": opts.noise_secret_kib,
             "quiet_s": opts.quiet_seconds,
             "autoscaling": opts.autoscaling,
+            "migrate": opts.migrate,
             "skipped": sorted(opts.skip),
         },
         "notes": notes(opts),

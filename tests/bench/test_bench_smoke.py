@@ -113,3 +113,40 @@ def test_bench_smoke(cluster: Cluster, tmp_path: Path) -> None:
     assert len(latencies["burst.latency_ms"]) == APPS
     summary = (tmp_path / "summary.md").read_text()
     assert f"| apps | {APPS} |" in summary and "ratio_to_baseline" in summary
+
+
+@pytest.mark.cluster
+def test_bench_smoke_with_migrations_and_autoscaling(cluster: Cluster, tmp_path: Path) -> None:
+    """``--migrate --autoscaling``: both clients run a migration Job before each Deployment and
+    create it at the HPA's floor; the report says where the machine's CPU went."""
+    if not cluster.is_devcluster:
+        pytest.skip("the benchmark reads the audit log of `pythonapp dev`")
+    apps = 4
+    skip = [a for phase in ("idle", "noise", "secret-noise", "restart", "update", "steady")
+            for a in ("--skip", phase)]  # fmt: skip
+    args = ["--apps", str(apps), "--migrate", "--autoscaling", "--quiet", "2",
+            "--timeout-base", "150", "--out", str(tmp_path), *skip]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (r,) = json.loads((tmp_path / "result.json").read_text())["results"]
+    assert "error" not in r
+    for phase in ("baseline", "burst"):
+        calls = r[phase]["calls"]
+        # a Job and an HPA per app, written once each, by both clients
+        assert calls["per_app"]["patch jobs"] == 1, (phase, calls["per_app"])
+        assert calls["per_app"]["patch horizontalpodautoscalers"] == 1, phase
+        assert calls["per_app"]["patch deployments"] == 1, phase
+        cpu = r[phase]["cluster_cpu_s"]
+        assert cpu["kube-apiserver"] > 0 and cpu["total"] >= cpu["kube-apiserver"], cpu
+    assert r["burst"]["cluster_cpu_s"]["operator"] > 0
+    # each app's two pods and its finished migration pod
+    assert r["burst"]["pods"] == 3 * apps
