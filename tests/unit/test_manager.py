@@ -245,6 +245,20 @@ def a_pod(rv: str, app_name: str = "shop", waiting: str | None = None) -> dict[s
     }
 
 
+def a_job(rv: str, ended: bool = False) -> dict[str, Any]:
+    conditions = [{"type": "Complete", "status": "True"}] if ended else []
+    return {
+        "metadata": {
+            "name": "shop-migrate-0123456789",
+            "namespace": "team-a",
+            "uid": "job-1",
+            "resourceVersion": rv,
+            "labels": {"app.kubernetes.io/instance": "shop"},
+        },
+        "status": {"active": 0 if ended else 1, "conditions": conditions},
+    }
+
+
 async def with_app_reconciled() -> Controller:
     """A synced controller holding the app, its first reconcile taken and done."""
     c = controller()
@@ -252,6 +266,30 @@ async def with_app_reconciled() -> Controller:
     await c.queue.get()
     c.queue.done(("team-a", "shop"))
     return c
+
+
+def test_a_migration_job_created_ended_or_gone_enqueues_its_app_at_once() -> None:
+    """A Job's end opens the migrations gate: the rollout it held back is not gathered with the
+    status-only changes (a coalescing delay, then a place behind them)."""
+    job_kind = KINDS_BY_KIND["Job"]
+
+    async def main() -> None:
+        c = await with_app_reconciled()
+        key = ("team-a", "shop")
+        c.observe(job_kind, a_job("2"), "ADDED")
+        assert len(c.queue) == 1 and c.queue.waiting == 0  # urgent
+        assert await asyncio.wait_for(c.queue.get(), 1) == key
+        c.queue.done(key)
+        c.observe(job_kind, {**a_job("3"), "status": {"active": 1, "ready": 1}}, "MODIFIED")
+        assert len(c.queue) == 0 and c.queue.waiting == 0  # running still: nothing the gate reads
+        c.observe(job_kind, a_job("4", ended=True), "MODIFIED")
+        assert len(c.queue) == 1 and c.queue.waiting == 0
+        assert await asyncio.wait_for(c.queue.get(), 1) == key
+        c.queue.done(key)
+        c.observe(job_kind, a_job("5", ended=True), "DELETED")
+        assert len(c.queue) == 1 and c.queue.waiting == 0
+
+    asyncio.run(main())
 
 
 def test_a_pod_event_enqueues_its_app_by_label_gathered_like_status() -> None:

@@ -91,6 +91,14 @@ def http_connections(workers: int) -> int:
     return workers + 4
 
 
+def _observed_change(kind: WatchedKind) -> Change:
+    """How a change of an app-labelled kind is queued: a pod's or ReplicaSet's only feeds the
+    status (gathered over ``status_coalesce_seconds``); a Job's decides the migrations gate
+    (its trimmed status is only whether it ended), so the rollout it holds back goes at once
+    rather than a coalescing delay and a place behind the status work later."""
+    return Change.OTHER if kind.kind == "Job" else Change.STATUS
+
+
 @dataclass
 class Settings:
     """Knobs of the controller (CLI flags and environment, see runner)."""
@@ -450,14 +458,14 @@ class Controller:
         that name is enqueued, whoever owned what was deleted: its own child is recreated, and
         an app that was NotOwned can now create the name that was held. A pod or ReplicaSet
         gone changes what the app's status says, no more: its app is enqueued with the
-        status-only changes."""
+        status-only changes; a migration Job gone may let the gate start the next: urgent."""
         if kind is APP:
             self._forget(key)
         elif kind is POLICY:
             self._policy_changed()
         elif kind.app_label is not None:
             if entry.app is not None:
-                self._enqueue_app(kind, (key[0], entry.app), Change.STATUS)
+                self._enqueue_app(kind, (key[0], entry.app), _observed_change(kind))
         elif self.synced.is_set() and self.store.has(APP, *key):
             self.queue.add(key, urgent=True)
 
@@ -534,10 +542,12 @@ class Controller:
         if kind is APP:
             owner: Key | None = key
         elif kind.app_label is not None:
-            # what the pods say only feeds the status: gathered like status-only changes
+            # what the pods say only feeds the status: gathered like status-only changes; a
+            # migration Job's only changes (created, ended) open or shut the gate a rollout
+            # waits on: urgent
             held = self.store.objects.get(kind.kind, {}).get(key)
             owner = None if held is None or held.app is None else (key[0], held.app)
-            change = Change.STATUS
+            change = _observed_change(kind)
         else:
             child = self.store.get(kind, *key)
             owner = owner_key(child) if child is not None else None
