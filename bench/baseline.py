@@ -55,6 +55,8 @@ from pythonapp_operator.controller.reconcile import creating, initial_replicas, 
 from pythonapp_operator.controller.status import compute_status
 from pythonapp_operator.render import render
 
+from . import watch
+from .cluster import api_client
 from .load import TRANSIENT, Obj, pythonapp
 from .process import BenchError
 
@@ -141,71 +143,34 @@ def stages(app_obj: Obj) -> list[list[Obj]]:
 
 
 class Jobs:
-    """One watch of a namespace's Jobs: which are Complete (a Job that fails is an error)."""
+    """Which of a namespace's Jobs ended, in the bare client's event loop: one
+    :class:`~.watch.Watch` of them (under the bare client's own identity, so its read is
+    counted as the bare client's), whose thread hands each ended Job over."""
 
-    def __init__(self, base: str, context: ssl.SSLContext, namespace: str) -> None:
-        self.base, self.ssl, self.namespace = base, context, namespace
-        self.done: set[str] = set()
-        self.failed: dict[str, str] = {}
+    def __init__(self, kubeconfig: Path, namespace: str) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.ended: dict[str, str | None] = {}  # name -> why it failed (None: Complete)
         self.changed = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
+        self.api = api_client(kubeconfig, AGENT, pool=1)
+        self.watch = watch.start(watch.jobs(self.api, namespace), on_ready=self._ended)
 
-    async def start(self) -> None:
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=1, ssl=self.ssl),
-            headers={"User-Agent": AGENT},
-            timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
-        )
-        self.task = asyncio.get_running_loop().create_task(self._watch())
+    def _ended(self, name: str, job: Obj) -> None:  # on the watch's thread
+        self.loop.call_soon_threadsafe(self._record, name, watch.job_failure(job))
 
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-        await self.session.close()
+    def _record(self, name: str, failure: str | None) -> None:
+        self.ended[name] = failure
+        self.changed.set()
+
+    def stop(self) -> None:
+        self.watch.stop()
+        self.api.close()  # type: ignore[no-untyped-call]
 
     async def complete(self, name: str) -> None:
-        while name not in self.done:
-            if name in self.failed:
-                raise BenchError(f"migration Job {name} failed: {self.failed[name]}")
+        while name not in self.ended:
             self.changed.clear()
             await self.changed.wait()
-
-    async def _watch(self) -> None:
-        version = ""
-        path = f"{self.base}/apis/batch/v1/namespaces/{self.namespace}/jobs"
-        while True:
-            query = {"watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
-            if version:
-                query["resourceVersion"] = version
-            try:
-                async with self.session.get(path, params=query) as resp:
-                    if resp.status == 410:
-                        version = ""
-                        continue
-                    async for line in resp.content:
-                        event = json.loads(line)
-                        obj = event.get("object") or {}
-                        version = (obj.get("metadata") or {}).get("resourceVersion", version)
-                        if event.get("type") == "ERROR":
-                            version = ""
-                            break
-                        self._saw(obj)
-            except (aiohttp.ClientError, TimeoutError, OSError):
-                await asyncio.sleep(0.5)
-
-    def _saw(self, job: Obj) -> None:
-        name = (job.get("metadata") or {}).get("name", "")
-        for cond in (job.get("status") or {}).get("conditions") or []:
-            if cond.get("status") != "True":
-                continue
-            if cond.get("type") == "Complete":
-                self.done.add(name)
-                self.changed.set()
-            elif cond.get("type") == "Failed":
-                self.failed[name] = cond.get("message") or cond.get("reason") or "Failed"
-                self.changed.set()
+        if self.ended[name] is not None:
+            raise BenchError(f"migration Job {name} failed: {self.ended[name]}")
 
 
 def ssl_context(kubeconfig: Path) -> tuple[str, ssl.SSLContext]:
@@ -264,6 +229,7 @@ class BareClient:
         migrate: bool = False,
     ) -> None:
         self.base, self.ssl = ssl_context(kubeconfig)
+        self.kubeconfig = kubeconfig
         self.concurrency = concurrency
         self.autoscaled = autoscaled
         self.migrate = migrate
@@ -288,7 +254,7 @@ class BareClient:
 
     def close(self) -> None:
         if self.jobs is not None:
-            self._run(self.jobs.stop()).result()
+            self.jobs.stop()
         self._run(self.session.close()).result()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
@@ -304,8 +270,7 @@ class BareClient:
         self, apps: Apps, namespace: str, images: dict[str, str], rate: float | None
     ) -> None:
         if self.migrate and self.jobs is None:
-            self.jobs = Jobs(self.base, self.ssl, namespace)
-            await self.jobs.start()
+            self.jobs = Jobs(self.kubeconfig, namespace)
         t0 = time.time()
         async with asyncio.TaskGroup() as tasks:  # the first error cancels the rest
             for i, (name, image_ref) in enumerate(images.items()):

@@ -68,6 +68,24 @@ def deployment_ready(obj: Obj) -> bool:
     )
 
 
+def job_image(obj: Obj) -> str | None:
+    return None
+
+
+def job_ended(obj: Obj) -> bool:
+    """Complete or Failed (which one: :func:`job_failure`)."""
+    conditions = _conditions(obj)
+    return conditions.get("Complete") == "True" or conditions.get("Failed") == "True"
+
+
+def job_failure(obj: Obj) -> str | None:
+    """Why a Job failed (its Failed condition's message or reason), or None."""
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Failed" and c.get("status") == "True":
+            return str(c.get("message") or c.get("reason") or "Failed")
+    return None
+
+
 @dataclass(frozen=True)
 class Kind:
     """One resource to watch: how to list it, its image, when it is ready."""
@@ -96,6 +114,16 @@ def deployments(api: client.ApiClient, namespace: str) -> Kind:
     return Kind("deployments", lister, deployment_image, deployment_ready)
 
 
+def jobs(api: client.ApiClient, namespace: str) -> Kind:
+    """Jobs, ready once ended (the bare client's migrations gate under ``--migrate``)."""
+    batch = client.BatchV1Api(api)
+
+    def lister(**kw: Any) -> Any:
+        return batch.list_namespaced_job(namespace, **kw)
+
+    return Kind("jobs", lister, job_image, job_ended)
+
+
 @dataclass
 class Seen:
     """What one watch saw, with receipt times (see the module docstring)."""
@@ -107,6 +135,8 @@ class Seen:
     ready_since: dict[str, float] = field(default_factory=dict)
     events: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: told (on the watch's thread) of each object that turns ready, with the object
+    on_ready: Callable[[str, Obj], None] | None = None
 
     def record(self, event_type: str, obj: Obj, when: float) -> None:
         name = str(obj["metadata"]["name"])
@@ -122,6 +152,8 @@ class Seen:
                 self.image_at.setdefault((name, image), when)
                 self.image[name] = image
             if self.kind.ready(obj):
+                if name not in self.ready_since and self.on_ready is not None:
+                    self.on_ready(name, obj)
                 self.ready_since.setdefault(name, when)
             else:
                 self.ready_since.pop(name, None)
@@ -167,9 +199,9 @@ def _lines(resp: Any) -> Iterator[bytes]:
 class Watch(threading.Thread):
     """List + watch one resource into a :class:`Seen` until :meth:`stop`."""
 
-    def __init__(self, kind: Kind) -> None:
+    def __init__(self, kind: Kind, on_ready: Callable[[str, Obj], None] | None = None) -> None:
         super().__init__(name=f"watch-{kind.name}", daemon=True)
-        self.seen = Seen(kind)
+        self.seen = Seen(kind, on_ready=on_ready)
         self.listed = threading.Event()
         self.stopped = threading.Event()
         self.resp: Any = None
@@ -218,9 +250,11 @@ class Watch(threading.Thread):
                 resp.release_conn()
 
 
-def start(kind: Kind, timeout: float = 60.0) -> Watch:
+def start(
+    kind: Kind, timeout: float = 60.0, on_ready: Callable[[str, Obj], None] | None = None
+) -> Watch:
     """A running watch whose initial list is done (so later creations arrive as events)."""
-    w = Watch(kind)
+    w = Watch(kind, on_ready)
     w.start()
     if not w.listed.wait(timeout):
         w.stop()

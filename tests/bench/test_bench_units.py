@@ -112,6 +112,26 @@ def test_profile_summary(tmp_path: Path) -> None:
     assert package("/r/operator/pythonapp_operator/kube.py") == "pythonapp_operator.kube"
 
 
+def test_a_job_watch_tells_once_when_each_job_ended_and_why_it_failed() -> None:
+    told: list[tuple[str, str | None]] = []
+    kind = watch.Kind("jobs", lambda **_: None, watch.job_image, watch.job_ended)
+    seen = watch.Seen(kind, on_ready=lambda name, obj: told.append((name, watch.job_failure(obj))))
+
+    def job(name: str, condition: str | None, message: str = "") -> dict[str, Any]:
+        conditions = [{"type": condition, "status": "True", "message": message}]
+        return {
+            "metadata": {"name": name},
+            "status": {"conditions": conditions if condition else []},
+        }
+
+    seen.record("ADDED", job("ok", None), 1.0)
+    assert told == []  # running
+    seen.record("MODIFIED", job("ok", "Complete"), 2.0)
+    seen.record("MODIFIED", job("ok", "Complete"), 3.0)  # told once
+    seen.record("MODIFIED", job("bad", "Failed", "BackoffLimitExceeded"), 4.0)
+    assert told == [("ok", None), ("bad", "BackoffLimitExceeded")]
+
+
 def test_seen_records_first_times_images_and_readiness() -> None:
     seen = watch.Seen(watch.Kind("pythonapps", lambda **_: None, watch.app_image, watch.app_ready))
 
