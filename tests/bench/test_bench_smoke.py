@@ -21,16 +21,8 @@ APPS = 20
 STEADY = 6  # 2 per second for 3 seconds
 
 
-@pytest.mark.cluster
-def test_bench_smoke(cluster: Cluster, tmp_path: Path) -> None:
-    if not cluster.is_devcluster:
-        pytest.skip("the benchmark reads the audit log of `pythonapp dev`")
-    args = [
-        "--apps", str(APPS), "--steady-rate", "2", "--steady-seconds", "3", "--idle", "4",
-        "--resync", "5", "--noise", "30", "--noise-namespaces", "2", "--settle", "2",
-        "--noise-secrets", "20", "--noise-secret-kib", "8",
-        "--quiet", "2", "--timeout-base", "150", "--timeout-per-app", "2", "--out", str(tmp_path),
-    ]  # fmt: skip
+def run_bench(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``python -m bench ARGS`` on the test cluster; it must succeed."""
     env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
     proc = subprocess.run(
         [sys.executable, "-m", "bench", *args],
@@ -42,6 +34,20 @@ def test_bench_smoke(cluster: Cluster, tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+@pytest.mark.cluster
+def test_bench_smoke(cluster: Cluster, tmp_path: Path) -> None:
+    if not cluster.is_devcluster:
+        pytest.skip("the benchmark reads the audit log of `pythonapp dev`")
+    args = [
+        "--apps", str(APPS), "--steady-rate", "2", "--steady-seconds", "3", "--idle", "4",
+        "--resync", "5", "--noise", "30", "--noise-namespaces", "2", "--settle", "2",
+        "--noise-secrets", "20", "--noise-secret-kib", "8",
+        "--quiet", "2", "--timeout-base", "150", "--timeout-per-app", "2", "--out", str(tmp_path),
+    ]  # fmt: skip
+    proc = run_bench(args)
     assert "N=20 burst" in proc.stderr  # progress lines
 
     data = json.loads((tmp_path / "result.json").read_text())
@@ -126,17 +132,7 @@ def test_bench_smoke_with_migrations_and_autoscaling(cluster: Cluster, tmp_path:
             for a in ("--skip", phase)]  # fmt: skip
     args = ["--apps", str(apps), "--migrate", "--autoscaling", "--quiet", "2",
             "--timeout-base", "150", "--out", str(tmp_path), *skip]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    run_bench(args)
     (r,) = json.loads((tmp_path / "result.json").read_text())["results"]
     assert "error" not in r
     for phase in ("baseline", "burst"):

@@ -22,6 +22,7 @@ from pythonapp_operator.controller.kinds import (
     trim,
 )
 from pythonapp_operator.controller.reconcile import Memory, Outcome, Snapshot, reconcile
+from pythonapp_operator.controller.rollouts import RolloutGate
 from pythonapp_operator.controller.secretrefs import Digests
 
 NOW = "2026-12-02T00:00:00Z"
@@ -92,6 +93,9 @@ class World:
     #: (test_reconcile_secrets sets them)
     digests: Digests | None = None
     config_digests: Digests | None = None
+    #: the render-only rollout gate and the render epoch (test_rollout_gate sets them)
+    pacer: RolloutGate | None = None
+    epoch: str | None = None
 
     def reconcile(self) -> Outcome:
         self.api.calls.clear()
@@ -103,6 +107,8 @@ class World:
             fanout=self.fanout,
             digests=self.digests,
             config_digests=self.config_digests,
+            pacer=self.pacer,
+            epoch=self.epoch,
         )
         for kind, obj in outcome.written:
             self.store.upsert(kind, trim(kind, obj))

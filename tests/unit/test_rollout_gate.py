@@ -12,9 +12,9 @@ from tests.unit.factories import IMAGE, make_doc
 from tests.unit.fake_api import FakeApi
 from tests.unit.test_reconcile import World
 
-from pythonapp_operator.controller.kinds import APP, KINDS_BY_KIND, trim
+from pythonapp_operator.controller.kinds import APP, KINDS_BY_KIND
 from pythonapp_operator.controller.manager import Controller, Settings
-from pythonapp_operator.controller.reconcile import Memory, Outcome, reconcile
+from pythonapp_operator.controller.reconcile import Memory, Outcome
 from pythonapp_operator.controller.rollouts import (
     GENERATION_ANNOTATION,
     PACED_ANNOTATION,
@@ -179,30 +179,13 @@ class Paced(World):
     """The fake world, its app at generation 1, reconciled with a gate and a render epoch."""
 
     def __init__(self, **spec: Any) -> None:
-        self.pacer: RolloutGate | None = RolloutGate(1)
-        self.epoch: str | None = None
+        self.pacer = RolloutGate(1)
         super().__init__(**spec)
         self.edit_app(lambda app: app["metadata"].__setitem__("generation", 1))
 
     def edit_app(self, change: Any) -> None:
         change(self.api.objects["PythonApp", "team-a", "shop"])
         self.sync()
-
-    def reconcile(self) -> Outcome:
-        self.api.calls.clear()
-        outcome = reconcile(
-            self.api,
-            self.snapshot(),
-            self.memory,
-            now=lambda: NOW,
-            pacer=self.pacer,
-            epoch=self.epoch,
-        )
-        for kind, obj in outcome.written:
-            self.store.upsert(kind, trim(kind, obj))
-        for kind, ns, name, uid in outcome.removed:
-            self.store.delete(kind, ns, name, uid)
-        return outcome
 
     def upgrade(self, epoch: str) -> None:
         """A new operator release that renders the template differently: a fresh process,
@@ -418,18 +401,27 @@ def test_a_restarted_controller_rebuilds_its_gate_from_the_deployments() -> None
     assert not controller.pacer.admit(("team-a", "users"), 4)  # the one slot is taken
 
 
+async def one_slot_taken_two_waiting(
+    holder: str, first: str, second: str
+) -> tuple[Controller, RolloutGate]:
+    """A synced controller with one rollout slot: ``holder`` has it, the other two wait for it
+    in that order (the start-up's queued keys taken out: not what the tests look at)."""
+    controller = Controller(FakeApi(), Settings(workers=1, max_rollouts=1), [])  # type: ignore[arg-type]
+    for name in (holder, first, second):
+        controller.observe(APP, cached_app(name), "ADDED")
+    controller.mark_synced()
+    for _ in range(3):
+        controller.queue.done(await controller.queue.get())
+    pacer = controller.pacer
+    assert pacer is not None and pacer.admit(("team-a", holder), 4)
+    assert not pacer.admit(("team-a", first), 4)
+    assert not pacer.admit(("team-a", second), 4)
+    return controller, pacer
+
+
 def test_a_deleted_app_frees_its_slot_for_the_app_waiting_longest() -> None:
     async def main() -> None:
-        controller = Controller(FakeApi(), Settings(workers=1, max_rollouts=1), [])  # type: ignore[arg-type]
-        for name in ("first", "second", "third"):
-            controller.observe(APP, cached_app(name), "ADDED")
-        controller.mark_synced()
-        for _ in range(3):  # the start-up's keys: not what this test looks at
-            controller.queue.done(await controller.queue.get())
-        pacer = controller.pacer
-        assert pacer is not None and pacer.admit(("team-a", "first"), 4)
-        assert not pacer.admit(("team-a", "second"), 4)
-        assert not pacer.admit(("team-a", "third"), 4)
+        controller, pacer = await one_slot_taken_two_waiting("first", "second", "third")
         controller.observe(APP, cached_app("first"), "DELETED")
         assert pacer.holds(("team-a", "first")) is None
         assert len(controller.queue) == 1  # the oldest waiting app, offered the slot at once
@@ -459,16 +451,7 @@ def test_a_standby_that_takes_over_adopts_what_its_predecessor_left_rolling() ->
 
 def test_a_slot_the_app_offered_it_leaves_unused_goes_to_the_next_one_waiting() -> None:
     async def main() -> None:
-        controller = Controller(FakeApi(), Settings(workers=1, max_rollouts=1), [])  # type: ignore[arg-type]
-        for name in ("a", "b", "c"):
-            controller.observe(APP, cached_app(name), "ADDED")
-        controller.mark_synced()
-        for _ in range(3):  # the start-up's keys: not what this test looks at
-            controller.queue.done(await controller.queue.get())
-        pacer = controller.pacer
-        assert pacer is not None and pacer.admit(("team-a", "a"), 4)
-        assert not pacer.admit(("team-a", "b"), 4)
-        assert not pacer.admit(("team-a", "c"), 4)
+        controller, pacer = await one_slot_taken_two_waiting("a", "b", "c")
         pacer.release(("team-a", "a"), "rollout finished")
         # b, offered the slot, is reconciled: its author changed the spec, it no longer waits
         pacer.withdraw(("team-a", "b"))
