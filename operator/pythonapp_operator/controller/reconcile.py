@@ -905,6 +905,14 @@ def _hand_over_replicas(api: KubeApi, manifest: Obj, live: Obj | None) -> None:
     )
 
 
+def _apply_onto(api: KubeApi, applied: Obj, step: _Step, live: Obj | None) -> Obj:
+    """Apply onto ``live`` (its uid the precondition), or create-only (with the initial
+    count) when nothing is there."""
+    if live is None:
+        return api.apply(creating(applied, step.initial_replicas), uid=None)
+    return api.apply(applied, uid=live["metadata"]["uid"])
+
+
 def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     """Apply one child with a precondition that keeps it from touching anyone else's object.
 
@@ -925,9 +933,7 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     live = step.live
     try:
         _hand_over_replicas(api, step.manifest, live)
-        if live is None:
-            return api.apply(creating(applied, step.initial_replicas), uid=None), live
-        return api.apply(applied, uid=live["metadata"]["uid"]), live
+        return _apply_onto(api, applied, step, live), live
     except ApiError as err:
         if live is None and err.status in (400, 403, 422) and not err.namespace_terminating:
             # A create-only apply onto an existing object is merged with it and goes through
@@ -942,9 +948,7 @@ def _write(api: KubeApi, step: _Step, app_uid: str) -> tuple[Obj, Obj | None]:
     other = _look(api, step, app_uid)
     try:
         _hand_over_replicas(api, step.manifest, other)
-        if other is None:
-            return api.apply(creating(applied, step.initial_replicas), uid=None), other
-        return api.apply(applied, uid=other["metadata"]["uid"]), other
+        return _apply_onto(api, applied, step, other), other
     except ApiError as err:
         if not err.precondition_failed:
             raise
